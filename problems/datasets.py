@@ -1,0 +1,265 @@
+"""Data sets for the optimizees: real image data and synthetic generators.
+
+Every function returns a `Dataset(data, labels)` with float32 data (first axis
+= samples) and int32 labels. Labels are integer class ids throughout; the
+original training code one-hot encoded them before feeding, which broke every
+2-class problem (see docs/fidelity.md).
+
+Randomness: the original reseeded NumPy's process-global generator inside
+every generator. Here each generator draws from its own
+`np.random.RandomState(seed)`, which yields the same numbers for the same seed
+without disturbing anyone else's random stream. A `None` seed is drawn from
+the global generator, as the original did.
+"""
+
+import collections
+import os
+
+import numpy as np
+
+from problems import data_files
+
+MAX_SEED = 4294967295
+MNIST_VALIDATION_SIZE = 5000
+
+
+class Dataset(collections.namedtuple("Dataset", "data labels")):
+  """A data set: `data` float32 `(N, ...)` and `labels` int32 `(N,)`/`(N, 1)`."""
+
+  __slots__ = ()
+
+  @property
+  def size(self):
+    """Number of samples."""
+    return len(self.data)
+
+  def batch_indices(self, num_batches, batch_size, rng=None):
+    """Mini-batch indices into this data set; see `batch_indices`.
+
+    Raises:
+      ValueError: data and labels have different lengths.
+    """
+    if len(self.data) != len(self.labels):
+      raise ValueError("data has %d samples but labels has %d" %
+                       (len(self.data), len(self.labels)))
+    return batch_indices(self.size, num_batches, batch_size, rng=rng)
+
+
+EMPTY_DATASET = Dataset(np.array([], dtype="float32"),
+                        np.array([], dtype="int32"))
+
+
+def batch_indices(data_size, num_batches, batch_size, rng=None):
+  """Indices of `num_batches` mini-batches drawn without replacement per epoch.
+
+  A random permutation of range(data_size) is consumed `batch_size` entries at
+  a time; when fewer than `batch_size` remain, the leftovers are skipped, the
+  permutation is reshuffled and consumption starts over. If `batch_size`
+  exceeds `data_size`, every batch is a whole, freshly shuffled permutation.
+
+  Args:
+    data_size: number of samples.
+    num_batches: number of batches to return.
+    batch_size: samples per batch.
+    rng: `np.random.RandomState`; defaults to NumPy's global generator, as in
+      the original.
+
+  Returns:
+    A list of `num_batches` lists of Python ints.
+  """
+  rng = np.random if rng is None else rng
+  perm = rng.permutation(data_size)
+  batches = []
+  end = 0
+  for _ in range(num_batches):
+    start, end = end, end + batch_size
+    if end > data_size:
+      rng.shuffle(perm)
+      start, end = 0, batch_size
+    batches.append(perm[start:end].tolist())
+  return batches
+
+
+def draw_seed(rng=None):
+  """A seed in [0, MAX_SEED) from `rng` (default: NumPy's global generator)."""
+  rng = np.random if rng is None else rng
+  return int(rng.randint(MAX_SEED, dtype=np.int64))
+
+
+def _as_dataset(data, labels):
+  return Dataset(np.asarray(data).astype("float32"),
+                 np.asarray(labels).astype("int32"))
+
+
+def noisy_parity_class(n_samples, n_classes=2, n_context_ids=5,
+                       noise_prob=0.25, random_seed=None):
+  """Class = (sum of the context ids + Bernoulli noise) mod n_classes.
+
+  Args:
+    n_samples: number of samples.
+    n_classes: ids and labels lie in [0, n_classes).
+    n_context_ids: ids per sample.
+    noise_prob: probability of adding 1 before the modulo.
+    random_seed: int seed; None uses fresh OS entropy (as the original).
+
+  Returns:
+    Dataset with data `(n_samples, n_context_ids)` (ids as float32) and labels
+    `(n_samples,)`.
+  """
+  rng = np.random.RandomState(random_seed)
+  x = rng.randint(0, n_classes, [n_samples, n_context_ids])
+  noise = rng.binomial(1, noise_prob, [n_samples])
+  y = (np.sum(x, 1) + noise) % n_classes
+  return _as_dataset(x, y)
+
+
+def random(n_features, n_samples, n_classes=2, sep=1.0, random_seed=None):
+  """A random classification task from `sklearn.datasets.make_classification`.
+
+  All features informative, no redundant ones, other arguments at scikit-learn's
+  defaults, as the original.
+
+  Returns:
+    Dataset with data `(n_samples, n_features)` and labels `(n_samples,)`.
+  """
+  from sklearn import datasets as sk_datasets  # pylint: disable=g-import-not-at-top
+  x, y = sk_datasets.make_classification(
+      n_samples=n_samples, n_features=n_features, n_informative=n_features,
+      n_redundant=0, n_classes=n_classes, class_sep=sep,
+      random_state=random_seed)
+  return _as_dataset(x, y)
+
+
+def random_binary(n_features, n_samples, random_seed=None):
+  """Uniform {0, 1} features with all-zero `(n_samples, 1)` labels."""
+  seed = draw_seed() if random_seed is None else random_seed
+  rng = np.random.RandomState(seed)
+  x = rng.randint(2, size=(n_samples, n_features))
+  return _as_dataset(x, np.zeros((n_samples, 1)))
+
+
+def random_symmetric(n_features, n_samples, random_seed=None):
+  """Gaussian samples followed by their negatives (the data has mean zero).
+
+  Args:
+    n_features: features per sample.
+    n_samples: an even number of samples.
+    random_seed: int seed, or None to draw one.
+
+  Returns:
+    Dataset: rows [x; -x] with x `(n_samples/2, n_features)`, zero labels
+    `(n_samples, 1)`.
+
+  Raises:
+    ValueError: `n_samples` is odd (the original returned one data row fewer
+      than labels).
+  """
+  if n_samples % 2:
+    raise ValueError("random_symmetric needs an even n_samples, got %d" %
+                     n_samples)
+  seed = draw_seed() if random_seed is None else random_seed
+  rng = np.random.RandomState(seed)
+  x = rng.randn(n_samples // 2, n_features)
+  return _as_dataset(np.concatenate([x, -x], 0), np.zeros((n_samples, 1)))
+
+
+def random_mlp(n_features, n_samples, random_seed=None, n_layers=6, width=20):
+  """Labels from the sign of the first output of a random deep ReLU network.
+
+  Every layer's weights are N(0, 1) scaled by sqrt(2 / n_features) (the
+  original computes the scale once, from the input width).
+
+  Returns:
+    Dataset with Gaussian data `(n_samples, n_features)` and 0/1 labels
+    `(n_samples,)`.
+  """
+  seed = draw_seed() if random_seed is None else random_seed
+  rng = np.random.RandomState(seed)
+  x = rng.standard_normal((n_samples, n_features))
+  scale = np.sqrt(2.0) / np.sqrt(n_features)
+  h = x
+  n_in = n_features
+  for _ in range(n_layers):
+    w = rng.standard_normal((n_in, width)) * scale
+    h = np.maximum(np.dot(h, w), 0)
+    n_in = width
+  return _as_dataset(x, h[:, 0] > 0)
+
+
+def _idx_image_dataset(name, folders, base_url, checksums, train,
+                       download_ok):
+  """Loads an MNIST-format split: images /255 as (N, 28, 28, 1), labels (N,).
+
+  The training split drops its first MNIST_VALIDATION_SIZE samples, which the
+  original's loader held out for validation.
+  """
+  prefix = "train" if train else "t10k"
+  stems = [prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"]
+  images_path, labels_path = data_files.find_idx_files(
+      name, stems, folders, base_url, checksums, download_ok)
+  images = data_files.read_idx(images_path)
+  labels = data_files.read_idx(labels_path)
+  if len(images) != len(labels):
+    raise ValueError("%s: %d images but %d labels in %s" %
+                     (name, len(images), len(labels), labels_path))
+  if train:
+    images = images[MNIST_VALIDATION_SIZE:]
+    labels = labels[MNIST_VALIDATION_SIZE:]
+  images = images.astype(np.float32) * (1.0 / 255.0)
+  return _as_dataset(images.reshape(images.shape + (1,)), labels)
+
+
+def mnist(train=True, data_dir=None, download=True):
+  """MNIST as the original used it.
+
+  Args:
+    train: the training split (55,000 images: the 60,000 minus the first
+      5,000, held out for validation) if True, else the 10,000 test images.
+    data_dir: folder holding `mnist/`; see `data_files.resolve_data_dir`.
+    download: whether to fetch missing files from the canonical source.
+
+  Returns:
+    Dataset: float32 images in [0, 1], `(N, 28, 28, 1)`; int32 labels `(N,)`.
+  """
+  folder = os.path.join(data_files.resolve_data_dir(data_dir), "mnist")
+  return _idx_image_dataset("MNIST", [folder], data_files.MNIST_URL,
+                            data_files.MNIST_SHA256, train, download)
+
+
+def fashion_mnist(train=True, data_dir=None, download=True):
+  """Fashion-MNIST, with exactly the preprocessing of `mnist`.
+
+  Looks in `<data_dir>/fashion-mnist/`, then in Debian's
+  /usr/share/datasets/fashion-mnist/ (package dataset-fashion-mnist), and
+  downloads into the former when both lack the files.
+  """
+  folder = os.path.join(data_files.resolve_data_dir(data_dir), "fashion-mnist")
+  folders = [folder, data_files.FASHION_MNIST_SYSTEM_DIR]
+  return _idx_image_dataset("Fashion-MNIST", folders,
+                            data_files.FASHION_MNIST_URL,
+                            data_files.FASHION_MNIST_SHA256, train, download)
+
+
+def cifar10(train=True, data_dir=None, download=True):
+  """CIFAR-10 from the python-pickle batches.
+
+  Args:
+    train: the 50,000 training images (no validation hold-out) if True, else
+      the 10,000 test images.
+    data_dir: folder holding `cifar-10-batches-py/`.
+    download: whether to fetch the archive when batches are missing.
+
+  Returns:
+    Dataset: float32 images in [0, 1], NHWC `(N, 32, 32, 3)`; int32 labels
+    `(N, 1)` (the original's shape, unlike MNIST's).
+  """
+  folder = data_files.find_cifar10_folder(
+      data_files.resolve_data_dir(data_dir), download)
+  names = (data_files.CIFAR10_TRAIN_BATCHES if train
+           else (data_files.CIFAR10_TEST_BATCH,))
+  batches = [data_files.read_cifar_batch(os.path.join(folder, n))
+             for n in names]
+  images = np.concatenate([b[0] for b in batches], 0)
+  labels = np.concatenate([b[1] for b in batches], 0)
+  images = images.transpose(0, 2, 3, 1).astype(np.float32) / 255.0
+  return _as_dataset(images, labels.reshape(-1, 1))

@@ -1,0 +1,506 @@
+"""Problem sets: lists of (spec, dataset, batch_size) for training and testing.
+
+Every set function returns a list of 3-tuples: a `Spec` of the problem, a
+`datasets.Dataset` or None, and the mini-batch size or None. Data sets are
+loaded (or generated) when the set function is called. Functions that read
+real data take `data_dir` (see `data_files.resolve_data_dir`).
+
+Two registries map the stem of the entry points' `--include_<stem>_problems`
+flags to set functions, in the original's order:
+  TRAINING_SETS for metarun.py (the meta-training copy's sets), and
+  EVALUATION_SETS for metatest.py (the evaluation copy's test-split sets).
+Use `training_problems` / `evaluation_problems` to assemble a run's list.
+"""
+
+import collections
+import inspect
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from problems import datasets
+from problems import model_adapter
+from problems import problem_generator as pg
+from problems import problem_spec
+
+_Spec = problem_spec.Spec
+
+_TEST_FUNCTIONS = (pg.Ackley, pg.Beale, pg.Booth, pg.Branin, pg.LogSumExp,
+                   pg.Matyas, pg.Michalewicz, pg.Rosenbrock, pg.StyblinskiTang)
+
+
+def _data_free(specs):
+  return [(spec, None, None) for spec in specs]
+
+
+def _quadratics(sizes, kwargs=None):
+  return [_Spec(pg.Quadratic, (n,), dict(kwargs or {})) for n in sizes]
+
+
+def mnist_mlp_problems(data_dir=None):
+  """The 784-20-10 sigmoid MLP on the MNIST training split, batch 128."""
+  return [(_Spec(pg.FullyConnected, (784, 10),
+                 {"hidden_sizes": (20,), "activation": tf.nn.sigmoid}),
+           datasets.mnist(train=True, data_dir=data_dir), 128)]
+
+
+def mnist_conv_problems(data_dir=None):
+  """ConvNet with 3x3x8 and 5x5x8 ReLU convolutions on MNIST, batch 64."""
+  return [(_Spec(pg.ConvNet, ((1, 28, 28), 10, [(3, 3, 8), (5, 5, 8)]),
+                 {"activation": tf.nn.relu}),
+           datasets.mnist(train=True, data_dir=data_dir), 64)]
+
+
+def cifar10_conv_problems(data_dir=None):
+  """ConvNet with 3x3x16 and 5x5x16 ReLU convolutions on CIFAR-10, batch 64."""
+  return [(_Spec(pg.ConvNet, ((3, 32, 32), 10, [(3, 3, 16), (5, 5, 16)]),
+                 {"activation": tf.nn.relu}),
+           datasets.cifar10(train=True, data_dir=data_dir), 64)]
+
+
+def quadratic_problems():
+  return _data_free(_quadratics([20, 25, 50, 100]))
+
+
+def quadratic_problems_noisy():
+  """Noisy quadratics; the 25-dim one is noise-free, as in the original."""
+  noise = [(20, 0.5), (25, 0.0), (50, 1.0), (100, 2.0)]
+  return _data_free([_Spec(pg.Quadratic, (n,), {"noise_stdev": s})
+                     for n, s in noise])
+
+
+def quadratic_problems_large():
+  return _data_free(_quadratics([784, 1024, 2048]))
+
+
+def _bowls(noise_stdev):
+  return _data_free(
+      [_Spec(pg.Bowl, (c,), {"noise_stdev": noise_stdev})
+       for c in (0.1, 1.0, 5.0)] +
+      [_Spec(pg.Bowl, (5.0,), {"noise_stdev": noise_stdev,
+                               "angle": np.pi / 4.})])
+
+
+def bowl_problems():
+  return _bowls(0.0)
+
+
+def bowl_problems_noisy():
+  return _bowls(0.1)
+
+
+def sparse_softmax_2_class_sparse_problems():
+  """Embedding-sum classifier on noisy parity; 5 samples, batch 23 (sic)."""
+  return [(_Spec(pg.SparseSoftmaxRegression, (5, 2), {"noise_stdev": 0.0}),
+           datasets.noisy_parity_class(5, random_seed=123), 23)]
+
+
+def one_hot_sparse_softmax_2_class_sparse_problems():
+  return [(_Spec(pg.OneHotSparseSoftmaxRegression, (5, 2),
+                 {"noise_stdev": 0.0}),
+           datasets.noisy_parity_class(5, random_seed=123), 23)]
+
+
+_SOFTMAX_2_CLASS = [(10, 2.0, 100), (100, 1.0, 50), (200, 1.5, 20),
+                    (256, 1.5, 100)]
+
+
+def softmax_2_class_problems():
+  return [(_Spec(pg.SoftmaxRegression, (n, 2), {}),
+           datasets.random(n, 1000, random_seed=123, sep=sep), batch)
+          for n, sep, batch in _SOFTMAX_2_CLASS]
+
+
+def softmax_2_class_problems_noisy():
+  noise = [0.5, 0.1, 0.1, 0.5]
+  return [(_Spec(pg.SoftmaxRegression, (n, 2), {"noise_stdev": s}),
+           datasets.random(n, 1000, random_seed=123, sep=sep), batch)
+          for (n, sep, batch), s in zip(_SOFTMAX_2_CLASS, noise)]
+
+
+def optimization_test_problems():
+  return _data_free([_Spec(f, (), {}) for f in _TEST_FUNCTIONS])
+
+
+def optimization_test_problems_noisy():
+  return _data_free([_Spec(f, (), {"noise_stdev": 1.})
+                     for f in _TEST_FUNCTIONS])
+
+
+_RANDOM_MLPS = [(8, (8, 5), 10), (12, (8, 5, 3), 200), (5, (4, 4, 4, 4), 100),
+                (11, (4, 5, 6), 64), (9, (8,), 128), (7, (8, 5), 16),
+                (8, (32, 64), 10), (12, (16, 8, 3), 200),
+                (5, (8, 8, 8, 8), 100), (11, (10, 12, 12), 64),
+                (9, (32,), 128), (7, (32, 64), 16)]
+
+
+def _random_mlp_entry(n_features, hidden_sizes, batch):
+  spec = _Spec(pg.FullyConnected, (n_features, 2),
+               {"hidden_sizes": hidden_sizes, "activation": tf.nn.sigmoid})
+  return spec, datasets.random_mlp(n_features, 1000), batch
+
+
+def fully_connected_random_2_class_problems():
+  return [_random_mlp_entry(*entry) for entry in _RANDOM_MLPS]
+
+
+def matmul_problems():
+  return (pg.matmul_problem_sequence(2, 5, 8) +
+          pg.matmul_problem_sequence(3, 19, 24))
+
+
+def _log_and_sparse_inner_specs():
+  return _quadratics([20, 50, 100]) + [_Spec(pg.Bowl, (c,), {})
+                                       for c in (0.1, 1.0, 5.0)]
+
+
+def log_objective_problems():
+  return _data_free([_Spec(pg.LogObjective, [spec], {})
+                     for spec in _log_and_sparse_inner_specs()])
+
+
+def sparse_gradient_problems():
+  return _data_free([_Spec(pg.SparseProblem, [spec], {})
+                     for spec in _log_and_sparse_inner_specs()])
+
+
+def sparse_gradient_problems_mlp():
+  entries = []
+  for n_features, hidden_sizes, batch in _RANDOM_MLPS[:3]:
+    spec, data, batch = _random_mlp_entry(n_features, hidden_sizes, batch)
+    entries.append((_Spec(pg.SparseProblem, [spec], {}), data, batch))
+  return entries
+
+
+def rescale_problems():
+  norms = [(2.5, 0.123), (1.5, 8), (2., 50), (3., 200), (1., 1000)]
+  specs = [_Spec(pg.Rescale, [_Spec(pg.Norm, (18,), {"norm_power": p})],
+                 {"scale": s}) for p, s in norms]
+  quads = [(20, 0.1), (25, 10.), (50, 350.), (100, 132.)]
+  specs += [_Spec(pg.Rescale, [_Spec(pg.Quadratic, (n,), {})], {"scale": s})
+            for n, s in quads]
+  return _data_free(specs)
+
+
+def norm_problems():
+  return _data_free([_Spec(pg.Norm, (n,), {"norm_power": p})
+                     for n, p in [(27, 1.), (25, 2.), (22, 3.)]])
+
+
+def norm_problems_noisy():
+  return _data_free([_Spec(pg.Norm, (n,), {"noise_stdev": .1, "norm_power": p})
+                     for n, p in [(19, 1.), (26, 2.), (23, 3.)]])
+
+
+def _test_function_specs():
+  order = (pg.Rosenbrock, pg.LogSumExp, pg.Ackley, pg.Beale, pg.Booth,
+           pg.StyblinskiTang, pg.Matyas, pg.Branin, pg.Michalewicz)
+  return [_Spec(f, (), {}) for f in order]
+
+
+def sum_problems():
+  """Six SumTasks of quadratics, a norm and the 2-D test functions."""
+  functions = _test_function_specs()
+  tasks = [
+      _quadratics([11, 3, 9, 7, 5, 13, 12]),
+      [_Spec(pg.Norm, (18,), {"norm_power": 3}), _Spec(pg.Quadratic, (25,), {}),
+       _Spec(pg.Rosenbrock, (), {})],
+      functions,
+      functions + _quadratics([5, 13]),
+      _quadratics([11, 3]),
+      functions[:3],
+  ]
+  return _data_free([_Spec(pg.SumTask, [task], {}) for task in tasks])
+
+
+def sum_problems_noisy():
+  """Two SumTasks with noisy inner specs (the inner noise has no effect)."""
+  tasks = [
+      _quadratics([11, 3, 9, 7, 5, 13, 12], {"noise_stdev": 0.1}),
+      _test_function_specs() + [_Spec(pg.Quadratic, (5,), {}),
+                                _Spec(pg.Quadratic, (13,),
+                                      {"noise_stdev": 0.5})],
+  ]
+  return _data_free([_Spec(pg.SumTask, [task], {}) for task in tasks])
+
+
+_BINARY_DATA = [(20, 1000, 100), (12, 200, 10), (56, 5000, 100),
+                (64, 1000, 50), (13, 10000, 50), (20, 1000, 128),
+                (12, 300, 16), (56, 5000, 128), (64, 1000, 64),
+                (13, 10000, 32)]
+_SYMMETRIC_DATA = [(20, 1000, 100), (12, 100, 10), (56, 5000, 100),
+                   (64, 1000, 50), (13, 10000, 50), (20, 1000, 128),
+                   (12, 100, 16), (56, 5000, 128), (64, 1000, 64),
+                   (13, 10000, 32)]
+
+
+def dependency_chain_problems():
+  return [(_Spec(pg.DependencyChain, (n,), {}),
+           datasets.random_binary(n, samples), batch)
+          for n, samples, batch in _BINARY_DATA]
+
+
+def outward_snake_problems():
+  return [(_Spec(pg.OutwardSnake, (n,), {}),
+           datasets.random_binary(n, samples), batch)
+          for n, samples, batch in _BINARY_DATA]
+
+
+def min_max_well_problems():
+  return _data_free([_Spec(pg.MinMaxWell, (n,), {})
+                     for n in (20, 12, 56, 64, 13)])
+
+
+def sum_of_quadratics_problems():
+  return [(_Spec(pg.SumOfQuadratics, (n,), {}),
+           datasets.random_symmetric(n, samples), batch)
+          for n, samples, batch in _SYMMETRIC_DATA]
+
+
+def projection_quadratic_problems():
+  return [(_Spec(pg.ProjectionQuadratic, (n,), {}),
+           datasets.random_symmetric(n, samples), batch)
+          for n, samples, batch in _SYMMETRIC_DATA]
+
+
+def lasso_problems():
+  return _data_free([_Spec(pg.Lasso, (20,), {})])
+
+
+def rastrigin_problems():
+  return _data_free([_Spec(pg.Rastrigin, (2,), {})])
+
+
+def adapter_rosenbrock_local():
+  return _data_free([_Spec(model_adapter.ModelAdapter,
+                           (pg.make_rosenbrock_loss_and_init,), {})])
+
+
+def adapter_rosenbrock_worker():
+  """The Rosenbrock adapter placed on "/job:worker" (the original passed the
+  device to ModelAdapter, which rejected it; here it reaches the loss)."""
+
+  def make_on_worker():
+    return pg.make_rosenbrock_loss_and_init(device="/job:worker")
+
+  return _data_free([_Spec(model_adapter.ModelAdapter, (make_on_worker,), {})])
+
+
+def _mlp_scaled_init(shapes, rng=None):
+  """He-scaled weights and 0.1-scaled biases for [W, b, W, b, ...] shapes."""
+  rng = np.random if rng is None else rng
+  arrays = []
+  for shape in shapes:
+    scale = np.sqrt(2.0 / shape[0]) if len(shape) == 2 else 0.1
+    arrays.append(rng.randn(*shape) * scale)
+  return arrays
+
+
+def _test_problem_mlp_scaled_init_small():
+  return _mlp_scaled_init([(10, 32), (32,), (32, 64), (64,), (64, 2), (2,)])
+
+
+def _test_problem_mlp_scaled_init_large():
+  return _mlp_scaled_init([(20, 32), (32,), (32, 64), (64,), (64, 10), (10,)])
+
+
+def _test_problem_mlp_scaled_init_mnist():
+  return _mlp_scaled_init([(784, 64), (64,), (64, 10), (10,)])
+
+
+def test_problems(data_dir=None):
+  """Named problems with fixed initializations, as 5-tuples.
+
+  Returns:
+    A list of (spec, dataset, batch_size, name, init) where init is an int
+    seed for `init_tensors`, a list of initial arrays, or None.
+  """
+  quad = (20,)
+  softmax_data = datasets.random(10, 10000, random_seed=1234)
+  mnist = datasets.mnist(train=True, data_dir=data_dir)
+  conv = ((1, 28, 28), 10, [(3, 3, 8), (5, 5, 8)])
+  return [
+      (_Spec(pg.Quadratic, quad, {"random_seed": 1234}), None, None,
+       "quad_problem", 5678),
+      (_Spec(pg.Quadratic, quad, {"noise_stdev": 1.0, "random_seed": 1234}),
+       None, None, "quad_problem_noise", 5678),
+      (_Spec(pg.Rosenbrock, (), {"random_seed": 1234}), None, None,
+       "rosenbrock", 5678),
+      (_Spec(pg.Rosenbrock, (), {"random_seed": 1234, "noise_stdev": 1.0}),
+       None, None, "rosenbrock_noise", 5678),
+      (_Spec(pg.SoftmaxRegression, (10, 2), {}), softmax_data, 100,
+       "softmax", 5678),
+      (_Spec(pg.SoftmaxRegression, (10, 2), {"noise_stdev": 1.0}),
+       softmax_data, 100, "softmax_noise", 5678),
+      (_Spec(pg.FullyConnected, (10, 2), {}), softmax_data, 100, "mlp_small",
+       _test_problem_mlp_scaled_init_small()),
+      (_Spec(pg.FullyConnected, (20, 10), {}),
+       datasets.random(20, 10000, n_classes=10, random_seed=1234), 100,
+       "mlp_large", _test_problem_mlp_scaled_init_large()),
+      (_Spec(pg.FullyConnected, (784, 10),
+             {"hidden_sizes": (64,), "activation": tf.nn.sigmoid}),
+       mnist, 64, "mlp_mnist_sigmoid", _test_problem_mlp_scaled_init_mnist()),
+      (_Spec(pg.FullyConnected, (784, 10),
+             {"hidden_sizes": (64,), "activation": tf.nn.relu}),
+       mnist, 64, "mlp_mnist_relu", _test_problem_mlp_scaled_init_mnist()),
+      (_Spec(pg.ConvNet, conv, {"activation": tf.nn.sigmoid}), mnist, 64,
+       "convnet_mnist_sigmoid", None),
+      (_Spec(pg.ConvNet, conv, {"activation": tf.nn.relu}), mnist, 64,
+       "convnet_mnist_relu", None),
+  ]
+
+
+def _test_mnist_mlp(hidden_sizes, activation, data_dir):
+  return [(_Spec(pg.FullyConnected, (784, 10),
+                 {"hidden_sizes": hidden_sizes, "activation": activation}),
+           datasets.mnist(train=False, data_dir=data_dir), 128)]
+
+
+def test_mnist_mlp_problems(data_dir=None):
+  """The training MLP (784-20-10, sigmoid) on the MNIST test split."""
+  return _test_mnist_mlp((20,), tf.nn.sigmoid, data_dir)
+
+
+def test_mnist_mlp_relu_problems(data_dir=None):
+  return _test_mnist_mlp((20,), tf.nn.relu, data_dir)
+
+
+def test_mnist_mlp_deeper_problems(data_dir=None):
+  return _test_mnist_mlp((20, 20), tf.nn.sigmoid, data_dir)
+
+
+def test_mnist_conv_problems(data_dir=None):
+  """The evaluation copy's pooled ConvNet on the MNIST test split."""
+  return [(_Spec(pg.PooledConvNet,
+                 ((1, 28, 28), 10, [(3, 3, 16, 1), (5, 5, 32, 1)]),
+                 {"activation": tf.nn.relu, "affine_size": 512}),
+           datasets.mnist(train=False, data_dir=data_dir), 128)]
+
+
+def test_mnist_conv_orig_problems(data_dir=None):
+  return [(_Spec(pg.ConvNetOrig, ((1, 28, 28), 10, [(3, 3, 8), (5, 5, 8)]),
+                 {"activation": tf.nn.relu}),
+           datasets.mnist(train=False, data_dir=data_dir), 64)]
+
+
+def test_cifar10_conv_problems(data_dir=None):
+  return [(_Spec(pg.PooledConvNet,
+                 ((3, 32, 32), 10, [(3, 3, 16, 2), (5, 5, 32, 2)]),
+                 {"activation": tf.nn.relu, "affine_size": 32}),
+           datasets.cifar10(train=False, data_dir=data_dir), 128)]
+
+
+# Flag stem -> set function, in the order the original's metarun.py appended
+# them (--include_<stem>_problems).
+TRAINING_SETS = collections.OrderedDict([
+    ("sparse_softmax", sparse_softmax_2_class_sparse_problems),
+    ("mnist_conv", mnist_conv_problems),
+    ("cifar10_conv", cifar10_conv_problems),
+    ("mnist_mlp", mnist_mlp_problems),
+    ("one_hot_sparse_softmax", one_hot_sparse_softmax_2_class_sparse_problems),
+    ("quadratic", quadratic_problems),
+    ("noisy_quadratic", quadratic_problems_noisy),
+    ("large_quadratic", quadratic_problems_large),
+    ("bowl", bowl_problems),
+    ("noisy_bowl", bowl_problems_noisy),
+    ("softmax_2_class", softmax_2_class_problems),
+    ("noisy_softmax_2_class", softmax_2_class_problems_noisy),
+    ("optimization_test", optimization_test_problems),
+    ("noisy_optimization_test", optimization_test_problems_noisy),
+    ("fully_connected_random_2_class",
+     fully_connected_random_2_class_problems),
+    ("matmul", matmul_problems),
+    ("log_objective", log_objective_problems),
+    ("rescale", rescale_problems),
+    ("norm", norm_problems),
+    ("noisy_norm", norm_problems_noisy),
+    ("sum", sum_problems),
+    ("noisy_sum", sum_problems_noisy),
+    ("sparse_gradient", sparse_gradient_problems),
+    ("min_max_well", min_max_well_problems),
+    ("sum_of_quadratics", sum_of_quadratics_problems),
+    ("projection_quadratic", projection_quadratic_problems),
+    ("outward_snake", outward_snake_problems),
+    ("dependency_chain", dependency_chain_problems),
+    ("lasso", lasso_problems),
+    ("rastrigin", rastrigin_problems),
+])
+
+# Flag stem -> set function for metatest.py; the same flag names select the
+# evaluation copy's test-split sets.
+EVALUATION_SETS = collections.OrderedDict([
+    ("mnist_mlp", test_mnist_mlp_problems),
+    ("mnist_mlp_relu", test_mnist_mlp_relu_problems),
+    ("mnist_mlp_deeper", test_mnist_mlp_deeper_problems),
+    ("mnist_conv", test_mnist_conv_problems),
+    ("mnist_conv_orig", test_mnist_conv_orig_problems),
+    ("cifar10_conv", test_cifar10_conv_problems),
+])
+
+# Sets that exist but no flag selects, as in the original.
+OTHER_SETS = collections.OrderedDict([
+    ("sparse_gradient_mlp", sparse_gradient_problems_mlp),
+    ("adapter_rosenbrock_local", adapter_rosenbrock_local),
+    ("adapter_rosenbrock_worker", adapter_rosenbrock_worker),
+    ("test_problems", test_problems),
+])
+
+
+def flag_name(stem):
+  """The entry-point flag of a registry stem: include_<stem>_problems."""
+  return "include_%s_problems" % stem
+
+
+def call_set(set_fn, data_dir=None):
+  """Calls a set function, passing `data_dir` when it reads real data."""
+  if "data_dir" in inspect.signature(set_fn).parameters:
+    return set_fn(data_dir=data_dir)
+  return set_fn()
+
+
+def _check_stems(registry, stems):
+  unknown = sorted(s for s in stems if s not in registry)
+  if unknown:
+    raise ValueError("unknown problem set(s) %s; known: %s" %
+                     (", ".join(unknown), ", ".join(registry)))
+
+
+def training_problems(stems, data_dir=None):
+  """The meta-training problem list for the enabled flag stems.
+
+  Sets are appended in the registry's order whatever the order of `stems`.
+  As in the original, "sparse_gradient" also brings
+  `sparse_gradient_problems_mlp` (right after its own entries) when
+  "fully_connected_random_2_class" is on too.
+
+  Args:
+    stems: iterable of TRAINING_SETS keys.
+    data_dir: data folder for the sets that read real data.
+
+  Returns:
+    A list of (spec, dataset, batch_size).
+
+  Raises:
+    ValueError: a stem is not in TRAINING_SETS.
+  """
+  stems = set(stems)
+  _check_stems(TRAINING_SETS, stems)
+  problems = []
+  for stem, set_fn in TRAINING_SETS.items():
+    if stem in stems:
+      problems.extend(call_set(set_fn, data_dir))
+      if (stem == "sparse_gradient" and
+          "fully_connected_random_2_class" in stems):
+        problems.extend(sparse_gradient_problems_mlp())
+  return problems
+
+
+def evaluation_problems(stems, data_dir=None):
+  """The evaluation problem list for the enabled flag stems (test splits)."""
+  stems = set(stems)
+  _check_stems(EVALUATION_SETS, stems)
+  problems = []
+  for stem, set_fn in EVALUATION_SETS.items():
+    if stem in stems:
+      problems.extend(call_set(set_fn, data_dir))
+  return problems

@@ -1,0 +1,1 @@
+"""Tests for l2o-scale, mirroring the package layout."""

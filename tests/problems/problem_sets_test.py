@@ -1,0 +1,176 @@
+"""Every problem of every registered set builds and has finite values.
+
+Real data sets are replaced by small generated files in the standard layouts.
+"""
+
+from tests import test_util
+
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+
+from absl.testing import parameterized
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from problems import datasets
+from problems import problem_generator as pg
+from problems import problem_sets
+
+_ALL_SETS = (list(problem_sets.TRAINING_SETS.items()) +
+             [("eval_" + k, v) for k, v in
+              problem_sets.EVALUATION_SETS.items()] +
+             list(problem_sets.OTHER_SETS.items()))
+
+
+def _worker_server():
+  """An in-process server for a one-task "worker" job on a free local port."""
+  with socket.socket() as probe:
+    probe.bind(("localhost", 0))
+    port = probe.getsockname()[1]
+  cluster = tf.train.ClusterSpec({"worker": ["localhost:%d" % port]})
+  return tf.train.Server(cluster, job_name="worker", task_index=0)
+
+
+def _entries(set_fn, data_dir):
+  """(spec, dataset, batch_size) triples; test_problems' 5-tuples trimmed."""
+  return [entry[:3] for entry in problem_sets.call_set(set_fn, data_dir)]
+
+
+class EveryProblemBuildsTest(tf.test.TestCase, parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._tmp = tempfile.TemporaryDirectory()
+    cls.data_dir = test_util.make_fake_data_dir(cls._tmp.name)
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._tmp.cleanup()
+    super().tearDownClass()
+
+  def _check_problem(self, spec, dataset, batch_size, where, target=""):
+    with tf.Graph().as_default():
+      problem = spec.build()
+      self.assertIsInstance(problem, pg.Problem, where)
+      if problem.param_shapes:
+        with tf.Session() as sess:
+          values = sess.run(problem.init_tensors(seed=1))
+        params = [tf.placeholder(tf.float32, shape)
+                  for shape in problem.param_shapes]
+        feed = dict(zip(params, values))
+        shapes = problem.param_shapes
+      else:  # ModelAdapter: the parameters are the model's own variables.
+        params = problem.init_tensors()
+        feed = {}
+        shapes = [tuple(p.get_shape().as_list()) for p in params]
+      data = labels = None
+      if dataset is not None:
+        index = dataset.batch_indices(1, batch_size,
+                                      rng=np.random.RandomState(0))[0]
+        data = tf.constant(dataset.data[index])
+        labels = tf.constant(dataset.labels[index])
+      objective = problem.objective(params, data, labels)
+      grads = [tf.convert_to_tensor(g)
+               for g in problem.gradients(objective, params)]
+      with tf.Session(target) as sess:
+        problem.init_fn(sess)
+        value, grad_values = sess.run([objective, grads], feed)
+    self.assertEqual(np.shape(value), (), where)
+    self.assertTrue(np.isfinite(value), "%s: objective %s" % (where, value))
+    self.assertLen(grad_values, len(shapes))
+    for shape, grad in zip(shapes, grad_values):
+      self.assertEqual(grad.shape, tuple(shape), where)
+      self.assertTrue(np.all(np.isfinite(grad)), "%s: gradient" % where)
+
+  @parameterized.named_parameters(*_ALL_SETS)
+  def test_set_builds_with_finite_objective_and_gradients(self, set_fn):
+    entries = _entries(set_fn, self.data_dir)
+    self.assertNotEmpty(entries)
+    # The worker adapter places its model on "/job:worker": give it one.
+    target = ""
+    if set_fn is problem_sets.adapter_rosenbrock_worker:
+      self.server = _worker_server()
+      target = self.server.target
+    for i, (spec, dataset, batch_size) in enumerate(entries):
+      self.assertEqual(dataset is None, batch_size is None)
+      where = "%s[%d] %s" % (set_fn.__name__, i, spec.callable.__name__)
+      self._check_problem(spec, dataset, batch_size, where, target)
+
+
+class RegistryTest(tf.test.TestCase):
+
+  def test_flag_names_follow_the_originals_pattern(self):
+    self.assertEqual(problem_sets.flag_name("mnist_mlp"),
+                     "include_mnist_mlp_problems")
+    self.assertEqual(problem_sets.TRAINING_SETS["noisy_quadratic"],
+                     problem_sets.quadratic_problems_noisy)
+    self.assertEqual(problem_sets.EVALUATION_SETS["mnist_mlp"],
+                     problem_sets.test_mnist_mlp_problems)
+    self.assertLen(problem_sets.TRAINING_SETS, 30)
+    self.assertLen(problem_sets.EVALUATION_SETS, 6)
+
+  def test_sets_are_appended_in_registry_order(self):
+    problems = problem_sets.training_problems(["rastrigin", "quadratic",
+                                               "lasso"])
+    self.assertEqual([p[0].callable for p in problems],
+                     [pg.Quadratic] * 4 + [pg.Lasso, pg.Rastrigin])
+
+  def test_sparse_gradient_mlps_come_only_with_random_mlps(self):
+    alone = problem_sets.training_problems(["sparse_gradient"])
+    self.assertLen(alone, 6)
+    both = problem_sets.training_problems(
+        ["sparse_gradient", "fully_connected_random_2_class"])
+    self.assertLen(both, 12 + 6 + 3)
+    inner = [p[0].args[0].callable for p in both[18:]]
+    self.assertEqual(inner, [pg.FullyConnected] * 3)
+    self.assertTrue(all(p[0].callable is pg.SparseProblem
+                        for p in both[12:]))
+
+  def test_unknown_set_names_are_rejected(self):
+    with self.assertRaisesRegex(ValueError, "unknown problem set.*nope"):
+      problem_sets.training_problems(["quadratic", "nope"])
+    with self.assertRaisesRegex(ValueError, "unknown problem set"):
+      problem_sets.evaluation_problems(["lasso"])
+
+  def test_evaluation_sets_read_the_test_split(self):
+    with tempfile.TemporaryDirectory() as tmp:
+      written = test_util.write_fake_mnist(os.path.join(tmp, "mnist"),
+                                           num_train=5004, num_test=7)
+      problems = problem_sets.evaluation_problems(["mnist_mlp"], data_dir=tmp)
+      training = problem_sets.training_problems(["mnist_mlp"], data_dir=tmp)
+    self.assertEqual(problems[0][1].size, 7)
+    self.assertAllEqual(problems[0][1].labels, written["t10k"][1])
+    self.assertEqual(training[0][1].size, 4)
+    self.assertEqual(problems[0][2], 128)
+
+  def test_data_free_sets_use_no_dataset(self):
+    for spec, dataset, batch_size in problem_sets.matmul_problems():
+      self.assertIsNone(dataset)
+      self.assertIsNone(batch_size)
+      self.assertIs(spec.callable, pg.MatMulAlgorithm)
+    self.assertEqual(datasets.EMPTY_DATASET.size, 0)
+
+  def test_sum_of_quadratics_data_are_symmetric(self):
+    for _, dataset, _ in problem_sets.sum_of_quadratics_problems():
+      self.assertAllClose(dataset.data.sum(axis=0),
+                          np.zeros(dataset.data.shape[1]), atol=1e-3)
+
+  def test_importing_problem_sets_needs_no_flags(self):
+    root = os.path.dirname(os.path.dirname(os.path.dirname(
+        os.path.abspath(__file__))))
+    result = subprocess.run(
+        [sys.executable, "-c",
+         "from problems import problem_sets; "
+         "print(len(problem_sets.TRAINING_SETS))"],
+        cwd=root, capture_output=True, text=True, timeout=300,
+        env=dict(os.environ, PYTHONPATH=root))
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertEqual(result.stdout.strip().splitlines()[-1], "30")
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,98 @@
+"""Shared helpers for the tests: graph mode, fixtures and numeric checks.
+
+Importing this module switches TensorFlow to graph mode (via graph_mode), so
+every test module imports it before anything else of TensorFlow's.
+"""
+
+import os
+
+import numpy as np
+
+import graph_mode
+
+graph_mode.enable()
+
+import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from problems import data_files  # pylint: disable=wrong-import-position
+
+_REPO_ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def shared_data_dir():
+  """The project's shared real-data folder (../shared/data), or None."""
+  path = os.path.join(os.path.dirname(_REPO_ROOT), "shared", "data")
+  return path if os.path.isdir(path) else None
+
+
+def write_fake_mnist(folder, num_train=5010, num_test=30, seed=0,
+                     gzipped=False):
+  """Writes small random MNIST-format IDX files into `folder`.
+
+  The training split must exceed datasets.MNIST_VALIDATION_SIZE (5000)
+  images, which the loader drops.
+
+  Returns:
+    dict split ("train"/"t10k") -> (images uint8 (N, 28, 28), labels (N,)).
+  """
+  rng = np.random.RandomState(seed)
+  os.makedirs(folder, exist_ok=True)
+  suffix = ".gz" if gzipped else ""
+  written = {}
+  for prefix, count in (("train", num_train), ("t10k", num_test)):
+    images = rng.randint(0, 256, size=(count, 28, 28)).astype(np.uint8)
+    labels = rng.randint(0, 10, size=(count,)).astype(np.uint8)
+    data_files.write_idx(
+        os.path.join(folder, prefix + "-images-idx3-ubyte" + suffix), images)
+    data_files.write_idx(
+        os.path.join(folder, prefix + "-labels-idx1-ubyte" + suffix), labels)
+    written[prefix] = (images, labels)
+  return written
+
+
+def write_fake_cifar10(folder, per_batch=4, seed=0):
+  """Writes tiny CIFAR-10 python batches into `folder`.
+
+  Returns:
+    dict batch name -> (images uint8 (N, 3, 32, 32), labels (N,)).
+  """
+  rng = np.random.RandomState(seed)
+  os.makedirs(folder, exist_ok=True)
+  written = {}
+  for name in data_files.CIFAR10_TRAIN_BATCHES + (
+      data_files.CIFAR10_TEST_BATCH,):
+    images = rng.randint(0, 256, size=(per_batch, 3, 32, 32)).astype(np.uint8)
+    labels = rng.randint(0, 10, size=(per_batch,))
+    data_files.write_cifar_batch(os.path.join(folder, name), images, labels)
+    written[name] = (images, labels)
+  return written
+
+
+def make_fake_data_dir(root):
+  """A data_dir with fake MNIST and CIFAR-10 in the expected layout."""
+  write_fake_mnist(os.path.join(root, "mnist"))
+  write_fake_cifar10(os.path.join(root, data_files.CIFAR10_FOLDER))
+  return root
+
+
+def numeric_gradient(fn, x, eps=1e-3):
+  """Central finite differences of scalar `fn` at float64 array `x`."""
+  x = np.array(x, dtype=np.float64)
+  grad = np.zeros_like(x)
+  flat_x = x.reshape(-1)
+  flat_g = grad.reshape(-1)
+  for i in range(flat_x.size):
+    orig = flat_x[i]
+    flat_x[i] = orig + eps
+    plus = fn(x)
+    flat_x[i] = orig - eps
+    minus = fn(x)
+    flat_x[i] = orig
+    flat_g[i] = (plus - minus) / (2 * eps)
+  return grad
+
+
+def feed_values(problem, rng, scale=1.0):
+  """Random float32 parameter values with the problem's shapes."""
+  return [(scale * rng.randn(*shape)).astype(np.float32)
+          for shape in problem.param_shapes]
