@@ -327,7 +327,15 @@ class OneHotSparseSoftmaxRegression(SoftmaxClassifier):
     return tf.matmul(tf.reduce_sum(embedded, 1), weights) + bias
 
 
-class FullyConnected(SoftmaxClassifier):
+class _SmallInitClassifier(SoftmaxClassifier):
+  """A classifier whose parameters all start i.i.d. N(0, 0.01^2)."""
+
+  def init_tensors(self, seed=None):
+    return [tf.random.normal(shape, stddev=0.01, seed=seed)
+            for shape in self.param_shapes]
+
+
+class FullyConnected(_SmallInitClassifier):
   """Multi-layer perceptron; logits are the last layer's pre-activation.
 
   Parameters are [W0, b0, W1, b1, ...] for the layer sizes
@@ -345,10 +353,6 @@ class FullyConnected(SoftmaxClassifier):
       shapes += [(prev, size), (size,)]
       prev = size
     super().__init__(shapes, random_seed, noise_stdev)
-
-  def init_tensors(self, seed=None):
-    return [tf.random.normal(shape, stddev=0.01, seed=seed)
-            for shape in self.param_shapes]
 
   def inference(self, params, data):
     hidden = tf.reshape(data, (-1, self.n_features))
@@ -378,7 +382,7 @@ def _conv_shapes(n_channels, filter_list, with_biases):
   return shapes
 
 
-class ConvNet(SoftmaxClassifier):
+class ConvNet(_SmallInitClassifier):
   """Stride-1 "SAME" convolutions with biases, then a dense layer.
 
   The meta-training copy's network. `image_shape` is (channels, rows, cols)
@@ -387,6 +391,8 @@ class ConvNet(SoftmaxClassifier):
   the logits too. All parameters start N(0, 0.01^2).
   """
 
+  conv_biases = True
+
   def __init__(self, image_shape, n_classes, filter_list,
                activation=tf.nn.relu, random_seed=None, noise_stdev=0.0):
     n_channels, px, py = image_shape
@@ -394,13 +400,9 @@ class ConvNet(SoftmaxClassifier):
     self.activation = activation
     self.filter_list = list(filter_list)
     self.affine_size = filter_list[-1][2] * px * py
-    shapes = _conv_shapes(n_channels, filter_list, with_biases=True)
+    shapes = _conv_shapes(n_channels, filter_list, self.conv_biases)
     shapes += [(self.affine_size, n_classes), (n_classes,)]
     super().__init__(shapes, random_seed, noise_stdev)
-
-  def init_tensors(self, seed=None):
-    return [tf.random.normal(shape, stddev=0.01, seed=seed)
-            for shape in self.param_shapes]
 
   def inference(self, params, data):
     layer = data
@@ -411,23 +413,11 @@ class ConvNet(SoftmaxClassifier):
     return self.activation(tf.matmul(flat, params[-2]) + params[-1])
 
 
-class ConvNetOrig(SoftmaxClassifier):
+class ConvNetOrig(ConvNet):
   """Upstream L2O-Scale's network: `ConvNet` without conv biases and without
   the activation on the logits. Used by the evaluation set mnist_conv_orig."""
 
-  def __init__(self, image_shape, n_classes, filter_list,
-               activation=tf.nn.relu, random_seed=None, noise_stdev=0.0):
-    n_channels, px, py = image_shape
-    self.image_shape = tuple(image_shape)
-    self.activation = activation
-    self.affine_size = filter_list[-1][2] * px * py
-    shapes = _conv_shapes(n_channels, filter_list, with_biases=False)
-    shapes += [(self.affine_size, n_classes), (n_classes,)]
-    super().__init__(shapes, random_seed, noise_stdev)
-
-  def init_tensors(self, seed=None):
-    return [tf.random.normal(shape, stddev=0.01, seed=seed)
-            for shape in self.param_shapes]
+  conv_biases = False
 
   def inference(self, params, data):
     layer = data
@@ -440,7 +430,7 @@ class ConvNetOrig(SoftmaxClassifier):
 BATCH_NORM_EPSILON = 1e-3
 
 
-class PooledConvNet(SoftmaxClassifier):
+class PooledConvNet(_SmallInitClassifier):
   """The evaluation copy's `ConvNet`: strided "VALID" convs, BN, max-pooling.
 
   Per filter: conv (stride s, "VALID") + bias -> batch normalization ->
@@ -481,10 +471,6 @@ class PooledConvNet(SoftmaxClassifier):
     shapes = _conv_shapes(n_channels, filter_list, with_biases=True)
     shapes += [(affine_size, n_classes), (n_classes,)]
     super().__init__(shapes, random_seed, noise_stdev)
-
-  def init_tensors(self, seed=None):
-    return [tf.random.normal(shape, stddev=0.01, seed=seed)
-            for shape in self.param_shapes]
 
   def _batch_norm(self, x):
     if self.mode == "train":

@@ -5,6 +5,8 @@ every test module imports it before anything else of TensorFlow's.
 """
 
 import os
+import shutil
+import tempfile
 
 import numpy as np
 
@@ -96,3 +98,16 @@ def feed_values(problem, rng, scale=1.0):
   """Random float32 parameter values with the problem's shapes."""
   return [(scale * rng.randn(*shape)).astype(np.float32)
           for shape in problem.param_shapes]
+
+
+class TestCase(tf.test.TestCase):
+  """tf.test.TestCase with temporary folders that also work under pytest.
+
+  `create_tempdir` reads absl's --test_tmpdir flag, which pytest never parses.
+  """
+
+  def make_tempdir(self):
+    """Returns a new empty folder, removed when the test ends."""
+    path = tempfile.mkdtemp(prefix="l2o-test-")
+    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
+    return path

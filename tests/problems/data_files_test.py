@@ -55,20 +55,7 @@ def _write_bytes(path, data):
     f.write(data)
 
 
-class _TestCase(tf.test.TestCase):
-  """Adds temporary folders that also work under pytest.
-
-  `create_tempdir` reads absl's --test_tmpdir flag, which pytest never parses.
-  """
-
-  def make_tempdir(self):
-    """Returns a new empty folder, removed when the test ends."""
-    path = tempfile.mkdtemp(prefix="data-files-test-")
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-class IdxTest(_TestCase):
+class IdxTest(test_util.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -162,7 +149,7 @@ class IdxTest(_TestCase):
     self.assertFalse(os.path.exists(path))
 
 
-class CifarBatchTest(_TestCase):
+class CifarBatchTest(test_util.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -208,7 +195,7 @@ class CifarBatchTest(_TestCase):
       data_files.read_cifar_batch(path)
 
 
-class DownloadTest(_TestCase):
+class DownloadTest(test_util.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -251,7 +238,7 @@ class DownloadTest(_TestCase):
     self.assertFalse(os.path.exists(self.dest + "2"))
 
 
-class FindIdxFilesTest(_TestCase):
+class FindIdxFilesTest(test_util.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -341,7 +328,7 @@ class FindIdxFilesTest(_TestCase):
     self.assertEqual(_tree(self.root), [])
 
 
-class FindCifar10FolderTest(_TestCase):
+class FindCifar10FolderTest(test_util.TestCase):
 
   def setUp(self):
     super().setUp()
@@ -434,7 +421,7 @@ class FindCifar10FolderTest(_TestCase):
     self.assertEqual(_tree(self.data_dir), [])
 
 
-class DataDirTest(_TestCase):
+class DataDirTest(test_util.TestCase):
 
   def test_argument_beats_environment_beats_default(self):
     with mock.patch.dict(os.environ, {data_files.DATA_DIR_ENV: "/from/env",

@@ -10,7 +10,6 @@ URL is pointed at a file:// folder that does not exist.
 
 import os
 import pathlib
-import shutil
 import tempfile
 from unittest import mock
 
@@ -120,20 +119,7 @@ def _no_such_folder_url(root):
   return pathlib.Path(root, "no-such-mirror").as_uri() + "/"
 
 
-class _TestCase(tf.test.TestCase):
-  """Adds temporary folders that also work under pytest.
-
-  `create_tempdir` reads absl's --test_tmpdir flag, which pytest never parses.
-  """
-
-  def make_tempdir(self):
-    """Returns a new empty folder, removed when the test ends."""
-    path = tempfile.mkdtemp(prefix="datasets-test-")
-    self.addCleanup(shutil.rmtree, path, ignore_errors=True)
-    return path
-
-
-class _GlobalRngTestCase(_TestCase):
+class _GlobalRngTestCase(test_util.TestCase):
   """Restores NumPy's global generator after each test."""
 
   def setUp(self):
@@ -393,7 +379,7 @@ class SyntheticGeneratorTest(_GlobalRngTestCase):
     self.assertAllEqual(dataset.labels, y.astype(np.int32))
 
 
-class _DataTestCase(_TestCase):
+class _DataTestCase(test_util.TestCase):
   """Points every download URL at a missing local folder, never the network."""
 
   def setUp(self):
