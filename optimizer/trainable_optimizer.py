@@ -1,0 +1,468 @@
+"""The base class of the learned optimizers: apply mode and meta-training mode.
+
+A `TrainableOptimizer` is a `tf.compat.v1.train.Optimizer` whose update rule
+has meta-parameters (variables under the "LOL" scope). It works in two modes:
+
+* apply mode: `minimize()` / `apply_gradients()` update a user's variables,
+  keeping the optimizer state in slots (one per state entry per variable);
+* meta-training mode: `train(problem)` builds a differentiable, partially
+  unrolled optimisation of a problem in a `tf.while_loop` and returns a
+  `TrainingOutput` whose meta-objective the meta-trainer minimises.
+
+Subclasses define `_initialize_state(var)` (dict of per-tensor state),
+optionally `_initialize_global_state()`, and `_compute_update(param, grad,
+state)`; optimizers that mix information across tensors override
+`_compute_updates`.
+"""
+
+import collections
+
+import tensorflow.compat.v1 as tf
+
+OPTIMIZER_SCOPE = "LOL"
+_LOCAL_VARIABLE_PREFIX = "local_state_"
+_LOCAL_STATE_VARIABLE_COLLECTION = "local_state_collection"
+_STARTED_SLOT = "started"
+
+TrainingOutput = collections.namedtuple("TrainingOutput", [
+    "metaobj",             # scaled meta-objective + regulariser term
+    "metaobjmt",           # weighted imitation loss of the unroll
+    "obj_weights",         # placeholder [T]: objective weights; T = its length
+    "problem_objectives",  # [T + 1]: F_start, F_0, ..., F_{T-1}
+    "initial_obj",         # objective at the start of the unroll sequence
+    "batches",             # placeholder [T, batch]: indices into mini_data
+    "first_unroll",        # placeholder: restart from init_tensors
+    "reset_state",         # placeholder: restart the optimizer state
+    "output_state",        # final per-tensor states (key-sorted lists)
+    "init_loop_vars",      # local variables carried between unrolls
+    "output_loop_vars",    # the values to copy into them
+    "jacob_switch",        # placeholder: regulariser on for this unroll
+    "mini_data",           # placeholder: the unroll's mini-dataset
+    "mini_labels",         # placeholder: its integer labels
+    "mt_labels",           # placeholders [T, *shape]: teacher update steps
+    "init_tensors",        # placeholders: initial optimizee parameters
+    "mode_mt",             # placeholder: teacher-forced (imitation) unroll
+])
+
+
+class TrainableOptimizer(tf.train.Optimizer):
+  """Base class of the learned optimizers."""
+
+  def __init__(self, name, state_keys, use_attention=False,
+               use_log_objective=False, obj_train_max_multiplier=-1,
+               use_second_derivatives=True, use_numerator_epsilon=False):
+    """Creates the optimizer.
+
+    Args:
+      name: optimizer name; slot variables are named "<var>/<name>_<key>".
+      state_keys: names of the per-tensor state entries (kept sorted).
+      use_attention: compute gradients at a separate "attended" location.
+      use_log_objective: meta-objective is the mean log of the scaled
+        objectives (see `scale_objective`).
+      obj_train_max_multiplier: if > 0, an unroll stops once the objective
+        exceeds initial + (m - 1) |initial|.
+      use_second_derivatives: if False, the problem's gradients enter the
+        optimizer through stop_gradient.
+      use_numerator_epsilon: where epsilon goes in the log objective.
+    """
+    self.state_keys = sorted(state_keys)
+    self.use_attention = use_attention
+    self.use_log_objective = use_log_objective
+    self.obj_train_max_multiplier = obj_train_max_multiplier
+    self.use_second_derivatives = use_second_derivatives
+    self.use_numerator_epsilon = use_numerator_epsilon
+    super().__init__(use_locking=False, name=name)
+
+  # --- Hooks for subclasses -------------------------------------------------
+
+  def _initialize_state(self, var):
+    """Dict state key -> initial tensor for one parameter tensor."""
+    del var
+    return {}
+
+  def _initialize_global_state(self):
+    """List of initial problem-level state tensors."""
+    return []
+
+  def _restart_state(self, state, param):
+    """The carried state of a tensor when its optimizee restarts at `param`.
+
+    Called for unrolls that restart the optimizee but keep the optimizer's
+    state; subclasses reset entries that mirror the parameters.
+    """
+    del param
+    return state
+
+  def _compute_update(self, param, grad, state):
+    """Returns (new_param, new_state dict) for one tensor."""
+    raise NotImplementedError
+
+  def _compute_updates(self, params, grads, states, global_state,
+                       mode_mt=None, teacher_steps=None):
+    """Updates every tensor; the default applies `_compute_update` to each.
+
+    Args:
+      params: list of parameter tensors.
+      grads: list of gradients (tensors or IndexedSlices).
+      states: list of state dicts.
+      global_state: list of problem-level state tensors.
+      mode_mt: optional bool tensor; when true the parameters follow the
+        teacher's steps instead of the optimizer's (teacher forcing).
+      teacher_steps: per tensor, the teacher's step (new = old - step).
+
+    Returns:
+      (new_params, new_states, new_global_state, attended_params,
+       update_steps), `update_steps` being the optimizer's own steps
+       (param - new_param), shaped like the parameters.
+    """
+    new_params, new_states, steps = [], [], []
+    for i, (param, grad, state) in enumerate(zip(params, grads, states)):
+      new_param, new_state = self._compute_update(param, grad, state)
+      step = param - new_param
+      if mode_mt is not None:
+        new_param = teacher_forced(mode_mt, param, teacher_steps[i], new_param)
+      new_params.append(new_param)
+      new_states.append(new_state)
+      steps.append(step)
+    return new_params, new_states, global_state, new_params, steps
+
+  # --- Apply mode -----------------------------------------------------------
+
+  def _create_slots(self, var_list):
+    """One zero-initialised slot per state entry, plus a "started" flag.
+
+    The slots' initial values are never read: the first step of each
+    variable computes its state from `_initialize_state` at that moment (see
+    `_read_state`), so restoring meta-parameters before or after running the
+    initializers gives the same first step.
+    """
+    for var in var_list:
+      with tf.name_scope("slot_shapes"):
+        initial = self._initialize_state(var)
+      for key in sorted(initial):
+        value = initial[key]
+        self._get_or_make_slot_with_initializer(
+            var, tf.zeros_initializer(), value.get_shape(),
+            value.dtype.base_dtype, key, self._name + "_" + key)
+      self._get_or_make_slot_with_initializer(
+          var, tf.zeros_initializer(), tf.TensorShape([]), tf.float32,
+          _STARTED_SLOT, self._name + "_" + _STARTED_SLOT)
+
+  def _read_state(self, var):
+    """The state of `var` for this step: its slots, or fresh before step 1."""
+    keys = self._slot_keys(var)
+    if not keys:
+      return {}
+    slots = [self.get_slot(var, key) for key in keys]
+    started = self.get_slot(var, _STARTED_SLOT)
+
+    def fresh():
+      initial = self._initialize_state(tf.convert_to_tensor(var))
+      return [initial[key] for key in keys]
+
+    values = tf.cond(started > 0., lambda: [tf.identity(s) for s in slots],
+                     fresh, strict=True)
+    return dict(zip(keys, values))
+
+  def _slot_keys(self, var):
+    return sorted(k for k in self._slots if k != _STARTED_SLOT and
+                  self.get_slot(var, k) is not None)
+
+  def _write_state(self, var, new_state):
+    """Assign ops for the state slots of `var` and its "started" flag."""
+    ops = [tf.assign(self.get_slot(var, key), new_state[key])
+           for key in self._slot_keys(var)]
+    ops.append(tf.assign(self.get_slot(var, _STARTED_SLOT), 1.))
+    return ops
+
+  def _apply_common(self, grad, var):
+    state = self._read_state(var)
+    new_var, new_state = self._compute_update(tf.convert_to_tensor(var), grad,
+                                              state)
+    # Every read of the state feeds the new values: computing them first
+    # orders all reads before any write (reads of reference variables alias
+    # their buffers, and "started" must be read before it is set).
+    with tf.control_dependencies([new_var] + flatten_and_sort(new_state)):
+      writes = self._write_state(var, new_state)
+    with tf.control_dependencies(writes):
+      return tf.assign(var, new_var).op
+
+  def _apply_dense(self, grad, var):
+    return self._apply_common(grad, var)
+
+  def _apply_sparse(self, grad, var):
+    return self._apply_common(grad, var)
+
+  def _resource_apply_dense(self, grad, handle):
+    return self._apply_common(grad, handle)
+
+  def _resource_apply_sparse(self, grad, handle, indices):
+    sparse = tf.IndexedSlices(grad, indices, tf.shape(handle))
+    return self._apply_common(sparse, handle)
+
+  # --- Meta-training mode ---------------------------------------------------
+
+  def train(self, problem, regularizer_fn=None, meta_regularizer_weight=None,
+            optimizee_regularizer_weight=None, swap_memory=False):
+    """Builds one partial unroll of optimizing `problem` with this optimizer.
+
+    Each `session.run` of the outputs runs T = len(obj_weights) inner steps.
+    Between runs the caller copies `output_loop_vars` into `init_loop_vars`
+    (local variables) so that the next unroll continues the trajectory;
+    `first_unroll` restarts the optimizee from `init_tensors`, `reset_state`
+    restarts the optimizer state.
+
+    Feeds: `obj_weights` [T]; `init_tensors` (one array per parameter);
+    `mini_data` / `mini_labels` (the unroll's data, integer labels) and
+    `batches` [T, batch_size] (indices into them) for data-driven problems;
+    optionally `first_unroll`, `reset_state`, `jacob_switch`, `mode_mt`
+    (all default False) and `mt_labels` (default zeros).
+
+    Args:
+      problem: a `problem_generator.Problem` with fully defined
+        `param_shapes`.
+      regularizer_fn: optional function (objective, params) -> scalar, a
+        curvature regulariser of the batch objective (see regularizers/).
+      meta_regularizer_weight: if set (alpha), the meta-objective gains
+        alpha * sum_t regularizer_t over the steps of unrolls run with
+        `jacob_switch` true. When the switch is false the regulariser is not
+        computed at all.
+      optimizee_regularizer_weight: if set (beta), every inner step minimises
+        batch_objective + beta * regularizer; its gradients are then the plain
+        gradients of that sum (the problem's gradient noise is dropped, as in
+        the original).
+      swap_memory: `tf.while_loop`'s swap_memory.
+
+    Returns:
+      A `TrainingOutput`.
+
+    Raises:
+      ValueError: a regulariser weight is given without `regularizer_fn`.
+    """
+    if regularizer_fn is None and (meta_regularizer_weight is not None or
+                                   optimizee_regularizer_weight is not None):
+      raise ValueError("a regularizer weight needs regularizer_fn")
+    shapes = [tuple(s) for s in problem.param_shapes]
+    obj_weights = tf.placeholder(tf.float32, [None], name="obj_weights")
+    num_iter = tf.shape(obj_weights)[0]
+    mini_data = tf.placeholder_with_default(tf.zeros([0]), None,
+                                            name="mini_data")
+    mini_labels = tf.placeholder_with_default(tf.zeros([0], tf.int32), None,
+                                              name="mini_labels")
+    batches = tf.placeholder_with_default(
+        tf.zeros(tf.stack([num_iter, 0]), tf.int32), [None, None],
+        name="batches")
+    first_unroll = tf.placeholder_with_default(False, [], name="first_unroll")
+    reset_state = tf.placeholder_with_default(False, [], name="reset_state")
+    jacob_switch = tf.placeholder_with_default(False, [], name="jacob_switch")
+    mode_mt = tf.placeholder_with_default(False, [], name="mode_mt")
+    init_tensors = [tf.placeholder(tf.float32, shape, name="init_tensor")
+                    for shape in shapes]
+    mt_labels = [tf.placeholder_with_default(
+        tf.zeros(tf.concat([[num_iter], tf.constant(shape, tf.int32)], 0)),
+        (None,) + shape,
+        name="mt_labels") for shape in shapes]
+
+    # Starting values: fed on a first unroll, carried otherwise.
+    param_vars, params0 = local_state_variables(init_tensors, first_unroll)
+    attend_vars, attend0 = local_state_variables(init_tensors, first_unroll)
+    f_start = problem.objective(params0, mini_data, mini_labels)
+    [obj_var], [initial_obj] = local_state_variables([f_start], first_unroll)
+    state_keys = []
+    state_vars = []
+    states0 = []
+    for x, param in zip(init_tensors, params0):
+      initial = self._initialize_state(x)
+      keys = sorted(initial)
+      state_keys.append(keys)
+      variables, values = local_state_variables(
+          [initial[k] for k in keys], reset_state)
+      restarted = self._restart_state(dict(zip(keys, values)), param)
+      values = _select(tf.logical_and(first_unroll,
+                                      tf.logical_not(reset_state)),
+                       [restarted[k] for k in keys], values)
+      state_vars.append(variables)
+      states0.append(values)
+    global_vars, global0 = local_state_variables(
+        self._initialize_global_state(), reset_state)
+
+    def body(itr, obj_accum, obj_accum_mt, params, attend_params, flat_states,
+             global_state, all_obj, regular):
+      index = tf.gather(batches, itr)
+      batch_data = tf.gather(mini_data, index)
+      batch_labels = tf.gather(mini_labels, index)
+      teacher = [tf.gather(labels, itr) for labels in mt_labels]
+      full_obj = problem.objective(params, mini_data, mini_labels)
+      at = attend_params if self.use_attention else params
+      batch_obj = problem.objective(at, batch_data, batch_labels)
+      grads = problem.gradients(batch_obj, at)
+      if optimizee_regularizer_weight is not None:
+        batch_obj += optimizee_regularizer_weight * regularizer_fn(batch_obj,
+                                                                   at)
+        grads = tf.gradients(batch_obj, at)
+      if not self.use_second_derivatives:
+        grads = [_stop_gradient(g) for g in grads]
+      if meta_regularizer_weight is not None:
+        regular = tf.reshape(regular + tf.cond(
+            jacob_switch,
+            lambda: meta_regularizer_weight * regularizer_fn(batch_obj, at),
+            lambda: tf.constant(0.)), [])
+      all_obj = tf.concat([all_obj, tf.reshape(full_obj, [1])], 0)
+      obj_accum = tf.reshape(obj_accum + obj_weights[itr] * full_obj, [])
+      states = [dict(zip(keys, flat))
+                for keys, flat in zip(state_keys, flat_states)]
+      new_params, new_states, new_global, new_attend, steps = (
+          self._compute_updates(params, grads, states, global_state,
+                                mode_mt, teacher))
+      mse = tf.add_n([tf.reduce_sum(0.5 * tf.square(step - target))
+                      for step, target in zip(steps, teacher)])
+      mse /= float(problem.num_params)
+      obj_accum_mt = tf.reshape(obj_accum_mt + obj_weights[itr] * mse, [])
+      new_flat = [[state[k] for k in keys]
+                  for keys, state in zip(state_keys, new_states)]
+      return (itr + 1, obj_accum, obj_accum_mt, list(new_params),
+              list(new_attend), new_flat, list(new_global), all_obj, regular)
+
+    def cond(itr, obj_accum, unused_obj_accum_mt, unused_params,
+             unused_attend, unused_states, unused_global, all_obj,
+             unused_regular):
+      go_on = tf.logical_and(itr < num_iter, tf.math.is_finite(obj_accum))
+      if self.obj_train_max_multiplier > 0:
+        limit = (initial_obj + (self.obj_train_max_multiplier - 1) *
+                 tf.abs(initial_obj))
+        go_on = tf.logical_and(go_on, all_obj[itr] < limit)
+      return go_on
+
+    loop_vars = (tf.constant(0), tf.constant(0.), tf.constant(0.),
+                 list(params0), list(attend0), states0, list(global0),
+                 tf.reshape(f_start, [1]), tf.constant(0.))
+    invariants = (tf.TensorShape([]), tf.TensorShape([]), tf.TensorShape([]),
+                  [tf.TensorShape(s) for s in shapes],
+                  [tf.TensorShape(s) for s in shapes],
+                  [[v.get_shape() for v in values] for values in states0],
+                  [v.get_shape() for v in global0],
+                  tf.TensorShape([None]), tf.TensorShape([]))
+    out = tf.while_loop(cond, body, loop_vars, shape_invariants=invariants,
+                        swap_memory=swap_memory)
+    (_, meta_obj, meta_obj_mt, params_out, attend_out, states_out, global_out,
+     problem_objectives, regular) = out
+
+    metaobj = self.scale_objective(meta_obj, problem_objectives,
+                                   initial_obj) + regular
+    init_loop_vars = ([obj_var] + param_vars + attend_vars + global_vars +
+                      [v for variables in state_vars for v in variables])
+    output_loop_vars = ([initial_obj] + list(params_out) + list(attend_out) +
+                        list(global_out) +
+                        [v for values in states_out for v in values])
+    return TrainingOutput(
+        metaobj, meta_obj_mt, obj_weights, problem_objectives, initial_obj,
+        batches, first_unroll, reset_state, states_out, init_loop_vars,
+        output_loop_vars, jacob_switch, mini_data, mini_labels, mt_labels,
+        init_tensors, mode_mt)
+
+  def scale_objective(self, total_obj, all_objs, initial_obj,
+                      obj_scale_eps=1e-6):
+    """The meta-objective of an unroll, normalised by the initial objective.
+
+    Args:
+      total_obj: the weighted sum of the unroll's objectives.
+      all_objs: [T + 1] objectives of the unroll (start value first).
+      initial_obj: objective at the start of the unroll sequence (F0).
+      obj_scale_eps: epsilon.
+
+    Returns:
+      mean log((f + eps) / (F0 + eps)) with log objective and numerator
+      epsilon; mean log(f / (F0 + eps) + eps) with log objective only;
+      total_obj / (F0 + eps) otherwise.
+    """
+    if self.use_log_objective:
+      if self.use_numerator_epsilon:
+        ratios = (all_objs + obj_scale_eps) / (initial_obj + obj_scale_eps)
+        return tf.reduce_mean(tf.math.log(ratios))
+      return tf.reduce_mean(tf.math.log(
+          all_objs / (initial_obj + obj_scale_eps) + obj_scale_eps))
+    return total_obj / (initial_obj + obj_scale_eps)
+
+
+def teacher_forced(mode_mt, param, teacher_step, new_param):
+  """param - teacher_step when `mode_mt`, else `new_param`."""
+  return tf.where_v2(mode_mt, param - tf.reshape(teacher_step,
+                                                 tf.shape(param)), new_param)
+
+
+def _stop_gradient(grad):
+  if isinstance(grad, tf.IndexedSlices):
+    return tf.IndexedSlices(tf.stop_gradient(grad.values), grad.indices,
+                            grad.dense_shape)
+  return tf.stop_gradient(grad)
+
+
+def _select(pred, true_values, false_values):
+  """cond(pred, true_values, false_values) for lists (possibly empty)."""
+  if not true_values:
+    return []
+  return tf.cond(pred, lambda: list(true_values), lambda: list(false_values),
+                 strict=True)
+
+
+def create_local_state_variable_name(tensor):
+  """"local_state_<dims joined by _>_<dtype>", e.g. local_state_784_100_float32.
+
+  Raises:
+    ValueError: the tensor's static shape is not fully defined.
+  """
+  shape = tensor.get_shape()
+  if not shape.is_fully_defined():
+    raise ValueError("local state needs a fully defined shape, got %s for %s" %
+                     (shape, tensor.name))
+  dims = "_".join(str(d) for d in shape.as_list())
+  return "%s%s_%s" % (_LOCAL_VARIABLE_PREFIX, dims,
+                      tensor.dtype.base_dtype.name)
+
+
+def local_state_variables(init_values, return_init_values):
+  """Local variables carrying values between partial unrolls.
+
+  For each initial value a zero-initialised, non-trainable variable in
+  LOCAL_VARIABLES under scope "LOL" is created, named
+  "local_state_<shape>_<dtype>_<k>" with k counting earlier uses of that
+  name in the graph.
+
+  Args:
+    init_values: list of tensors with fully defined shapes.
+    return_init_values: bool tensor.
+
+  Returns:
+    (variables, values): values = init_values if `return_init_values`, else
+    the variables' current values.
+  """
+  if not init_values:
+    return [], []
+  counts = tf.get_collection_ref(_LOCAL_STATE_VARIABLE_COLLECTION)
+  if not counts:
+    counts.append(collections.defaultdict(int))
+  counts = counts[0]
+  variables = []
+  with tf.variable_scope(OPTIMIZER_SCOPE):
+    for value in init_values:
+      base = create_local_state_variable_name(value)
+      name = "%s_%d" % (base, counts[base])
+      counts[base] += 1
+      variables.append(tf.get_variable(
+          name, shape=value.get_shape(), dtype=value.dtype.base_dtype,
+          initializer=tf.zeros_initializer(), trainable=False,
+          collections=[tf.GraphKeys.LOCAL_VARIABLES]))
+  values = _select(return_init_values, list(init_values),
+                   [tf.identity(v) for v in variables])
+  return variables, values
+
+
+def is_local_state_variable(op):
+  """Whether `op` is a partial-unroll local state variable."""
+  return (op.type in ("Variable", "VariableV2", "VarHandleOp") and
+          op.name.startswith(OPTIMIZER_SCOPE + "/" + _LOCAL_VARIABLE_PREFIX))
+
+
+def flatten_and_sort(dictionary):
+  """The values of `dictionary`, ordered by sorted key."""
+  return [dictionary[k] for k in sorted(dictionary)]
