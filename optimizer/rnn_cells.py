@@ -17,12 +17,6 @@ import tensorflow.compat.v1 as tf
 from optimizer import utils
 
 
-def _kernel_initializer(fan_in, random_seed):
-  """TF1's default for RNN kernels: Glorot-uniform."""
-  del fan_in
-  return tf.glorot_uniform_initializer(seed=random_seed)
-
-
 class BiasGRUCell(object):
   """GRU whose gate and candidate pre-activations receive an external bias.
 
@@ -84,10 +78,8 @@ class BiasGRUCell(object):
     return new_state, new_state
 
 
-class BasicRNNCell(object):
-  """h' = tanh([x, h] kernel + bias); variables in "basic_rnn_cell"."""
-
-  scope_name = "basic_rnn_cell"
+class _SingleStateCell(object):
+  """Base of the cells whose state is one [B, num_units] tensor."""
 
   def __init__(self, num_units, activation=tf.tanh, random_seed=None):
     self.num_units = num_units
@@ -101,6 +93,12 @@ class BasicRNNCell(object):
   @property
   def output_size(self):
     return self.num_units
+
+
+class BasicRNNCell(_SingleStateCell):
+  """h' = tanh([x, h] kernel + bias); variables in "basic_rnn_cell"."""
+
+  scope_name = "basic_rnn_cell"
 
   def __call__(self, inputs, state):
     with tf.variable_scope(self.scope_name):
@@ -109,25 +107,12 @@ class BasicRNNCell(object):
     return out, out
 
 
-class GRUCell(object):
+class GRUCell(_SingleStateCell):
   """TF1's GRUCell: r, u = sigmoid([x, h] W_g + b_g) (bias init 1),
   c = tanh([x, r h] W_c + b_c), h' = u h + (1 - u) c; variables in
   "gru_cell/gates" and "gru_cell/candidate"."""
 
   scope_name = "gru_cell"
-
-  def __init__(self, num_units, activation=tf.tanh, random_seed=None):
-    self.num_units = num_units
-    self.activation = activation
-    self.random_seed = random_seed
-
-  @property
-  def state_size(self):
-    return self.num_units
-
-  @property
-  def output_size(self):
-    return self.num_units
 
   def __call__(self, inputs, state):
     with tf.variable_scope(self.scope_name):
@@ -213,8 +198,8 @@ def _linear(inputs, output_size, random_seed, bias_init=0.0):
   x = tf.concat(inputs, 1)
   fan_in = x.get_shape().as_list()[1]
   kernel = tf.get_variable("kernel", [fan_in, output_size],
-                           initializer=_kernel_initializer(fan_in,
-                                                           random_seed))
+                           initializer=tf.glorot_uniform_initializer(
+                               seed=random_seed))
   bias = tf.get_variable("bias", [output_size],
                          initializer=tf.constant_initializer(bias_init))
   return tf.matmul(x, kernel) + bias

@@ -94,6 +94,32 @@ def numeric_gradient(fn, x, eps=1e-3):
   return grad
 
 
+def sparse_and_dense_losses(use_resource, seed=3):
+  """The same loss of a [5, 2] variable through a gather and a matmul.
+
+  Rows 3 (twice) and 0 are gathered, so the sparse loss has an
+  IndexedSlices gradient that touches two rows.
+
+  Returns:
+    (sparse_var, dense_var, sparse_loss, dense_loss, x0), both variables
+    starting from the values x0.
+  """
+  rng = np.random.RandomState(seed)
+  x0 = rng.randn(5, 2).astype(np.float32)
+  weights = rng.randn(3, 2).astype(np.float32)
+  indices = [3, 0, 3]
+  sparse_var = tf.get_variable("sparse", initializer=x0,
+                               use_resource=use_resource)
+  dense_var = tf.get_variable("dense", initializer=x0,
+                              use_resource=use_resource)
+  one_hot = np.eye(5, dtype=np.float32)[indices]
+  sparse_loss = tf.reduce_sum(tf.square(tf.gather(sparse_var, indices)) *
+                              weights)
+  dense_loss = tf.reduce_sum(tf.square(tf.matmul(one_hot, dense_var)) *
+                             weights)
+  return sparse_var, dense_var, sparse_loss, dense_loss, x0
+
+
 def feed_values(problem, rng, scale=1.0):
   """Random float32 parameter values with the problem's shapes."""
   return [(scale * rng.randn(*shape)).astype(np.float32)

@@ -147,19 +147,8 @@ class ApplyModeTest(tf.test.TestCase):
 class SparseGradientTest(tf.test.TestCase):
 
   def _check_sparse_matches_dense(self, use_resource):
-    rng = np.random.RandomState(3)
-    x0 = rng.randn(5, 2).astype(np.float32)
-    weights = rng.randn(3, 2).astype(np.float32)
-    indices = [3, 0, 3]
-    sparse_var = tf.get_variable("sparse", initializer=x0,
-                                 use_resource=use_resource)
-    dense_var = tf.get_variable("dense", initializer=x0,
-                                use_resource=use_resource)
-    one_hot = np.eye(5, dtype=np.float32)[indices]
-    sparse_loss = tf.reduce_sum(tf.square(tf.gather(sparse_var, indices)) *
-                                weights)
-    dense_loss = tf.reduce_sum(tf.square(tf.matmul(one_hot, dense_var)) *
-                               weights)
+    sparse_var, dense_var, sparse_loss, dense_loss, x0 = (
+        test_util.sparse_and_dense_losses(use_resource))
     self.assertIsInstance(tf.gradients(sparse_loss, sparse_var)[0],
                           tf.IndexedSlices)
     optimizer = trainable_adam.TrainableAdam(0.1)
