@@ -16,12 +16,15 @@ state)`; optimizers that mix information across tensors override
 """
 
 import collections
+import weakref
 
 import tensorflow.compat.v1 as tf
 
 OPTIMIZER_SCOPE = "LOL"
 _LOCAL_VARIABLE_PREFIX = "local_state_"
-_LOCAL_STATE_VARIABLE_COLLECTION = "local_state_collection"
+# Per graph: local state variable base name -> number of uses. (The original
+# kept this dict in a graph collection, which breaks MetaGraph export.)
+_LOCAL_STATE_NAME_COUNTS = weakref.WeakKeyDictionary()
 _STARTED_SLOT = "started"
 
 TrainingOutput = collections.namedtuple("TrainingOutput", [
@@ -438,10 +441,8 @@ def local_state_variables(init_values, return_init_values):
   """
   if not init_values:
     return [], []
-  counts = tf.get_collection_ref(_LOCAL_STATE_VARIABLE_COLLECTION)
-  if not counts:
-    counts.append(collections.defaultdict(int))
-  counts = counts[0]
+  counts = _LOCAL_STATE_NAME_COUNTS.setdefault(tf.get_default_graph(),
+                                               collections.defaultdict(int))
   variables = []
   with tf.variable_scope(OPTIMIZER_SCOPE):
     for value in init_values:

@@ -1,0 +1,509 @@
+"""Meta-training of learned optimizers: `train_optimizer` and its helpers.
+
+One meta-iteration optimises a freshly initialised optimizee for a number of
+partial unrolls; after each unroll the meta-parameters (the optimizer's
+variables under "LOL") take one RMSProp step on the unroll's meta-objective
+and the optimizee/optimizer state is carried to the next unroll. Periodic
+evaluation runs trajectories without meta-updates and keeps the best
+meta-parameters in `model.ckpt-0`.
+
+Library code: every setting is an explicit argument (metarun.py maps the
+original's flags onto them).
+"""
+
+import collections
+import math
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from optimizer import trainable_optimizer
+from optimizer import utils
+from problems import datasets
+
+OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
+CHECKPOINT_PREFIX = "model.ckpt"
+
+
+def sample_numiter(scale, min_steps=50, rng=None):
+  """round(Exponential(scale)) + min_steps, clipped to [0, 3 min_steps]."""
+  rng = np.random if rng is None else rng
+  steps = int(np.round(rng.exponential(scale=scale))) + min_steps
+  return int(np.clip(steps, 0, 3 * min_steps))
+
+
+def sigmoid_weights(n, slope=0.1, offset=5):
+  """Objective weights rising like a sigmoid over n steps, summing to 1."""
+  x = np.arange(n)
+  weights = 1. / (1. + np.exp(-slope * (x - offset)))
+  return weights / np.sum(weights)
+
+
+def regularizer_switch(unroll, num_unrolls, regularize_time, reg_scale):
+  """Whether the regulariser is on for `unroll` of `num_unrolls`.
+
+  With t = int(num_unrolls * reg_scale + 1): "posterior" -> unroll > t,
+  "prior" -> unroll < t, "none" -> never, anything else -> always.
+  """
+  threshold = int(num_unrolls * reg_scale + 1)
+  if regularize_time == "posterior":
+    return unroll > threshold
+  if regularize_time == "prior":
+    return unroll < threshold
+  if regularize_time == "none":
+    return False
+  return True
+
+
+def unroll_lengths(fix_unroll, fix_unroll_length, fix_num_steps,
+                   num_unroll_func, num_partial_unroll_itrs_func):
+  """The lengths of the partial unrolls of one meta-iteration."""
+  if fix_unroll:
+    return [fix_unroll_length] * (fix_num_steps // fix_unroll_length)
+  num_unrolls = num_unroll_func()
+  return [num_partial_unroll_itrs_func() for _ in range(num_unrolls)]
+
+
+def draw_problems(problems_and_data, num_problems, select_random_problems,
+                  rng=None):
+  """Entries of `problems_and_data` to train on, one per problem draw.
+
+  Random draws with replacement, or (chief of several workers) the list
+  shuffled and repeated.
+  """
+  rng = random if rng is None else rng
+  if select_random_problems:
+    return [rng.choice(problems_and_data) for _ in range(num_problems)]
+  shuffled = list(problems_and_data)
+  rng.shuffle(shuffled)
+  repeats = num_problems // len(shuffled) + 1
+  return (shuffled * repeats)[:num_problems]
+
+
+class UnrollData(collections.namedtuple(
+    "UnrollData", "mini_data mini_labels batches")):
+  """What one partial unroll is fed: its mini-dataset and batch indices."""
+
+
+def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
+                rng=None):
+  """Mini-datasets and batch indices for the unrolls of one meta-iteration.
+
+  Each unroll gets a subset of min(mini_batch_size, N) samples: the first
+  ones with `data_freeze`, else a fresh random subset. Batch indices index
+  into the subset and run over all unrolls as one epoch sequence.
+
+  Args:
+    dataset: a `datasets.Dataset`, or None for data-free problems.
+    batch_size: samples per batch.
+    lengths: the unroll lengths.
+    mini_batch_size: subset size.
+    data_freeze: use the first samples for every unroll.
+    rng: `np.random.RandomState` (default: NumPy's global generator).
+
+  Returns:
+    A list of `UnrollData`, one per unroll; for data-free problems the
+    fields are None (the placeholders' defaults apply).
+  """
+  if dataset is None or dataset.size == 0:
+    return [UnrollData(None, None, None) for _ in lengths]
+  rng = np.random if rng is None else rng
+  subset_size = min(mini_batch_size, dataset.size)
+  indices = datasets.batch_indices(subset_size, sum(lengths), batch_size,
+                                   rng=rng)
+  labels = np.asarray(dataset.labels).reshape(len(dataset.labels), -1)[:, 0]
+  result = []
+  start = 0
+  for length in lengths:
+    if data_freeze:
+      subset = np.arange(subset_size)
+    else:
+      subset = rng.permutation(dataset.size)[:subset_size]
+    result.append(UnrollData(
+        dataset.data[subset], labels[subset].astype(np.int32),
+        np.array(indices[start:start + length], dtype=np.int32)))
+    start += length
+  return result
+
+
+MetaGraph = collections.namedtuple("MetaGraph", [
+    "problem", "optimizer", "train_output", "meta_vars", "global_step",
+    "train_op", "train_and_propagate_op", "propagate_op", "summary_op",
+    "saver", "progress", "best_evaluation",
+])
+
+
+def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
+                     rms_epsilon, gradient_clip, l2_reg, write_histograms):
+  """Builds the meta-training graph of one problem in the default graph.
+
+  Returns:
+    A `MetaGraph`.
+  """
+  problem = problem_spec.build()
+  optimizer = optimizer_spec.build()
+  meta_vars = tf.get_collection(tf.GraphKeys.GLOBAL_VARIABLES,
+                                scope=OPTIMIZER_SCOPE)
+  out = optimizer.train(problem)
+  global_step = tf.train.get_or_create_global_step()
+  meta_optimizer = tf.train.RMSPropOptimizer(
+      learning_rate, decay=rms_decay, epsilon=rms_epsilon, use_locking=True)
+  objective = out.metaobj
+  if l2_reg:
+    objective += l2_reg * tf.add_n([tf.reduce_sum(tf.square(v))
+                                    for v in meta_vars])
+  raw_grads = tf.gradients(objective, meta_vars)
+  clipped = [tf.clip_by_value(utils.make_finite(g, tf.zeros_like(g)),
+                              -gradient_clip, gradient_clip)
+             for g in (tf.convert_to_tensor(g) for g in raw_grads)]
+  train_op = meta_optimizer.apply_gradients(zip(clipped, meta_vars),
+                                            global_step=global_step)
+  pairs = list(zip(out.init_loop_vars, out.output_loop_vars))
+  propagate_op = tf.group(*[tf.assign(var, value) for var, value in pairs])
+  # The state carried on is the one of the forward pass that produced the
+  # meta-gradient (one session.run); the copies wait for the meta-update so
+  # that no read of the old state by the backward pass can see them.
+  with tf.control_dependencies([train_op]):
+    train_and_propagate_op = tf.group(*[tf.assign(var, value)
+                                        for var, value in pairs])
+
+  summaries = [tf.summary.scalar("MetaObjective", out.metaobj),
+               tf.summary.scalar("%s_MetaObjective" % type(problem).__name__,
+                                 out.metaobj)]
+  if write_histograms:
+    for key, value in zip(sorted(optimizer._initialize_state(  # pylint: disable=protected-access
+        out.init_tensors[0])), out.output_state[0]):
+      summaries.append(tf.summary.histogram(
+          "State/%s" % key, utils.make_finite(value, tf.zeros_like(value))))
+    for var, raw, grad in zip(meta_vars, raw_grads, clipped):
+      name = var.op.name
+      summaries.append(tf.summary.histogram(name + "_rawgrad",
+                                            tf.convert_to_tensor(raw)))
+      summaries.append(tf.summary.histogram(name + "_var", var))
+      summaries.append(tf.summary.histogram(name + "_grad", grad))
+  summary_op = tf.summary.merge(summaries)
+
+  with tf.variable_scope("meta_training"):
+    progress = tf.get_variable("meta_iterations_done", [], tf.int64,
+                               initializer=tf.zeros_initializer(),
+                               trainable=False)
+    best_evaluation = tf.get_variable(
+        "best_evaluation", [], tf.float32,
+        initializer=tf.constant_initializer(np.inf), trainable=False)
+  saver = tf.train.Saver(max_to_keep=10000)
+  return MetaGraph(problem, optimizer, out, meta_vars, global_step, train_op,
+                   train_and_propagate_op, propagate_op, summary_op, saver,
+                   progress, best_evaluation)
+
+
+def restore_or_initialize_fn(graph, logdir, log=print):
+  """A function of a session resuming from `logdir`'s latest checkpoint.
+
+  Builds its ops now (call before finalising the graph). Without a
+  checkpoint the function initialises every variable; with one it restores
+  the variables the checkpoint holds and initialises the rest (e.g. the
+  progress counters, absent from checkpoints of the original code).
+
+  Returns:
+    fn(sess) -> the checkpoint path restored from, or None.
+  """
+  local_init = tf.local_variables_initializer()
+  path = tf.train.latest_checkpoint(logdir)
+  if path is None:
+    global_init = tf.global_variables_initializer()
+
+    def initialize(sess):
+      sess.run([global_init, local_init])
+      return None
+
+    return initialize
+  stored = dict(tf.train.list_variables(path))
+  present = [v for v in tf.global_variables() if v.op.name in stored]
+  missing = [v for v in tf.global_variables() if v.op.name not in stored]
+  restorer = tf.train.Saver(present)
+  init_missing = tf.variables_initializer(missing)
+
+  def restore(sess):
+    restorer.restore(sess, path)
+    sess.run([init_missing, local_init])
+    log("resuming from %s, global step %d" %
+        (path, sess.run(graph.global_step)))
+    return path
+
+  return restore
+
+
+class Progress(object):
+  """Prints one line per meta-iteration with elapsed time and ETA."""
+
+  def __init__(self, total, done=0, out=sys.stdout):
+    self.total = total
+    self.start_done = done
+    self.start = time.time()
+    self.out = out
+
+  def line(self, k, meta_objective, evaluation):
+    elapsed = time.time() - self.start
+    finished = k + 1 - self.start_done
+    eta = elapsed / max(finished, 1) * (self.total - k - 1)
+    cost = "-" if evaluation is None else "%.6g" % evaluation
+    self.out.write("meta-iteration %d/%d  meta-objective %.6g  evaluation "
+                   "%s  elapsed %.1fs  ETA %.1fs\n" %
+                   (k + 1, self.total, meta_objective, cost, elapsed, eta))
+    self.out.flush()
+
+
+def _feed(out, x0, lengths, unroll, data, reset, switch=False):
+  feed = {out.obj_weights: np.ones(lengths[unroll], np.float32) /
+                           lengths[unroll],
+          out.first_unroll: unroll == 0,
+          out.reset_state: reset,
+          out.jacob_switch: switch}
+  feed.update(zip(out.init_tensors, x0))
+  if data.mini_data is not None:
+    feed[out.mini_data] = data.mini_data
+    feed[out.mini_labels] = data.mini_labels
+    feed[out.batches] = data.batches
+  return feed
+
+
+def _initial_parameters(problem, rng):
+  """N(0, 1) starting parameters, as the original's meta-training drew."""
+  return [rng.standard_normal(shape).astype(np.float32)
+          for shape in problem.param_shapes]
+
+
+def _snapshot(sess, variables):
+  return sess.run(variables)
+
+
+def _restore_snapshot(sess, variables, values):
+  for variable, value in zip(variables, values):
+    variable.load(value, sess)
+
+
+def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
+             evaluation_epochs, batch_size, mini_batch_size, rng, log=print):
+  """Mean final objective of `evaluation_epochs` trajectories.
+
+  Each trajectory starts from fresh N(0, 1) parameters, runs the unrolls of
+  `lengths` with state propagation but no meta-update, on the mini-dataset
+  of the last training unroll, and scores the last recorded objective. The
+  training state (local variables) is saved before and restored after, so
+  evaluation never disturbs training.
+  """
+  out = graph.train_output
+  saved = _snapshot(sess, out.init_loop_vars)
+  costs = []
+  for _ in range(evaluation_epochs):
+    log("validation...")
+    x0 = _initial_parameters(graph.problem, rng)
+    data = _evaluation_data(last_data, lengths, batch_size, mini_batch_size,
+                            rng)
+    for unroll in range(len(lengths)):
+      reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
+      feed = _feed(out, x0, lengths, unroll, data[unroll], reset)
+      fetches = [out.problem_objectives]
+      if unroll + 1 < len(lengths):
+        fetches.append(graph.propagate_op)
+      objectives = sess.run(fetches, feed)[0]
+    costs.append(objectives[-1])
+  _restore_snapshot(sess, out.init_loop_vars, saved)
+  return float(np.mean(costs))
+
+
+def _evaluation_data(last_data, lengths, batch_size, mini_batch_size, rng):
+  if last_data.mini_data is None:
+    return [last_data] * len(lengths)
+  size = min(mini_batch_size, len(last_data.mini_data))
+  indices = datasets.batch_indices(size, sum(lengths), batch_size, rng=rng)
+  result = []
+  start = 0
+  for length in lengths:
+    result.append(UnrollData(last_data.mini_data, last_data.mini_labels,
+                             np.array(indices[start:start + length],
+                                      dtype=np.int32)))
+    start += length
+  return result
+
+
+def train_optimizer(logdir, optimizer_spec, problems_and_data,
+                    num_problems=1, num_meta_iterations=5,
+                    num_unroll_func=None, num_partial_unroll_itrs_func=None,
+                    learning_rate=1e-4, gradient_clip=5., is_chief=False,
+                    select_random_problems=True, obj_train_max_multiplier=-1,
+                    fix_unroll=False, fix_unroll_length=20, fix_num_steps=100,
+                    fix_num_steps_eval=100, evaluation_period=1,
+                    evaluation_epochs=20, save_period=1, mini_batch_size=10000,
+                    data_freeze=False, reset_rnn_params=True, l2_reg=0.,
+                    rms_decay=0.9, rms_epsilon=1e-20, regularize_time="none",
+                    reg_scale=0.5, write_histograms=False, seed=None,
+                    out=sys.stdout):
+  """Meta-trains the optimizer of `optimizer_spec` on `problems_and_data`.
+
+  Args:
+    logdir: folder of the checkpoints (`model.ckpt-N`, best:
+      `model.ckpt-0`) and TensorBoard events. A run started again in the
+      same folder resumes from the latest checkpoint.
+    optimizer_spec: `problem_spec.Spec` of a TrainableOptimizer.
+    problems_and_data: list of (problem Spec, Dataset or None, batch size).
+    num_problems: number of problem draws (one graph each).
+    num_meta_iterations: meta-iterations per draw.
+    num_unroll_func: () -> number of unrolls (random schedule).
+    num_partial_unroll_itrs_func: () -> length of an unroll (random
+      schedule).
+    learning_rate: RMSProp meta learning rate.
+    gradient_clip: meta-gradients are clipped to [-clip, clip] after
+      non-finite entries are replaced by 0.
+    is_chief: whether this task saves the final checkpoint.
+    select_random_problems: draw problems at random (else round-robin).
+    obj_train_max_multiplier: if > 0, a meta-iteration stops its unrolls
+      once the objective exceeds initial + (m - 1) |initial|.
+    fix_unroll: fixed schedule of fix_num_steps // fix_unroll_length unrolls
+      of fix_unroll_length steps (else random, from the two functions).
+    fix_unroll_length: steps per unroll (fixed schedule and evaluation).
+    fix_num_steps: steps per meta-iteration (fixed schedule).
+    fix_num_steps_eval: steps per evaluation trajectory.
+    evaluation_period: evaluate after every this many meta-iterations.
+    evaluation_epochs: trajectories averaged per evaluation.
+    save_period: save `model.ckpt-<k>` every this many meta-iterations.
+    mini_batch_size: samples in each unroll's mini-dataset.
+    data_freeze: every unroll uses the first mini_batch_size samples.
+    reset_rnn_params: True: reset the optimizer state only at the start of
+      the first meta-iteration; False: at the start of every one.
+    l2_reg: weight of the L2 penalty on the meta-parameters.
+    rms_decay, rms_epsilon: RMSProp meta-optimizer settings.
+    regularize_time, reg_scale: per-unroll regulariser switch (see
+      `regularizer_switch`).
+    write_histograms: also write the original's histogram summaries.
+    seed: seeds NumPy and Python draws of this run (None: unseeded, as the
+      original).
+    out: stream for progress lines.
+
+  Returns:
+    The best evaluation cost seen (inf if none).
+  """
+  log = lambda message: (out.write(message + "\n"), out.flush())
+  np_rng = np.random.RandomState(seed)
+  py_rng = random.Random(seed)
+  if num_unroll_func is None:
+    num_unroll_func = lambda: sample_numiter(40, 10, np_rng)
+  if num_partial_unroll_itrs_func is None:
+    num_partial_unroll_itrs_func = lambda: sample_numiter(20, 10, np_rng)
+  tf.io.gfile.makedirs(logdir)
+  total = num_problems * num_meta_iterations
+  draws = draw_problems(problems_and_data, num_problems,
+                        select_random_problems, py_rng)
+  best = np.inf
+  eval_lengths = [fix_unroll_length] * (fix_num_steps_eval //
+                                        fix_unroll_length)
+  writer = tf.summary.FileWriter(logdir)
+  progress = None
+  try:
+    for draw, (spec, dataset, batch_size) in enumerate(draws):
+      graph_obj = tf.Graph()
+      with graph_obj.as_default():
+        if seed is not None:
+          tf.set_random_seed(seed + draw)
+        graph = build_meta_graph(spec, optimizer_spec, learning_rate,
+                                 rms_decay, rms_epsilon, gradient_clip, l2_reg,
+                                 write_histograms)
+        start_session = restore_or_initialize_fn(graph, logdir, log)
+        graph_obj.finalize()
+        with tf.Session(graph=graph_obj) as sess:
+          start_session(sess)
+          done = int(sess.run(graph.progress))
+          best = float(sess.run(graph.best_evaluation))
+          if progress is None:
+            progress = Progress(total, done, out)
+          first = max(done - draw * num_meta_iterations, 0)
+          if first >= num_meta_iterations:
+            if draw + 1 == len(draws):
+              log("all %d meta-iterations are already done in %s" %
+                  (total, logdir))
+            continue
+          log("problem %d/%d: %s" % (draw + 1, len(draws),
+                                     type(graph.problem).__name__))
+          for local_k in range(first, num_meta_iterations):
+            k = draw * num_meta_iterations + local_k
+            graph.problem.init_fn(sess)
+            lengths = unroll_lengths(fix_unroll, fix_unroll_length,
+                                     fix_num_steps, num_unroll_func,
+                                     num_partial_unroll_itrs_func)
+            metaobj, last_data = _meta_iteration(
+                sess, graph, writer, dataset, batch_size, lengths, local_k,
+                reset_rnn_params, mini_batch_size, data_freeze,
+                obj_train_max_multiplier, regularize_time, reg_scale, np_rng)
+            evaluation = None
+            if (local_k + 1) % evaluation_period == 0:
+              evaluation = evaluate(
+                  sess, graph, eval_lengths, last_data, local_k,
+                  reset_rnn_params, evaluation_epochs, batch_size,
+                  mini_batch_size, np_rng, log=lambda _: None)
+              log("evaluation %d, cost=%.6g" %
+                  ((local_k + 1) // evaluation_period, evaluation))
+              _write_scalar(writer, "Evaluation", evaluation,
+                            sess.run(graph.global_step))
+            graph.progress.load(k + 1, sess)
+            if evaluation is not None and evaluation < best:
+              best = evaluation
+              graph.best_evaluation.load(best, sess)
+              graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
+                               global_step=0, write_meta_graph=False)
+              log("new best evaluation: saved %s-0" % CHECKPOINT_PREFIX)
+            if (local_k + 1) % save_period == 0 or (
+                is_chief and local_k + 1 == num_meta_iterations):
+              graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
+                               global_step=k + 1, write_meta_graph=False)
+            progress.line(k, metaobj, evaluation)
+  finally:
+    writer.close()
+  log("checkpoints in %s (best evaluation %s in %s-0)" %
+      (logdir, "none" if not np.isfinite(best) else "%.6g" % best,
+       CHECKPOINT_PREFIX))
+  return best
+
+
+def _write_scalar(writer, tag, value, step):
+  summary = tf.Summary(value=[tf.Summary.Value(tag=tag,
+                                               simple_value=float(value))])
+  writer.add_summary(summary, step)
+
+
+def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
+                    reset_rnn_params, mini_batch_size, data_freeze,
+                    obj_train_max_multiplier, regularize_time, reg_scale,
+                    rng):
+  """Runs the unrolls of one meta-iteration, one meta-update each.
+
+  Returns:
+    (mean meta-objective of the unrolls, UnrollData of the last unroll).
+  """
+  out = graph.train_output
+  x0 = _initial_parameters(graph.problem, rng)
+  data = unroll_data(dataset, batch_size, lengths, mini_batch_size,
+                     data_freeze, rng)
+  metaobjs = []
+  for unroll in range(len(lengths)):
+    reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
+    switch = regularizer_switch(unroll, len(lengths), regularize_time,
+                                reg_scale)
+    feed = _feed(out, x0, lengths, unroll, data[unroll], reset, switch)
+    last = unroll + 1 == len(lengths)
+    step_op = graph.train_op if last else graph.train_and_propagate_op
+    metaobj, objectives, initial, summary, _, step = sess.run(
+        [out.metaobj, out.problem_objectives, out.initial_obj,
+         graph.summary_op, step_op, graph.global_step], feed)
+    writer.add_summary(summary, step)
+    metaobjs.append(metaobj)
+    if np.any(objectives < 0):
+      raise ValueError("Training problem objectives must be nonnegative.")
+    if obj_train_max_multiplier > 0 and (
+        objectives[-1] > initial + abs(initial) *
+        (obj_train_max_multiplier - 1)):
+      break
+  return float(np.mean(metaobjs)), data[min(unroll, len(data) - 1)]

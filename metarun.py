@@ -1,0 +1,394 @@
+"""Meta-trains a learned optimizer: the original's training program.
+
+Every flag of the original training program is defined here with its name,
+type and default (also those of the original's library modules). The
+problem-set flags --include_<name>_problems come from the problem-set
+registry, --optimizer from the optimizer registry, --cell_cls by name.
+
+Examples:
+  python metarun.py --train_dir=runs/quickstart --fix_unroll=True \
+      --num_meta_iterations=3 --evaluation_epochs=2
+  python metarun.py --train_dir=/tmp/x --include_mnist_mlp_problems \
+      --num_meta_iterations=2 --fix_unroll=True --fix_unroll_length=20 \
+      --evaluation_epochs=1
+"""
+
+import os
+import sys
+import tempfile
+
+from absl import app
+from absl import flags
+
+import graph_mode
+
+FLAGS = flags.FLAGS
+
+# --- metarun.py: run control -------------------------------------------------
+flags.DEFINE_string("train_dir", "opt/", "Parent of the log directory "
+                    "<train_dir>/<optimizer>_<cell_cls>_<cell_size>_<num_cells>.")
+flags.DEFINE_integer("task", 0, "Task id; task 0 is the chief.")
+flags.DEFINE_integer("worker_tasks", 1, "Number of worker tasks.")
+flags.DEFINE_integer("num_problems", 1, "Number of problem draws.")
+flags.DEFINE_integer("num_meta_iterations", 5,
+                     "Meta-iterations per problem draw.")
+flags.DEFINE_integer("num_unroll_scale", 40,
+                     "Random schedule: exponential scale of the unroll count.")
+flags.DEFINE_integer("min_num_unrolls", 10,
+                     "Random schedule: minimum unroll count (capped at 3x).")
+flags.DEFINE_integer("num_partial_unroll_itr_scale", 20,
+                     "Random schedule: exponential scale of unroll lengths.")
+flags.DEFINE_integer("min_num_itr_partial_unroll", 10,
+                     "Random schedule: minimum unroll length (capped at 3x).")
+flags.DEFINE_string("optimizer", "HierarchicalRNN", "Optimizer to train.")
+flags.DEFINE_integer("cell_size", 20, "Cell size (CoordinatewiseRNN; for "
+                     "HierarchicalRNN only part of the log directory name).")
+flags.DEFINE_integer("num_cells", 2, "Number of cells (as cell_size).")
+flags.DEFINE_string("cell_cls", "GRUCell", "RNN cell class by name.")
+flags.DEFINE_float("meta_learning_rate", 1e-6,
+                   "Learning rate of the RMSProp meta-optimizer.")
+flags.DEFINE_float("gradient_clip_level", 1e4,
+                   "Elementwise clip of the meta-gradients.")
+flags.DEFINE_boolean("if_cl", False, "Curriculum learning.")
+flags.DEFINE_boolean("fix_unroll", False, "Fixed unroll schedule.")
+flags.DEFINE_integer("fix_unroll_length", 20, "Steps per unroll.")
+flags.DEFINE_integer("fix_num_steps", 100,
+                     "Steps per meta-iteration (fixed schedule).")
+flags.DEFINE_integer("fix_num_steps_eval", 100,
+                     "Steps per evaluation trajectory.")
+flags.DEFINE_integer("evaluation_period", 1,
+                     "Evaluate every this many meta-iterations.")
+flags.DEFINE_integer("evaluation_epochs", 20,
+                     "Trajectories averaged per evaluation.")
+flags.DEFINE_integer("save_period", 1,
+                     "Save model.ckpt-<k> every this many meta-iterations.")
+
+# --- metarun.py: optimizer settings --------------------------------------------
+flags.DEFINE_float("min_lr", 1e-6, "Lower end of the initial learning rates.")
+flags.DEFINE_float("max_lr", 1e-2, "Upper end of the initial learning rates.")
+flags.DEFINE_boolean("zero_init_lr_weights", True,
+                     "Zero-initialise the learning-rate readout.")
+flags.DEFINE_boolean("use_relative_lr", True, "Relative log-LR feature.")
+flags.DEFINE_boolean("use_extreme_indicator", False,
+                     "Extreme learning-rate indicator feature.")
+flags.DEFINE_boolean("use_log_means_squared", True,
+                     "Log mean-squared gradient features.")
+flags.DEFINE_boolean("use_problem_lr_mean", True,
+                     "Relative LR against the problem-wide mean.")
+flags.DEFINE_boolean("learnable_decay", True, "Learn the RMS decays.")
+flags.DEFINE_boolean("dynamic_output_scale", True,
+                     "Learned log learning rates; unit-RMS directions.")
+flags.DEFINE_boolean("use_log_objective", True, "Log meta-objective.")
+flags.DEFINE_boolean("use_attention", False, "Attended gradient location.")
+flags.DEFINE_boolean("use_second_derivatives", True,
+                     "Back-propagate through the problem's gradients.")
+flags.DEFINE_integer("num_gradient_scales", 4, "Momentum timescales.")
+flags.DEFINE_float("max_log_lr", 33, "Upper clip of the log learning rate.")
+flags.DEFINE_float("objective_training_max_multiplier", -1,
+                   "Stop an unroll once the objective exceeds this multiple "
+                   "of the initial one (<= 0: never).")
+flags.DEFINE_boolean("use_gradient_shortcut", True,
+                     "Linear map of the scaled gradients into the step.")
+flags.DEFINE_boolean("use_lr_shortcut", False, "log_lr - log(1e-3) feature.")
+flags.DEFINE_boolean("use_grad_products", True,
+                     "Products of adjacent-timescale gradients.")
+flags.DEFINE_boolean("use_multiple_scale_decays", False,
+                     "One scale decay per timescale.")
+flags.DEFINE_boolean("use_numerator_epsilon", False,
+                     "Epsilon also in the numerator of the log objective.")
+flags.DEFINE_boolean("learnable_inp_decay", True, "Learn the input decay.")
+flags.DEFINE_boolean("learnable_rnn_init", True,
+                     "Learn the initial RNN states.")
+
+# --- metaopt.py -----------------------------------------------------------------
+flags.DEFINE_integer("mini_batch_size", 10000,
+                     "Samples in each unroll's mini-dataset.")
+flags.DEFINE_integer("ps_tasks", 0, "Parameter-server tasks (unsupported).")
+flags.DEFINE_float("nan_l2_reg", 1e-2, "Unused by the original; kept.")
+flags.DEFINE_float("l2_reg", 0., "L2 penalty on the meta-parameters.")
+flags.DEFINE_float("rms_decay", 0.9, "RMSProp meta-optimizer decay.")
+flags.DEFINE_float("rms_epsilon", 1e-20, "RMSProp meta-optimizer epsilon.")
+flags.DEFINE_boolean("set_profiling", False, "Profiling (unsupported).")
+flags.DEFINE_boolean("data_freeze", False,
+                     "Every unroll uses the first mini_batch_size samples.")
+flags.DEFINE_boolean("reset_rnn_params", True,
+                     "True: reset optimizer state only at the start of the "
+                     "first meta-iteration; False: at every one.")
+flags.DEFINE_string("regularize_time", "posterior",
+                    "Unrolls with the regulariser on: posterior, prior, none, "
+                    "anything else = always.")
+flags.DEFINE_float("reg_scale", 0.5, "Fraction for the posterior/prior "
+                   "threshold.")
+flags.DEFINE_boolean("if_mt", False, "Imitation (multi-task) training.")
+flags.DEFINE_float("mt_ratio", 0.1, "Probability of an imitation iteration.")
+flags.DEFINE_integer("mt_k", 1, "Teacher steps per learned step.")
+
+# --- optimizer/trainable_optimizer.py --------------------------------------------
+flags.DEFINE_float("alpha", 5e-4, "Weight of the optimizer regulariser.")
+flags.DEFINE_float("beta", 1e-4, "Weight of the optimizee regulariser.")
+flags.DEFINE_boolean("reg_optimizer", False,
+                     "Add the regulariser to the meta-objective.")
+flags.DEFINE_boolean("reg_optimizee", False,
+                     "Add the regulariser to the optimizee objective.")
+
+# --- optimizer/hierarchical_rnn.py, optimizer/coordinatewise_rnn.py --------------
+flags.DEFINE_float("biasgrucell_scale", 0.5, "BiasGRUCell weight scale.")
+flags.DEFINE_float("biasgrucell_gate_bias_init", 2.2,
+                   "Initial gate bias of the BiasGRUCells.")
+flags.DEFINE_float("hrnn_rnn_readout_scale", 0.5, "HRNN readout scale.")
+flags.DEFINE_float("hrnn_default_decay_var_init", 2.2,
+                   "Initial input-decay bias.")
+flags.DEFINE_float("scale_decay_bias_init", 3.2, "Initial scale-decay bias.")
+flags.DEFINE_float("learning_rate_momentum_logit_init", 3.2,
+                   "Initial learning-rate momentum logit.")
+flags.DEFINE_float("hrnn_affine_scale", 0.5,
+                   "Scale of the HRNN inter-level affine maps.")
+flags.DEFINE_float("crnn_rnn_readout_scale", 0.5, "cRNN readout scale.")
+flags.DEFINE_float("crnn_default_decay_var_init", 2.2,
+                   "Initial cRNN decay bias.")
+
+# --- problems/problem_generator.py ----------------------------------------------
+flags.DEFINE_integer("hessian_itrs", 10, "Iterations of the Hessian "
+                     "estimators.")
+flags.DEFINE_string("reg_option", "hessian",
+                    "Regulariser: hessian, hessian-ev, hessian-esd, jacob.")
+flags.DEFINE_float("l2_reg_scale", 1e-3, "Unused by the original; kept.")
+
+# --- additions of this port --------------------------------------------------------
+flags.DEFINE_string("data_dir", None, "Data folder (default: $L2O_DATA_DIR, "
+                    "else ~/.cache/l2o-scale/data).")
+flags.DEFINE_boolean("write_histograms", False,
+                     "Also write the original's histogram summaries.")
+flags.DEFINE_integer("seed", None, "Seed of the run's NumPy/Python/TF draws "
+                     "(default: unseeded, as the original).")
+
+
+def _define_problem_flags():
+  from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  for stem in problem_sets.TRAINING_SETS:
+    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
+                         "Train on problem_sets.%s." %
+                         problem_sets.TRAINING_SETS[stem].__name__)
+
+
+_define_problem_flags()
+
+HRNN_CELL_SIZES = [10, 20, 20]
+
+# Flags of later work (regularisers, curriculum, imitation) and of features
+# this port does not support: any non-default value is rejected.
+_NOT_YET_SUPPORTED = {
+    "if_cl": "curriculum learning is not implemented yet",
+    "if_mt": "imitation training is not implemented yet",
+    "mt_ratio": "imitation training is not implemented yet",
+    "mt_k": "imitation training is not implemented yet",
+    "reg_optimizer": "the Hessian regularisers are not implemented yet",
+    "reg_optimizee": "the Hessian regularisers are not implemented yet",
+    "alpha": "the Hessian regularisers are not implemented yet",
+    "beta": "the Hessian regularisers are not implemented yet",
+    "reg_option": "the Hessian regularisers are not implemented yet",
+    "hessian_itrs": "the Hessian regularisers are not implemented yet",
+    "regularize_time": "the Hessian regularisers are not implemented yet",
+    "reg_scale": "the Hessian regularisers are not implemented yet",
+    "ps_tasks": "distributed training with parameter servers is not "
+                "supported (the original never built a cluster either)",
+    "set_profiling": "profiling is not supported",
+}
+
+# The default problem set when no --include_*_problems flag is given: small
+# synthetic problems that need no download.
+DEFAULT_PROBLEM_SETS = ("quadratic", "bowl", "softmax_2_class",
+                        "optimization_test")
+
+
+class FlagError(ValueError):
+  """A flag value that cannot work."""
+
+
+def validate_flags(values):
+  """Checks flag values before anything is built.
+
+  Args:
+    values: dict flag name -> value.
+
+  Raises:
+    FlagError: with a one-line message naming the flag.
+  """
+  from optimizer import registry  # pylint: disable=g-import-not-at-top
+  from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
+  for name, reason in _NOT_YET_SUPPORTED.items():
+    if values[name] != FLAGS[name].default:
+      raise FlagError("--%s=%s: %s; leave it at its default %s" %
+                      (name, values[name], reason, FLAGS[name].default))
+  if values["optimizer"] not in registry.NAMES:
+    raise FlagError("--optimizer=%s: unknown optimizer; expected one of %s" %
+                    (values["optimizer"], ", ".join(registry.NAMES)))
+  if values["cell_cls"] not in rnn_cells.CELLS:
+    raise FlagError("--cell_cls=%s: unknown cell; expected one of %s" %
+                    (values["cell_cls"], ", ".join(sorted(rnn_cells.CELLS))))
+  for name in ("num_problems", "num_meta_iterations", "fix_unroll_length",
+               "fix_num_steps", "fix_num_steps_eval", "evaluation_period",
+               "evaluation_epochs", "save_period", "mini_batch_size",
+               "cell_size", "num_cells", "worker_tasks", "num_unroll_scale",
+               "min_num_unrolls", "num_partial_unroll_itr_scale",
+               "min_num_itr_partial_unroll", "num_gradient_scales"):
+    if values[name] <= 0:
+      raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  for name in ("fix_num_steps", "fix_num_steps_eval"):
+    if values["fix_unroll_length"] > values[name]:
+      raise FlagError("--fix_unroll_length=%d exceeds --%s=%d: a run needs "
+                      "at least one whole unroll" %
+                      (values["fix_unroll_length"], name, values[name]))
+  if values["min_lr"] <= 0 or values["min_lr"] > values["max_lr"]:
+    raise FlagError("--min_lr=%g, --max_lr=%g: need 0 < min_lr <= max_lr" %
+                    (values["min_lr"], values["max_lr"]))
+  if values["task"] < 0:
+    raise FlagError("--task=%d: must not be negative" % values["task"])
+
+
+def log_directory(values):
+  """<train_dir>/<optimizer>_<cell_cls>_<cell_size>_<num_cells>."""
+  return os.path.join(values["train_dir"], "%s_%s_%d_%d" % (
+      values["optimizer"], values["cell_cls"], values["cell_size"],
+      values["num_cells"]))
+
+
+def check_writable(logdir):
+  """Creates `logdir` if needed and checks that files can be written there.
+
+  Raises:
+    FlagError: naming --train_dir.
+  """
+  try:
+    os.makedirs(logdir, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=logdir, prefix=".write-test-"):
+      pass
+  except OSError as e:
+    raise FlagError("--train_dir: cannot write to %s (%s)" %
+                    (logdir, e.strerror or e)) from None
+
+
+def optimizer_spec(values):
+  """The Spec of the optimizer the flags describe."""
+  from optimizer import registry  # pylint: disable=g-import-not-at-top
+  from problems import problem_spec  # pylint: disable=g-import-not-at-top
+  name = values["optimizer"]
+  base = dict(
+      use_attention=values["use_attention"],
+      use_log_objective=values["use_log_objective"],
+      obj_train_max_multiplier=values["objective_training_max_multiplier"],
+      use_second_derivatives=values["use_second_derivatives"],
+      use_numerator_epsilon=values["use_numerator_epsilon"])
+  cls = registry.optimizer_class(name)
+  if name == "HierarchicalRNN":
+    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]))
+    for key in ("learnable_decay", "dynamic_output_scale",
+                "num_gradient_scales", "zero_init_lr_weights",
+                "use_log_means_squared", "use_relative_lr",
+                "use_extreme_indicator", "max_log_lr",
+                "use_problem_lr_mean", "use_gradient_shortcut",
+                "use_lr_shortcut", "use_grad_products",
+                "use_multiple_scale_decays", "learnable_inp_decay",
+                "learnable_rnn_init", "biasgrucell_scale",
+                "biasgrucell_gate_bias_init", "hrnn_rnn_readout_scale",
+                "hrnn_default_decay_var_init", "scale_decay_bias_init",
+                "learning_rate_momentum_logit_init", "hrnn_affine_scale"):
+      kwargs[key] = values[key]
+    return problem_spec.Spec(cls, (list(HRNN_CELL_SIZES),), kwargs)
+  if name == "CoordinatewiseRNN":
+    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]),
+                  dynamic_output_scale=values["dynamic_output_scale"],
+                  learnable_decay=values["learnable_decay"],
+                  zero_init_lr_weights=values["zero_init_lr_weights"],
+                  crnn_rnn_readout_scale=values["crnn_rnn_readout_scale"],
+                  crnn_default_decay_var_init=values[
+                      "crnn_default_decay_var_init"])
+    return problem_spec.Spec(
+        cls, ([values["cell_size"]] * values["num_cells"],
+              values["cell_cls"]), kwargs)
+  return problem_spec.Spec(cls, (), base)
+
+
+def selected_problem_sets(values):
+  """The stems of the enabled --include_*_problems flags (or the default)."""
+  from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  stems = [stem for stem in problem_sets.TRAINING_SETS
+           if values[problem_sets.flag_name(stem)]]
+  return stems or list(DEFAULT_PROBLEM_SETS)
+
+
+def run(values, out=sys.stdout):
+  """Meta-trains as the flag values say; returns the log directory."""
+  validate_flags(values)
+  logdir = log_directory(values)
+  check_writable(logdir)
+  graph_mode.enable()
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  tf.logging.set_verbosity(tf.logging.ERROR)
+  import metaopt  # pylint: disable=g-import-not-at-top
+  from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  stems = selected_problem_sets(values)
+  if not any(values[problem_sets.flag_name(s)] for s in stems):
+    out.write("no --include_*_problems flag: training on the default "
+              "synthetic set (%s)\n" % ", ".join(stems))
+  problems = problem_sets.training_problems(stems,
+                                            data_dir=values["data_dir"])
+  is_chief = values["task"] == 0
+  metaopt.train_optimizer(
+      logdir, optimizer_spec(values), problems,
+      num_problems=values["num_problems"],
+      num_meta_iterations=values["num_meta_iterations"],
+      num_unroll_func=None if values["fix_unroll"] else _sampler(
+          values["num_unroll_scale"], values["min_num_unrolls"]),
+      num_partial_unroll_itrs_func=None if values["fix_unroll"] else _sampler(
+          values["num_partial_unroll_itr_scale"],
+          values["min_num_itr_partial_unroll"]),
+      learning_rate=values["meta_learning_rate"],
+      gradient_clip=values["gradient_clip_level"],
+      is_chief=is_chief,
+      select_random_problems=values["worker_tasks"] == 1 or not is_chief,
+      obj_train_max_multiplier=values["objective_training_max_multiplier"],
+      fix_unroll=values["fix_unroll"],
+      fix_unroll_length=values["fix_unroll_length"],
+      fix_num_steps=values["fix_num_steps"],
+      fix_num_steps_eval=values["fix_num_steps_eval"],
+      evaluation_period=values["evaluation_period"],
+      evaluation_epochs=values["evaluation_epochs"],
+      save_period=values["save_period"],
+      mini_batch_size=values["mini_batch_size"],
+      data_freeze=values["data_freeze"],
+      reset_rnn_params=values["reset_rnn_params"],
+      l2_reg=values["l2_reg"], rms_decay=values["rms_decay"],
+      rms_epsilon=values["rms_epsilon"],
+      write_histograms=values["write_histograms"], seed=values["seed"],
+      out=out)
+  if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                                 "metatest.py")):
+    out.write("evaluate with: python metatest.py --train_dir=%s "
+              "--restore_model_name=model.ckpt-0 ...\n" % values["train_dir"])
+  else:
+    out.write("restore %s/model.ckpt-0 into HierarchicalRNN(...) to use the "
+              "trained optimizer (see README; metatest.py is coming)\n" %
+              logdir)
+  return logdir
+
+
+def _sampler(scale, min_steps):
+  import metaopt  # pylint: disable=g-import-not-at-top
+  return lambda: metaopt.sample_numiter(scale, min_steps)
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit("metarun.py: unexpected arguments %s" % " ".join(argv[1:]))
+  values = {name: FLAGS[name].value for name in FLAGS}
+  try:
+    run(values)
+  except FlagError as e:
+    sys.exit("metarun.py: %s" % e)
+  except FileNotFoundError as e:
+    sys.exit("metarun.py: %s" % e)
+
+
+if __name__ == "__main__":
+  app.run(main)

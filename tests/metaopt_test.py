@@ -1,0 +1,191 @@
+"""Tests of metaopt: schedule helpers, the training loop, checkpoints, resume."""
+
+from tests import test_util
+
+import io
+import os
+import random
+from unittest import mock
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+import metaopt
+from optimizer import global_learning_rate
+from problems import datasets
+from problems import problem_generator as pg
+from problems import problem_spec
+
+
+class HelpersTest(tf.test.TestCase):
+
+  def test_sample_numiter_stays_between_min_and_three_times_min(self):
+    rng = np.random.RandomState(0)
+    draws = [metaopt.sample_numiter(40, 10, rng) for _ in range(500)]
+    self.assertEqual(min(draws), 10)
+    self.assertEqual(max(draws), 30)
+    rng = np.random.RandomState(1)
+    expected = int(np.clip(np.round(rng.exponential(5.)) + 3, 0, 9))
+    self.assertEqual(metaopt.sample_numiter(5, 3, np.random.RandomState(1)),
+                     expected)
+
+  def test_sigmoid_weights_rise_and_sum_to_one(self):
+    weights = metaopt.sigmoid_weights(8, slope=0.5, offset=3)
+    raw = 1. / (1. + np.exp(-0.5 * (np.arange(8) - 3)))
+    self.assertAllClose(weights, raw / raw.sum())
+
+  def test_regularizer_switch_follows_the_originals_table(self):
+    switch = lambda time: [metaopt.regularizer_switch(u, 5, time, 0.5)
+                           for u in range(5)]
+    self.assertEqual(switch("posterior"), [False] * 4 + [True])
+    self.assertEqual(switch("prior"), [True] * 3 + [False] * 2)
+    self.assertEqual(switch("none"), [False] * 5)
+    self.assertEqual(switch("always"), [True] * 5)
+
+  def test_fixed_schedule_has_whole_unrolls(self):
+    self.assertEqual(metaopt.unroll_lengths(True, 20, 100, None, None),
+                     [20] * 5)
+    self.assertEqual(metaopt.unroll_lengths(True, 30, 100, None, None),
+                     [30] * 3)
+    self.assertEqual(metaopt.unroll_lengths(False, 0, 0, lambda: 2,
+                                            lambda: 7), [7, 7])
+
+  def test_problems_are_drawn_at_random_or_round_robin(self):
+    entries = ["a", "b", "c"]
+    drawn = metaopt.draw_problems(entries, 10, True, random.Random(0))
+    self.assertLen(drawn, 10)
+    self.assertTrue(set(drawn) <= set(entries))
+    cycled = metaopt.draw_problems(entries, 7, False, random.Random(0))
+    self.assertEqual(sorted(cycled[:3]), entries)
+    self.assertEqual(cycled[3:6], cycled[:3])
+
+  def test_unroll_data_subsets_and_batches(self):
+    data = datasets.Dataset(np.arange(20, dtype=np.float32).reshape(10, 2),
+                            np.arange(10, dtype=np.int32).reshape(10, 1))
+    parts = metaopt.unroll_data(data, 3, [2, 2], 6, False,
+                                np.random.RandomState(0))
+    self.assertLen(parts, 2)
+    for part in parts:
+      self.assertEqual(part.mini_data.shape, (6, 2))
+      self.assertEqual(part.batches.shape, (2, 3))
+      self.assertTrue(np.all(part.batches < 6))
+      self.assertAllEqual(part.mini_data[:, 0] / 2, part.mini_labels)
+    frozen = metaopt.unroll_data(data, 3, [2], 6, True,
+                                 np.random.RandomState(0))
+    self.assertAllEqual(frozen[0].mini_labels, np.arange(6))
+    empty = metaopt.unroll_data(None, None, [2, 3], 6, False)
+    self.assertEqual(empty[1], metaopt.UnrollData(None, None, None))
+
+
+def _train(logdir, num_meta_iterations=3, **kwargs):
+  spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
+  optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
+                                (0.01,), {})
+  settings = dict(num_meta_iterations=num_meta_iterations,
+                  learning_rate=1e-3, fix_unroll=True, fix_unroll_length=2,
+                  fix_num_steps=4, fix_num_steps_eval=4, evaluation_epochs=1,
+                  is_chief=True, seed=0, out=io.StringIO())
+  settings.update(kwargs)
+  metaopt.train_optimizer(logdir, optimizer, [(spec, None, None)],
+                          **settings)
+  return settings["out"].getvalue()
+
+
+def _stored(path, name):
+  return tf.train.load_variable(path, name)
+
+
+class TrainOptimizerTest(tf.test.TestCase):
+
+  def test_meta_iterations_change_the_meta_parameters_and_save(self):
+    logdir = os.path.join(self.get_temp_dir(), "run")
+    log = _train(logdir)
+    for k in range(4):
+      self.assertTrue(os.path.exists(os.path.join(
+          logdir, "model.ckpt-%d.index" % k)), k)
+    first = _stored(os.path.join(logdir, "model.ckpt-1"),
+                    "LOL/global_learning_rate")
+    last = _stored(os.path.join(logdir, "model.ckpt-3"),
+                   "LOL/global_learning_rate")
+    self.assertNotAllClose(first, last)
+    self.assertNotAllClose(first, 0.01)
+    # Two unrolls per meta-iteration, one meta-update each.
+    self.assertEqual(_stored(os.path.join(logdir, "model.ckpt-3"),
+                             "global_step"), 6)
+    self.assertIn("meta-iteration 3/3", log)
+    self.assertIn("ETA", log)
+
+  def test_best_checkpoint_is_rewritten_only_on_improvement(self):
+    logdir = os.path.join(self.get_temp_dir(), "best")
+    costs = iter([3.0, 1.0, 2.0])
+    with mock.patch.object(metaopt, "evaluate",
+                           side_effect=lambda *a, **k: next(costs)):
+      _train(logdir)
+    best = os.path.join(logdir, "model.ckpt-0")
+    self.assertEqual(_stored(best, "meta_training/meta_iterations_done"), 2)
+    self.assertEqual(_stored(best, "meta_training/best_evaluation"), 1.0)
+    self.assertAllClose(_stored(best, "LOL/global_learning_rate"),
+                        _stored(os.path.join(logdir, "model.ckpt-2"),
+                                "LOL/global_learning_rate"))
+
+  def test_a_killed_run_resumes_from_its_checkpoint(self):
+    logdir = os.path.join(self.get_temp_dir(), "resume")
+    calls = []
+
+    def dies_on_second_evaluation(*unused_args, **unused_kwargs):
+      calls.append(1)
+      if len(calls) == 2:
+        raise KeyboardInterrupt
+      return 1.0
+
+    with mock.patch.object(metaopt, "evaluate",
+                           side_effect=dies_on_second_evaluation):
+      with self.assertRaises(KeyboardInterrupt):
+        _train(logdir)
+    saved_rate = _stored(os.path.join(logdir, "model.ckpt-1"),
+                         "LOL/global_learning_rate")
+    self.assertFalse(os.path.exists(os.path.join(logdir,
+                                                 "model.ckpt-2.index")))
+    log = _train(logdir, seed=1)
+    self.assertIn("resuming from %s, global step 2" %
+                  os.path.join(logdir, "model.ckpt-1"), log)
+    self.assertNotIn("meta-iteration 1/3", log)
+    self.assertIn("meta-iteration 3/3", log)
+    # Two more meta-iterations of two updates each, continuing the count.
+    self.assertEqual(_stored(os.path.join(logdir, "model.ckpt-3"),
+                             "global_step"), 6)
+    # The restart trained on from the saved rate, not from the initial one:
+    # its first checkpoint is one meta-iteration away from the saved rate.
+    resumed = _stored(os.path.join(logdir, "model.ckpt-2"),
+                      "LOL/global_learning_rate")
+    self.assertNotAllClose(saved_rate, 0.01)
+    self.assertLess(abs(resumed - saved_rate), abs(resumed - 0.01))
+
+  def test_evaluation_does_not_change_training_state(self):
+    logdir = os.path.join(self.get_temp_dir(), "eval")
+    with tf.Graph().as_default():
+      spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
+      optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
+                                    (0.01,), {})
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., False)
+      start = metaopt.restore_or_initialize_fn(graph, logdir)
+      with tf.Session() as sess:
+        start(sess)
+        sess.run([v.assign(tf.ones_like(v)) for v in
+                  graph.train_output.init_loop_vars])
+        before = sess.run(graph.train_output.init_loop_vars +
+                          graph.meta_vars)
+        last = metaopt.UnrollData(None, None, None)
+        cost = metaopt.evaluate(sess, graph, [2, 2], last, 3, True, 2, None,
+                                10, np.random.RandomState(0),
+                                log=lambda _: None)
+        after = sess.run(graph.train_output.init_loop_vars +
+                         graph.meta_vars)
+    self.assertTrue(np.isfinite(cost))
+    for a, b in zip(before, after):
+      self.assertAllEqual(a, b)
+
+
+if __name__ == "__main__":
+  tf.test.main()

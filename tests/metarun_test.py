@@ -1,0 +1,193 @@
+"""Tests of metarun.py: the flag table, bad inputs, and a short real run."""
+
+from tests import test_util
+
+import os
+import subprocess
+import sys
+
+import tensorflow.compat.v1 as tf
+
+import metarun
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Every flag of the original training program and its default
+# (../shared/docs/reference/training_and_evaluation.md, sections 1.2-1.4).
+ORIGINAL_FLAGS = {
+    # metarun.py
+    "train_dir": "opt/", "task": 0, "worker_tasks": 1, "num_problems": 1,
+    "num_meta_iterations": 5, "num_unroll_scale": 40, "min_num_unrolls": 10,
+    "num_partial_unroll_itr_scale": 20, "min_num_itr_partial_unroll": 10,
+    "optimizer": "HierarchicalRNN", "cell_size": 20, "num_cells": 2,
+    "cell_cls": "GRUCell", "meta_learning_rate": 1e-6,
+    "gradient_clip_level": 1e4, "if_cl": False, "fix_unroll": False,
+    "fix_unroll_length": 20, "fix_num_steps": 100, "fix_num_steps_eval": 100,
+    "evaluation_period": 1, "evaluation_epochs": 20, "save_period": 1,
+    "min_lr": 1e-6, "max_lr": 1e-2, "zero_init_lr_weights": True,
+    "use_relative_lr": True, "use_extreme_indicator": False,
+    "use_log_means_squared": True, "use_problem_lr_mean": True,
+    "learnable_decay": True, "dynamic_output_scale": True,
+    "use_log_objective": True, "use_attention": False,
+    "use_second_derivatives": True, "num_gradient_scales": 4,
+    "max_log_lr": 33, "objective_training_max_multiplier": -1,
+    "use_gradient_shortcut": True, "use_lr_shortcut": False,
+    "use_grad_products": True, "use_multiple_scale_decays": False,
+    "use_numerator_epsilon": False, "learnable_inp_decay": True,
+    "learnable_rnn_init": True,
+    # metaopt.py
+    "mini_batch_size": 10000, "ps_tasks": 0, "nan_l2_reg": 1e-2,
+    "l2_reg": 0., "rms_decay": 0.9, "rms_epsilon": 1e-20,
+    "set_profiling": False, "data_freeze": False, "reset_rnn_params": True,
+    "regularize_time": "posterior", "reg_scale": 0.5, "if_mt": False,
+    "mt_ratio": 0.1, "mt_k": 1,
+    # optimizer/trainable_optimizer.py
+    "alpha": 5e-4, "beta": 1e-4, "reg_optimizer": False,
+    "reg_optimizee": False,
+    # optimizer/hierarchical_rnn.py, coordinatewise_rnn.py
+    "biasgrucell_scale": 0.5, "biasgrucell_gate_bias_init": 2.2,
+    "hrnn_rnn_readout_scale": 0.5, "hrnn_default_decay_var_init": 2.2,
+    "scale_decay_bias_init": 3.2, "learning_rate_momentum_logit_init": 3.2,
+    "hrnn_affine_scale": 0.5, "crnn_rnn_readout_scale": 0.5,
+    "crnn_default_decay_var_init": 2.2,
+    # problems/problem_generator.py
+    "hessian_itrs": 10, "reg_option": "hessian", "l2_reg_scale": 1e-3,
+}
+INCLUDE_FLAGS = [
+    "sparse_softmax", "mnist_conv", "cifar10_conv", "mnist_mlp",
+    "one_hot_sparse_softmax", "quadratic", "noisy_quadratic",
+    "large_quadratic", "bowl", "noisy_bowl", "softmax_2_class",
+    "noisy_softmax_2_class", "optimization_test", "noisy_optimization_test",
+    "fully_connected_random_2_class", "matmul", "log_objective", "rescale",
+    "norm", "noisy_norm", "sum", "noisy_sum", "sparse_gradient",
+    "min_max_well", "sum_of_quadratics", "projection_quadratic",
+    "outward_snake", "dependency_chain", "lasso", "rastrigin",
+]
+
+
+def _defaults(**overrides):
+  values = {name: metarun.FLAGS[name].default for name in metarun.FLAGS}
+  values.update(overrides)
+  return values
+
+
+class FlagTableTest(tf.test.TestCase):
+
+  def test_every_original_flag_has_its_default(self):
+    for name, default in ORIGINAL_FLAGS.items():
+      self.assertIn(name, metarun.FLAGS, name)
+      self.assertEqual(metarun.FLAGS[name].default, default, name)
+    for stem in INCLUDE_FLAGS:
+      name = "include_%s_problems" % stem
+      self.assertIn(name, metarun.FLAGS, name)
+      self.assertFalse(metarun.FLAGS[name].default)
+    self.assertLen(ORIGINAL_FLAGS, 75)
+
+  def test_flag_defaults_build_the_checkpoint_configuration(self):
+    spec = metarun.optimizer_spec(_defaults())
+    self.assertEqual(spec.args, ([10, 20, 20],))
+    self.assertTrue(spec.kwargs["use_problem_lr_mean"])
+    self.assertTrue(spec.kwargs["use_gradient_shortcut"])
+    self.assertTrue(spec.kwargs["use_grad_products"])
+    self.assertEqual(spec.kwargs["init_lr_range"], (1e-6, 1e-2))
+    self.assertEqual(metarun.log_directory(_defaults(train_dir="x")),
+                     os.path.join("x", "HierarchicalRNN_GRUCell_20_2"))
+
+  def test_every_registered_optimizer_builds_from_the_flags(self):
+    for name in ("CoordinatewiseRNN", "GlobalLearningRate",
+                 "LearningRateSchedule", "TrainableAdam", "HierarchicalRNN"):
+      with tf.Graph().as_default():
+        metarun.optimizer_spec(_defaults(optimizer=name,
+                                         cell_cls="LSTMCell")).build()
+
+  def test_no_include_flag_selects_the_default_synthetic_set(self):
+    self.assertEqual(metarun.selected_problem_sets(_defaults()),
+                     list(metarun.DEFAULT_PROBLEM_SETS))
+    self.assertEqual(
+        metarun.selected_problem_sets(_defaults(
+            include_lasso_problems=True, include_bowl_problems=True)),
+        ["bowl", "lasso"])
+
+
+class BadInputTest(tf.test.TestCase):
+
+  def _error(self, **overrides):
+    with self.assertRaises(metarun.FlagError) as context:
+      metarun.validate_flags(_defaults(**overrides))
+    message = str(context.exception)
+    self.assertNotIn("\n", message)
+    return message
+
+  def test_bad_values_name_their_flag(self):
+    self.assertIn("--optimizer=Nope", self._error(optimizer="Nope"))
+    self.assertIn("--cell_cls=Nope", self._error(cell_cls="Nope"))
+    self.assertIn("--num_meta_iterations", self._error(num_meta_iterations=0))
+    self.assertIn("--evaluation_epochs", self._error(evaluation_epochs=-1))
+    self.assertIn("--fix_unroll_length=200",
+                  self._error(fix_unroll_length=200))
+    self.assertIn("--min_lr", self._error(min_lr=1.0, max_lr=0.1))
+
+  def test_later_features_are_rejected_until_implemented(self):
+    for name, value in (("if_cl", True), ("if_mt", True),
+                        ("reg_optimizer", True), ("alpha", 1e-4),
+                        ("regularize_time", "none"), ("ps_tasks", 2)):
+      self.assertIn("--%s=" % name, self._error(**{name: value}))
+
+  def test_unwritable_train_dir_is_reported(self):
+    blocker = os.path.join(self.get_temp_dir(), "a_file")
+    with open(blocker, "w") as f:
+      f.write("x")
+    with self.assertRaisesRegex(metarun.FlagError, "--train_dir"):
+      metarun.check_writable(os.path.join(blocker, "sub"))
+
+  def test_failed_start_leaves_existing_checkpoints_alone(self):
+    train_dir = os.path.join(self.get_temp_dir(), "keep")
+    logdir = metarun.log_directory(_defaults(train_dir=train_dir))
+    os.makedirs(logdir)
+    checkpoint = os.path.join(logdir, "checkpoint")
+    with open(checkpoint, "w") as f:
+      f.write("model_checkpoint_path: \"model.ckpt-7\"\n")
+    result = subprocess.run(
+        [sys.executable, "metarun.py", "--train_dir=" + train_dir,
+         "--fix_unroll_length=500"], cwd=_ROOT, capture_output=True,
+        text=True, timeout=300, env=dict(os.environ, PYTHONPATH=_ROOT))
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(result.stderr.strip().splitlines()[-1],
+                     "metarun.py: --fix_unroll_length=500 exceeds "
+                     "--fix_num_steps=100: a run needs at least one whole "
+                     "unroll")
+    self.assertEqual(sorted(os.listdir(logdir)), ["checkpoint"])
+    with open(checkpoint) as f:
+      self.assertEqual(f.read(), "model_checkpoint_path: \"model.ckpt-7\"\n")
+
+
+class RunTest(tf.test.TestCase):
+
+  def test_short_run_on_the_default_set_writes_checkpoints(self):
+    train_dir = os.path.join(self.get_temp_dir(), "short")
+    result = subprocess.run(
+        [sys.executable, "metarun.py", "--train_dir=" + train_dir,
+         "--optimizer=GlobalLearningRate", "--fix_unroll=True",
+         "--fix_unroll_length=5", "--fix_num_steps=10",
+         "--fix_num_steps_eval=10", "--num_meta_iterations=2",
+         "--evaluation_epochs=1", "--seed=3"],
+        cwd=_ROOT, capture_output=True, text=True, timeout=600,
+        env=dict(os.environ, PYTHONPATH=_ROOT))
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    logdir = os.path.join(train_dir, "GlobalLearningRate_GRUCell_20_2")
+    names = set(os.listdir(logdir))
+    for k in (0, 1, 2):
+      self.assertIn("model.ckpt-%d.index" % k, names)
+    events = [os.path.join(logdir, n) for n in names
+              if n.startswith("events.out.tfevents")]
+    tags = {value.tag for path in events
+            for event in tf.train.summary_iterator(path)
+            for value in event.summary.value}
+    self.assertTrue({"MetaObjective", "Quadratic_MetaObjective",
+                     "Evaluation"} & tags >= {"MetaObjective", "Evaluation"})
+    self.assertIn("meta-iteration 2/2", result.stdout)
+    self.assertIn("model.ckpt-0", result.stdout.splitlines()[-1])
+
+
+if __name__ == "__main__":
+  tf.test.main()
