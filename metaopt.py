@@ -138,8 +138,12 @@ MetaGraph = collections.namedtuple("MetaGraph", [
 
 
 def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
-                     rms_epsilon, gradient_clip, l2_reg, write_histograms):
+                     rms_epsilon, gradient_clip, l2_reg, write_histograms,
+                     regularizer_fn=None, meta_regularizer_weight=None,
+                     optimizee_regularizer_weight=None):
   """Builds the meta-training graph of one problem in the default graph.
+
+  The regulariser arguments are those of `TrainableOptimizer.train`.
 
   Returns:
     A `MetaGraph`.
@@ -148,7 +152,10 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
   optimizer = optimizer_spec.build()
   meta_vars = tf.get_collection(tf.GraphKeys.GLOBAL_VARIABLES,
                                 scope=OPTIMIZER_SCOPE)
-  out = optimizer.train(problem)
+  out = optimizer.train(
+      problem, regularizer_fn=regularizer_fn,
+      meta_regularizer_weight=meta_regularizer_weight,
+      optimizee_regularizer_weight=optimizee_regularizer_weight)
   global_step = tf.train.get_or_create_global_step()
   meta_optimizer = tf.train.RMSPropOptimizer(
       learning_rate, decay=rms_decay, epsilon=rms_epsilon, use_locking=True)
@@ -340,9 +347,12 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     fix_num_steps_eval=100, evaluation_period=1,
                     evaluation_epochs=20, save_period=1, mini_batch_size=10000,
                     data_freeze=False, reset_rnn_params=True, l2_reg=0.,
-                    rms_decay=0.9, rms_epsilon=1e-20, regularize_time="none",
-                    reg_scale=0.5, write_histograms=False, seed=None,
-                    out=sys.stdout):
+                    rms_decay=0.9, rms_epsilon=1e-20,
+                    regularize_time="posterior",
+                    reg_scale=0.5, regularizer_fn=None,
+                    meta_regularizer_weight=None,
+                    optimizee_regularizer_weight=None, write_histograms=False,
+                    seed=None, out=sys.stdout):
   """Meta-trains the optimizer of `optimizer_spec` on `problems_and_data`.
 
   Args:
@@ -379,6 +389,12 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
     rms_decay, rms_epsilon: RMSProp meta-optimizer settings.
     regularize_time, reg_scale: per-unroll regulariser switch (see
       `regularizer_switch`).
+    regularizer_fn: (objective, params) -> scalar, e.g. from
+      `regularizers.registry.make_regularizer`; None: no regulariser.
+    meta_regularizer_weight: alpha; adds alpha * sum_t R_t to the
+      meta-objective of switched-on unrolls (None: off).
+    optimizee_regularizer_weight: beta; adds beta * R_t to the optimizee's
+      objective (None: off).
     write_histograms: also write the original's histogram summaries.
     seed: seeds NumPy and Python draws of this run (None: unseeded, as the
       original).
@@ -409,9 +425,10 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
       with graph_obj.as_default():
         if seed is not None:
           tf.set_random_seed(seed + draw)
-        graph = build_meta_graph(spec, optimizer_spec, learning_rate,
-                                 rms_decay, rms_epsilon, gradient_clip, l2_reg,
-                                 write_histograms)
+        graph = build_meta_graph(
+            spec, optimizer_spec, learning_rate, rms_decay, rms_epsilon,
+            gradient_clip, l2_reg, write_histograms, regularizer_fn,
+            meta_regularizer_weight, optimizee_regularizer_weight)
         start_session = restore_or_initialize_fn(graph, logdir, log)
         graph_obj.finalize()
         with tf.Session(graph=graph_obj) as sess:

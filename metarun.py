@@ -17,10 +17,14 @@ import os
 import sys
 import tempfile
 
-from absl import app
+# Quieten TensorFlow's C++ logging (grappler cost-model notes) unless the
+# user asked for it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
-import graph_mode
+import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
@@ -161,6 +165,9 @@ flags.DEFINE_boolean("write_histograms", False,
                      "Also write the original's histogram summaries.")
 flags.DEFINE_integer("seed", None, "Seed of the run's NumPy/Python/TF draws "
                      "(default: unseeded, as the original).")
+flags.DEFINE_boolean("fixed_hessian_probes", False,
+                     "Freeze the Hessian estimators' probe vectors into the "
+                     "graph, as the original did (default: fresh per step).")
 
 
 def _define_problem_flags():
@@ -175,21 +182,13 @@ _define_problem_flags()
 
 HRNN_CELL_SIZES = [10, 20, 20]
 
-# Flags of later work (regularisers, curriculum, imitation) and of features
+# Flags of later work (curriculum, imitation) and of features
 # this port does not support: any non-default value is rejected.
 _NOT_YET_SUPPORTED = {
     "if_cl": "curriculum learning is not implemented yet",
     "if_mt": "imitation training is not implemented yet",
     "mt_ratio": "imitation training is not implemented yet",
     "mt_k": "imitation training is not implemented yet",
-    "reg_optimizer": "the Hessian regularisers are not implemented yet",
-    "reg_optimizee": "the Hessian regularisers are not implemented yet",
-    "alpha": "the Hessian regularisers are not implemented yet",
-    "beta": "the Hessian regularisers are not implemented yet",
-    "reg_option": "the Hessian regularisers are not implemented yet",
-    "hessian_itrs": "the Hessian regularisers are not implemented yet",
-    "regularize_time": "the Hessian regularisers are not implemented yet",
-    "reg_scale": "the Hessian regularisers are not implemented yet",
     "ps_tasks": "distributed training with parameter servers is not "
                 "supported (the original never built a cluster either)",
     "set_profiling": "profiling is not supported",
@@ -244,6 +243,38 @@ def validate_flags(values):
                     (values["min_lr"], values["max_lr"]))
   if values["task"] < 0:
     raise FlagError("--task=%d: must not be negative" % values["task"])
+  from regularizers import registry as reg_registry  # pylint: disable=g-import-not-at-top
+  if values["reg_option"] not in reg_registry.NAMES:
+    raise FlagError("--reg_option=%s: unknown regulariser; expected one of %s"
+                    % (values["reg_option"], ", ".join(reg_registry.NAMES)))
+  if values["hessian_itrs"] <= 0:
+    raise FlagError("--hessian_itrs=%d: must be positive" %
+                    values["hessian_itrs"])
+
+
+def regularizer_settings(values, out=sys.stdout):
+  """The regulariser arguments of train_optimizer the flags describe.
+
+  --reg_optimizer adds alpha * sum_t R_t to the meta-objective of the unrolls
+  that --regularize_time switches on ("none": never, as the original, so the
+  original README's commands train without it); --reg_optimizee adds
+  beta * R_t to the optimizee's objective at every step.
+  """
+  from regularizers import registry as reg_registry  # pylint: disable=g-import-not-at-top
+  if not (values["reg_optimizer"] or values["reg_optimizee"]):
+    return {}
+  if values["reg_optimizer"] and values["regularize_time"] == "none":
+    out.write("warning: --reg_optimizer=True with --regularize_time=none "
+              "adds nothing to the meta-objective (as in the original); use "
+              "posterior, prior or always to apply it\n")
+  return dict(
+      regularizer_fn=reg_registry.make_regularizer(
+          values["reg_option"], values["hessian_itrs"], values["seed"],
+          values["fixed_hessian_probes"]),
+      meta_regularizer_weight=(values["alpha"] if values["reg_optimizer"]
+                               else None),
+      optimizee_regularizer_weight=(values["beta"] if values["reg_optimizee"]
+                                    else None))
 
 
 def log_directory(values):
@@ -360,8 +391,10 @@ def run(values, out=sys.stdout):
       reset_rnn_params=values["reset_rnn_params"],
       l2_reg=values["l2_reg"], rms_decay=values["rms_decay"],
       rms_epsilon=values["rms_epsilon"],
+      regularize_time=values["regularize_time"],
+      reg_scale=values["reg_scale"],
       write_histograms=values["write_histograms"], seed=values["seed"],
-      out=out)
+      out=out, **regularizer_settings(values, out))
   if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "metatest.py")):
     out.write("evaluate with: python metatest.py --train_dir=%s "

@@ -9,6 +9,8 @@ Each length runs in its own child process so that peak memory is per length.
 
 Usage:
   L2O_DATA_DIR=<folder with mnist/> python bench/meta_training_bench.py
+  L2O_DATA_DIR=... python bench/meta_training_bench.py --regularizers
+      (seconds per meta-iteration with each --reg_option, relative to none)
 """
 
 import json
@@ -23,10 +25,15 @@ sys.path.insert(0, _ROOT)
 
 LENGTHS = (10, 20, 40)
 ITERATIONS = 3
+REGULARIZERS = (None, "hessian", "hessian-ev", "hessian-esd", "jacob")
 
 
-def measure(length):
-  """Builds the graph and times ITERATIONS meta-iterations of one unroll."""
+def measure(length, reg_option=None):
+  """Builds the graph and times ITERATIONS meta-iterations of one unroll.
+
+  With `reg_option`, the regulariser (10 iterations) is switched on in every
+  unroll (--reg_optimizer with --regularize_time=always).
+  """
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
   import numpy as np  # pylint: disable=g-import-not-at-top
@@ -39,9 +46,15 @@ def measure(length):
   spec, dataset, batch_size = problem_sets.mnist_mlp_problems()[0]
   rng = np.random.RandomState(0)
   start = time.time()
+  regularizer = {}
+  if reg_option:
+    regularizer = metarun.regularizer_settings(
+        dict(values, reg_optimizer=True, reg_option=reg_option,
+             regularize_time="always"))
   with tf.Graph().as_default():
     graph = metaopt.build_meta_graph(spec, metarun.optimizer_spec(values),
-                                     1e-6, 0.9, 1e-20, 1e4, 0., False)
+                                     1e-6, 0.9, 1e-20, 1e4, 0., False,
+                                     **regularizer)
     init = tf.group(tf.global_variables_initializer(),
                     tf.local_variables_initializer())
     build_seconds = time.time() - start
@@ -54,7 +67,7 @@ def measure(length):
         x0 = [rng.standard_normal(s).astype(np.float32)
               for s in graph.problem.param_shapes]
         feed = metaopt._feed(graph.train_output, x0, [length], 0, data,  # pylint: disable=protected-access
-                             k == 0)
+                             k == 0, switch=bool(reg_option))
         tick = time.time()
         sess.run([graph.train_output.metaobj, graph.train_op], feed)
         times.append(time.time() - tick)
@@ -67,19 +80,35 @@ def measure(length):
           "peak_rss_mib": peak_mib}
 
 
+def _child(*args):
+  result = subprocess.run([sys.executable, os.path.abspath(__file__),
+                           "--child"] + [str(a) for a in args],
+                          capture_output=True, text=True, check=False)
+  if result.returncode:
+    sys.exit("benchmark child %s failed:\n%s" % (args, result.stderr[-3000:]))
+  return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def main():
-  if len(sys.argv) == 3 and sys.argv[1] == "--child":
-    print(json.dumps(measure(int(sys.argv[2]))))
+  if len(sys.argv) >= 3 and sys.argv[1] == "--child":
+    reg_option = sys.argv[3] if len(sys.argv) > 3 else None
+    print(json.dumps(measure(int(sys.argv[2]), reg_option)))
     return
-  rows = []
-  for length in LENGTHS:
-    result = subprocess.run([sys.executable, os.path.abspath(__file__),
-                             "--child", str(length)], capture_output=True,
-                            text=True, check=False)
-    if result.returncode:
-      sys.exit("benchmark child for length %d failed:\n%s" %
-               (length, result.stderr[-3000:]))
-    rows.append(json.loads(result.stdout.strip().splitlines()[-1]))
+  if "--regularizers" in sys.argv[1:]:
+    rows = [dict(_child(20, *([r] if r else [])), reg=r or "none")
+            for r in REGULARIZERS]
+    base = rows[0]
+    print("Regulariser cost, unroll length 20, switched on in every unroll")
+    print("%-12s %9s %12s %10s %12s" % ("reg_option", "build s",
+                                         "s/iteration", "vs none",
+                                         "peak RSS MiB"))
+    for r in rows:
+      print("%-12s %9.2f %12.3f %10.2f %12.0f" % (
+          r["reg"], r["build_s"], r["seconds_per_iteration"],
+          r["seconds_per_iteration"] / base["seconds_per_iteration"],
+          r["peak_rss_mib"]))
+    return
+  rows = [_child(length) for length in LENGTHS]
   base = [r for r in rows if r["length"] == 20][0]
   print("HierarchicalRNN [10, 20, 20] on MNIST MLP 784-20-10 sigmoid, "
         "batch 128, mini-dataset %d samples, %d cores" %

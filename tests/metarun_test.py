@@ -2,6 +2,7 @@
 
 from tests import test_util
 
+import io
 import os
 import subprocess
 import sys
@@ -128,10 +129,33 @@ class BadInputTest(tf.test.TestCase):
     self.assertIn("--min_lr", self._error(min_lr=1.0, max_lr=0.1))
 
   def test_later_features_are_rejected_until_implemented(self):
-    for name, value in (("if_cl", True), ("if_mt", True),
-                        ("reg_optimizer", True), ("alpha", 1e-4),
-                        ("regularize_time", "none"), ("ps_tasks", 2)):
+    for name, value in (("if_cl", True), ("if_mt", True), ("mt_k", 2),
+                        ("ps_tasks", 2), ("set_profiling", True)):
       self.assertIn("--%s=" % name, self._error(**{name: value}))
+
+  def test_regulariser_flags_are_checked(self):
+    self.assertIn("--reg_option=hessian-typo",
+                  self._error(reg_option="hessian-typo"))
+    self.assertIn("--hessian_itrs", self._error(hessian_itrs=0))
+    metarun.validate_flags(_defaults(reg_optimizer=True, alpha=1e-4,
+                                     regularize_time="none",
+                                     reg_option="hessian-esd"))
+
+  def test_regulariser_settings_follow_the_flags(self):
+    out = io.StringIO()
+    self.assertEqual(metarun.regularizer_settings(_defaults(), out), {})
+    settings = metarun.regularizer_settings(
+        _defaults(reg_optimizer=True, alpha=1e-4, regularize_time="none"),
+        out)
+    self.assertEqual(settings["meta_regularizer_weight"], 1e-4)
+    self.assertIsNone(settings["optimizee_regularizer_weight"])
+    self.assertTrue(callable(settings["regularizer_fn"]))
+    self.assertIn("--regularize_time=none adds nothing", out.getvalue())
+    self.assertEqual(len(out.getvalue().strip().splitlines()), 1)
+    settings = metarun.regularizer_settings(
+        _defaults(reg_optimizee=True, beta=0.5), io.StringIO())
+    self.assertIsNone(settings["meta_regularizer_weight"])
+    self.assertEqual(settings["optimizee_regularizer_weight"], 0.5)
 
   def test_unwritable_train_dir_is_reported(self):
     blocker = os.path.join(self.get_temp_dir(), "a_file")
