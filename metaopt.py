@@ -21,6 +21,7 @@ import time
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+import curriculum
 from optimizer import trainable_optimizer
 from optimizer import utils
 from problems import datasets
@@ -133,7 +134,7 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
 MetaGraph = collections.namedtuple("MetaGraph", [
     "problem", "optimizer", "train_output", "meta_vars", "global_step",
     "train_op", "train_and_propagate_op", "propagate_op", "summary_op",
-    "saver", "progress", "best_evaluation",
+    "saver", "progress", "best_evaluation", "meta_saver",
 ])
 
 
@@ -202,9 +203,14 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
         "best_evaluation", [], tf.float32,
         initializer=tf.constant_initializer(np.inf), trainable=False)
   saver = tf.train.Saver(max_to_keep=10000)
+  # The meta-parameters and their RMSProp slots (what a curriculum stage
+  # restores).
+  meta_saver = tf.train.Saver(
+      [v for v in tf.global_variables()
+       if v.op.name.startswith(OPTIMIZER_SCOPE + "/")])
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, train_op,
                    train_and_propagate_op, propagate_op, summary_op, saver,
-                   progress, best_evaluation)
+                   progress, best_evaluation, meta_saver)
 
 
 def restore_or_initialize_fn(graph, logdir, log=print):
@@ -352,7 +358,7 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     reg_scale=0.5, regularizer_fn=None,
                     meta_regularizer_weight=None,
                     optimizee_regularizer_weight=None, write_histograms=False,
-                    seed=None, out=sys.stdout):
+                    curriculum_factory=None, seed=None, out=sys.stdout):
   """Meta-trains the optimizer of `optimizer_spec` on `problems_and_data`.
 
   Args:
@@ -396,6 +402,10 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
     optimizee_regularizer_weight: beta; adds beta * R_t to the optimizee's
       objective (None: off).
     write_histograms: also write the original's histogram summaries.
+    curriculum_factory: if set (--if_cl), a function returning a fresh
+      `curriculum.CurriculumSchedule` per problem draw; it then decides the
+      unroll counts, evaluation horizons, checkpoints and stopping, and the
+      fixed/random schedule arguments and save_period are ignored.
     seed: seeds NumPy and Python draws of this run (None: unseeded, as the
       original).
     out: stream for progress lines.
@@ -445,44 +455,103 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
             continue
           log("problem %d/%d: %s" % (draw + 1, len(draws),
                                      type(graph.problem).__name__))
+          schedule = curriculum_factory() if curriculum_factory else None
           for local_k in range(first, num_meta_iterations):
             k = draw * num_meta_iterations + local_k
             graph.problem.init_fn(sess)
-            lengths = unroll_lengths(fix_unroll, fix_unroll_length,
-                                     fix_num_steps, num_unroll_func,
-                                     num_partial_unroll_itrs_func)
+            if schedule is not None:
+              lengths = [fix_unroll_length] * schedule.train_unrolls
+            else:
+              lengths = unroll_lengths(fix_unroll, fix_unroll_length,
+                                       fix_num_steps, num_unroll_func,
+                                       num_partial_unroll_itrs_func)
             metaobj, last_data = _meta_iteration(
                 sess, graph, writer, dataset, batch_size, lengths, local_k,
                 reset_rnn_params, mini_batch_size, data_freeze,
                 obj_train_max_multiplier, regularize_time, reg_scale, np_rng)
             evaluation = None
+            stop = False
             if (local_k + 1) % evaluation_period == 0:
-              evaluation = evaluate(
-                  sess, graph, eval_lengths, last_data, local_k,
-                  reset_rnn_params, evaluation_epochs, batch_size,
-                  mini_batch_size, np_rng, log=lambda _: None)
-              log("evaluation %d, cost=%.6g" %
-                  ((local_k + 1) // evaluation_period, evaluation))
+              def run_evaluation(num_unrolls):
+                return evaluate(
+                    sess, graph, [fix_unroll_length] * num_unrolls, last_data,
+                    local_k, reset_rnn_params, evaluation_epochs, batch_size,
+                    mini_batch_size, np_rng, log=lambda _: None)
+              if schedule is not None:
+                evaluation, stop = _curriculum_step(
+                    sess, graph, logdir, schedule, run_evaluation,
+                    (local_k + 1) // evaluation_period, log)
+              else:
+                evaluation = evaluate(
+                    sess, graph, eval_lengths, last_data, local_k,
+                    reset_rnn_params, evaluation_epochs, batch_size,
+                    mini_batch_size, np_rng, log=lambda _: None)
+                log("evaluation %d, cost=%.6g" %
+                    ((local_k + 1) // evaluation_period, evaluation))
               _write_scalar(writer, "Evaluation", evaluation,
                             sess.run(graph.global_step))
             graph.progress.load(k + 1, sess)
-            if evaluation is not None and evaluation < best:
-              best = evaluation
-              graph.best_evaluation.load(best, sess)
-              graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
-                               global_step=0, write_meta_graph=False)
-              log("new best evaluation: saved %s-0" % CHECKPOINT_PREFIX)
-            if (local_k + 1) % save_period == 0 or (
-                is_chief and local_k + 1 == num_meta_iterations):
-              graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
-                               global_step=k + 1, write_meta_graph=False)
+            if schedule is None:
+              if evaluation is not None and evaluation < best:
+                best = evaluation
+                graph.best_evaluation.load(best, sess)
+                _save(sess, graph, logdir, 0)
+                log("new best evaluation: saved %s-0" % CHECKPOINT_PREFIX)
+              if (local_k + 1) % save_period == 0 or (
+                  is_chief and local_k + 1 == num_meta_iterations):
+                _save(sess, graph, logdir, k + 1)
+            else:
+              best = min(best, schedule.best)
             progress.line(k, metaobj, evaluation)
+            if stop:
+              break
   finally:
     writer.close()
   log("checkpoints in %s (best evaluation %s in %s-0)" %
       (logdir, "none" if not np.isfinite(best) else "%.6g" % best,
        CHECKPOINT_PREFIX))
   return best
+
+
+def _save(sess, graph, logdir, number):
+  graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
+                   global_step=number, write_meta_graph=False)
+
+
+def _curriculum_step(sess, graph, logdir, schedule, run_evaluation, index,
+                     log):
+  """Evaluates at the stage's horizon and acts on the schedule's verdict.
+
+  Returns:
+    (evaluation cost, whether to stop meta-training this problem).
+  """
+  stage = schedule.stage
+  cost = run_evaluation(schedule.eval_unrolls)
+  log("evaluation %d, num_steps=%d, cost=%.6g" %
+      (index, schedule.num_steps[stage], cost))
+  action = schedule.record(cost)
+  if action == curriculum.IMPROVED:
+    graph.best_evaluation.load(min(cost, sess.run(graph.best_evaluation)),
+                               sess)
+    _save(sess, graph, logdir, stage)
+    _save(sess, graph, logdir, 0)
+    log("curriculum %d improved: saved %s-%d and %s-0" %
+        (stage, CHECKPOINT_PREFIX, stage, CHECKPOINT_PREFIX))
+  elif action == curriculum.ADVANCE:
+    graph.meta_saver.restore(sess, os.path.join(
+        logdir, "%s-%d" % (CHECKPOINT_PREFIX, stage)))
+    baseline = run_evaluation(schedule.eval_unrolls)
+    schedule.set_baseline(baseline)
+    log("curriculum %d -> %d: restored %s-%d; evaluation %d, num_steps=%d, "
+        "cost=%.6g" % (stage, schedule.stage, CHECKPOINT_PREFIX, stage, index,
+                       schedule.num_steps[schedule.stage], baseline))
+  elif action == curriculum.STOP:
+    log("no improve during curriculum %d --> stop" % stage)
+    return cost, True
+  elif action == curriculum.FINISHED:
+    log("curriculum finished at stage %d" % stage)
+    return cost, True
+  return cost, False
 
 
 def _write_scalar(writer, tag, value, step):

@@ -185,7 +185,6 @@ HRNN_CELL_SIZES = [10, 20, 20]
 # Flags of later work (curriculum, imitation) and of features
 # this port does not support: any non-default value is rejected.
 _NOT_YET_SUPPORTED = {
-    "if_cl": "curriculum learning is not implemented yet",
     "if_mt": "imitation training is not implemented yet",
     "mt_ratio": "imitation training is not implemented yet",
     "mt_k": "imitation training is not implemented yet",
@@ -238,6 +237,10 @@ def validate_flags(values):
       raise FlagError("--fix_unroll_length=%d exceeds --%s=%d: a run needs "
                       "at least one whole unroll" %
                       (values["fix_unroll_length"], name, values[name]))
+  if values["if_cl"] and values["fix_unroll_length"] > 100:
+    raise FlagError("--fix_unroll_length=%d: the curriculum's first stage has "
+                    "100 steps; use at most 100 with --if_cl" %
+                    values["fix_unroll_length"])
   if values["min_lr"] <= 0 or values["min_lr"] > values["max_lr"]:
     raise FlagError("--min_lr=%g, --max_lr=%g: need 0 < min_lr <= max_lr" %
                     (values["min_lr"], values["max_lr"]))
@@ -393,7 +396,8 @@ def run(values, out=sys.stdout):
       rms_epsilon=values["rms_epsilon"],
       regularize_time=values["regularize_time"],
       reg_scale=values["reg_scale"],
-      write_histograms=values["write_histograms"], seed=values["seed"],
+      write_histograms=values["write_histograms"],
+      curriculum_factory=_curriculum_factory(values), seed=values["seed"],
       out=out, **regularizer_settings(values, out))
   if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "metatest.py")):
@@ -404,6 +408,14 @@ def run(values, out=sys.stdout):
               "trained optimizer (see README; metatest.py is coming)\n" %
               logdir)
   return logdir
+
+
+def _curriculum_factory(values):
+  """--if_cl: a fresh curriculum schedule per problem draw, else None."""
+  if not values["if_cl"]:
+    return None
+  import curriculum  # pylint: disable=g-import-not-at-top
+  return lambda: curriculum.CurriculumSchedule(values["fix_unroll_length"])
 
 
 def _sampler(scale, min_steps):

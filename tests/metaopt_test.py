@@ -10,6 +10,7 @@ from unittest import mock
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+import curriculum
 import metaopt
 from optimizer import global_learning_rate
 from problems import datasets
@@ -160,6 +161,36 @@ class TrainOptimizerTest(tf.test.TestCase):
                       "LOL/global_learning_rate")
     self.assertNotAllClose(saved_rate, 0.01)
     self.assertLess(abs(resumed - saved_rate), abs(resumed - 0.01))
+
+  def test_curriculum_saves_stage_checkpoints_restores_and_stops(self):
+    logdir = os.path.join(self.get_temp_dir(), "curriculum")
+    # Stage 0: 5, 4 improve, 4.5 ends it (restore model.ckpt-0, baseline 6
+    # at stage 1's horizon); stage 1: three evaluations without improvement.
+    costs = iter([5.0, 4.0, 4.5, 6.0, 7.0, 7.0, 7.0])
+    seen = []
+
+    def scripted(sess, graph, lengths, *unused_args, **unused_kwargs):
+      seen.append((len(lengths),
+                   sess.run(graph.optimizer.learning_rate)))
+      return next(costs)
+
+    with mock.patch.object(metaopt, "evaluate", side_effect=scripted):
+      log = _train(logdir, num_meta_iterations=20,
+                   curriculum_factory=lambda: curriculum.CurriculumSchedule(
+                       2, num_steps=(4, 8, 12)))
+    # Evaluations at the next stage's horizon: 4 unrolls, then 6.
+    self.assertEqual([n for n, _ in seen], [4, 4, 4, 6, 6, 6, 6])
+    best_rate = _stored(os.path.join(logdir, "model.ckpt-0"),
+                        "LOL/global_learning_rate")
+    # The baseline evaluation ran right after restoring stage 0's best.
+    self.assertAllClose(seen[3][1], best_rate)
+    self.assertNotAllClose(seen[2][1], best_rate)
+    self.assertFalse(os.path.exists(os.path.join(logdir,
+                                                 "model.ckpt-1.index")))
+    self.assertIn("curriculum 0 -> 1", log)
+    self.assertIn("no improve during curriculum 1 --> stop", log)
+    self.assertIn("meta-iteration 6/20", log)
+    self.assertNotIn("meta-iteration 7/20", log)
 
   def test_evaluation_does_not_change_training_state(self):
     logdir = os.path.join(self.get_temp_dir(), "eval")
