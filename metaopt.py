@@ -22,6 +22,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import curriculum
+import teacher as teacher_lib
 from optimizer import trainable_optimizer
 from optimizer import utils
 from problems import datasets
@@ -86,12 +87,16 @@ def draw_problems(problems_and_data, num_problems, select_random_problems,
 
 
 class UnrollData(collections.namedtuple(
-    "UnrollData", "mini_data mini_labels batches")):
-  """What one partial unroll is fed: its mini-dataset and batch indices."""
+    "UnrollData", "mini_data mini_labels batches teacher_batches")):
+  """What one partial unroll is fed: its mini-dataset and batch indices.
+
+  `teacher_batches` holds the k index lists per learner step of an imitation
+  unroll (the learner's batches are every k-th of them).
+  """
 
 
 def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
-                rng=None):
+                rng=None, k=1):
   """Mini-datasets and batch indices for the unrolls of one meta-iteration.
 
   Each unroll gets a subset of min(mini_batch_size, N) samples: the first
@@ -105,16 +110,17 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
     mini_batch_size: subset size.
     data_freeze: use the first samples for every unroll.
     rng: `np.random.RandomState` (default: NumPy's global generator).
+    k: teacher batches per learner step (imitation; 1 otherwise).
 
   Returns:
-    A list of `UnrollData`, one per unroll; for data-free problems the
+    A list of `UnrollData`, one per unroll; for data-free problems the data
     fields are None (the placeholders' defaults apply).
   """
   if dataset is None or dataset.size == 0:
-    return [UnrollData(None, None, None) for _ in lengths]
+    return [UnrollData(None, None, None, [None] * (k * n)) for n in lengths]
   rng = np.random if rng is None else rng
   subset_size = min(mini_batch_size, dataset.size)
-  indices = datasets.batch_indices(subset_size, sum(lengths), batch_size,
+  indices = datasets.batch_indices(subset_size, k * sum(lengths), batch_size,
                                    rng=rng)
   labels = np.asarray(dataset.labels).reshape(len(dataset.labels), -1)[:, 0]
   result = []
@@ -124,27 +130,31 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
       subset = np.arange(subset_size)
     else:
       subset = rng.permutation(dataset.size)[:subset_size]
+    block = indices[start:start + k * length]
     result.append(UnrollData(
         dataset.data[subset], labels[subset].astype(np.int32),
-        np.array(indices[start:start + length], dtype=np.int32)))
-    start += length
+        np.array(block[::k], dtype=np.int32), block))
+    start += k * length
   return result
 
 
 MetaGraph = collections.namedtuple("MetaGraph", [
     "problem", "optimizer", "train_output", "meta_vars", "global_step",
     "train_op", "train_and_propagate_op", "propagate_op", "summary_op",
-    "saver", "progress", "best_evaluation", "meta_saver",
+    "saver", "progress", "best_evaluation", "meta_saver", "train_op_mt",
+    "train_mt_and_propagate_op",
 ])
 
 
 def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
                      rms_epsilon, gradient_clip, l2_reg, write_histograms,
                      regularizer_fn=None, meta_regularizer_weight=None,
-                     optimizee_regularizer_weight=None):
+                     optimizee_regularizer_weight=None, imitation=False):
   """Builds the meta-training graph of one problem in the default graph.
 
-  The regulariser arguments are those of `TrainableOptimizer.train`.
+  The regulariser arguments are those of `TrainableOptimizer.train`. With
+  `imitation`, a second train op minimises the imitation loss `metaobjmt`
+  with the same RMSProp meta-optimizer (shared slots).
 
   Returns:
     A `MetaGraph`.
@@ -160,24 +170,34 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
   global_step = tf.train.get_or_create_global_step()
   meta_optimizer = tf.train.RMSPropOptimizer(
       learning_rate, decay=rms_decay, epsilon=rms_epsilon, use_locking=True)
-  objective = out.metaobj
-  if l2_reg:
-    objective += l2_reg * tf.add_n([tf.reduce_sum(tf.square(v))
-                                    for v in meta_vars])
-  raw_grads = tf.gradients(objective, meta_vars)
-  clipped = [tf.clip_by_value(utils.make_finite(g, tf.zeros_like(g)),
-                              -gradient_clip, gradient_clip)
-             for g in (tf.convert_to_tensor(g) for g in raw_grads)]
-  train_op = meta_optimizer.apply_gradients(zip(clipped, meta_vars),
-                                            global_step=global_step)
+  def meta_update(objective):
+    if l2_reg:
+      objective += l2_reg * tf.add_n([tf.reduce_sum(tf.square(v))
+                                      for v in meta_vars])
+    raw = tf.gradients(objective, meta_vars)
+    clipped = [tf.clip_by_value(utils.make_finite(g, tf.zeros_like(g)),
+                                -gradient_clip, gradient_clip)
+               for g in (tf.convert_to_tensor(g) for g in raw)]
+    op = meta_optimizer.apply_gradients(zip(clipped, meta_vars),
+                                        global_step=global_step)
+    return op, raw, clipped
+
   pairs = list(zip(out.init_loop_vars, out.output_loop_vars))
+
+  def then_propagate(op):
+    # The state carried on is the one of the forward pass that produced the
+    # meta-gradient (one session.run); the copies wait for the meta-update
+    # so that no read of the old state by the backward pass can see them.
+    with tf.control_dependencies([op]):
+      return tf.group(*[tf.assign(var, value) for var, value in pairs])
+
+  train_op, raw_grads, clipped = meta_update(out.metaobj)
+  train_and_propagate_op = then_propagate(train_op)
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in pairs])
-  # The state carried on is the one of the forward pass that produced the
-  # meta-gradient (one session.run); the copies wait for the meta-update so
-  # that no read of the old state by the backward pass can see them.
-  with tf.control_dependencies([train_op]):
-    train_and_propagate_op = tf.group(*[tf.assign(var, value)
-                                        for var, value in pairs])
+  train_op_mt = train_mt_and_propagate_op = None
+  if imitation:
+    train_op_mt, _, _ = meta_update(out.metaobjmt)
+    train_mt_and_propagate_op = then_propagate(train_op_mt)
 
   summaries = [tf.summary.scalar("MetaObjective", out.metaobj),
                tf.summary.scalar("%s_MetaObjective" % type(problem).__name__,
@@ -210,7 +230,8 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
        if v.op.name.startswith(OPTIMIZER_SCOPE + "/")])
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, train_op,
                    train_and_propagate_op, propagate_op, summary_op, saver,
-                   progress, best_evaluation, meta_saver)
+                   progress, best_evaluation, meta_saver, train_op_mt,
+                   train_mt_and_propagate_op)
 
 
 def restore_or_initialize_fn(graph, logdir, log=print):
@@ -331,7 +352,7 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
 
 def _evaluation_data(last_data, lengths, batch_size, mini_batch_size, rng):
   if last_data.mini_data is None:
-    return [last_data] * len(lengths)
+    return [UnrollData(None, None, None, None)] * len(lengths)
   size = min(mini_batch_size, len(last_data.mini_data))
   indices = datasets.batch_indices(size, sum(lengths), batch_size, rng=rng)
   result = []
@@ -339,7 +360,7 @@ def _evaluation_data(last_data, lengths, batch_size, mini_batch_size, rng):
   for length in lengths:
     result.append(UnrollData(last_data.mini_data, last_data.mini_labels,
                              np.array(indices[start:start + length],
-                                      dtype=np.int32)))
+                                      dtype=np.int32), None))
     start += length
   return result
 
@@ -358,7 +379,9 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     reg_scale=0.5, regularizer_fn=None,
                     meta_regularizer_weight=None,
                     optimizee_regularizer_weight=None, write_histograms=False,
-                    curriculum_factory=None, seed=None, out=sys.stdout):
+                    curriculum_factory=None, if_mt=False, mt_ratio=0.1,
+                    mt_k=1, teacher_name="adam",
+                    teacher_learning_rate=0.01, seed=None, out=sys.stdout):
   """Meta-trains the optimizer of `optimizer_spec` on `problems_and_data`.
 
   Args:
@@ -406,6 +429,10 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
       `curriculum.CurriculumSchedule` per problem draw; it then decides the
       unroll counts, evaluation horizons, checkpoints and stopping, and the
       fixed/random schedule arguments and save_period are ignored.
+    if_mt: imitation training: each meta-iteration is, with probability
+      `mt_ratio`, an imitation one: the optimizee follows a teacher
+      (`teacher_name` at `teacher_learning_rate`, `mt_k` teacher steps per
+      learner step) and the meta-parameters minimise the imitation loss.
     seed: seeds NumPy and Python draws of this run (None: unseeded, as the
       original).
     out: stream for progress lines.
@@ -438,9 +465,13 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
         graph = build_meta_graph(
             spec, optimizer_spec, learning_rate, rms_decay, rms_epsilon,
             gradient_clip, l2_reg, write_histograms, regularizer_fn,
-            meta_regularizer_weight, optimizee_regularizer_weight)
+            meta_regularizer_weight, optimizee_regularizer_weight,
+            imitation=if_mt)
         start_session = restore_or_initialize_fn(graph, logdir, log)
         graph_obj.finalize()
+        teacher = (teacher_lib.Teacher(graph.problem, teacher_name,
+                                       teacher_learning_rate)
+                   if if_mt else None)
         with tf.Session(graph=graph_obj) as sess:
           start_session(sess)
           done = int(sess.run(graph.progress))
@@ -465,10 +496,12 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
               lengths = unroll_lengths(fix_unroll, fix_unroll_length,
                                        fix_num_steps, num_unroll_func,
                                        num_partial_unroll_itrs_func)
+            imitate = if_mt and py_rng.random() < mt_ratio
             metaobj, last_data = _meta_iteration(
                 sess, graph, writer, dataset, batch_size, lengths, local_k,
                 reset_rnn_params, mini_batch_size, data_freeze,
-                obj_train_max_multiplier, regularize_time, reg_scale, np_rng)
+                obj_train_max_multiplier, regularize_time, reg_scale, np_rng,
+                teacher if imitate else None, mt_k)
             evaluation = None
             stop = False
             if (local_k + 1) % evaluation_period == 0:
@@ -505,6 +538,8 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
             progress.line(k, metaobj, evaluation)
             if stop:
               break
+        if teacher is not None:
+          teacher.close()
   finally:
     writer.close()
   log("checkpoints in %s (best evaluation %s in %s-0)" %
@@ -563,16 +598,26 @@ def _write_scalar(writer, tag, value, step):
 def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
                     reset_rnn_params, mini_batch_size, data_freeze,
                     obj_train_max_multiplier, regularize_time, reg_scale,
-                    rng):
+                    rng, teacher=None, mt_k=1):
   """Runs the unrolls of one meta-iteration, one meta-update each.
 
+  With a `teacher` this is an imitation meta-iteration: the optimizee
+  follows the teacher's steps and only the imitation train op runs.
+
   Returns:
-    (mean meta-objective of the unrolls, UnrollData of the last unroll).
+    (mean meta-objective of the unrolls (imitation loss for an imitation
+    meta-iteration), UnrollData of the last unroll).
   """
   out = graph.train_output
   x0 = _initial_parameters(graph.problem, rng)
+  k_teacher = mt_k if teacher is not None else 1
   data = unroll_data(dataset, batch_size, lengths, mini_batch_size,
-                     data_freeze, rng)
+                     data_freeze, rng, k=k_teacher)
+  targets = None
+  if teacher is not None:
+    targets = teacher.targets(
+        x0, [(d.mini_data, d.mini_labels, d.teacher_batches) for d in data],
+        mt_k)
   metaobjs = []
   for unroll in range(len(lengths)):
     reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
@@ -580,6 +625,14 @@ def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
                                 reg_scale)
     feed = _feed(out, x0, lengths, unroll, data[unroll], reset, switch)
     last = unroll + 1 == len(lengths)
+    if targets is not None:
+      feed[out.mode_mt] = True
+      feed.update(zip(out.mt_labels, targets[unroll]))
+      step_op = (graph.train_op_mt if last
+                 else graph.train_mt_and_propagate_op)
+      loss, _ = sess.run([out.metaobjmt, step_op], feed)
+      metaobjs.append(loss)
+      continue
     step_op = graph.train_op if last else graph.train_and_propagate_op
     metaobj, objectives, initial, summary, _, step = sess.run(
         [out.metaobj, out.problem_objectives, out.initial_obj,

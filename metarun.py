@@ -182,12 +182,9 @@ _define_problem_flags()
 
 HRNN_CELL_SIZES = [10, 20, 20]
 
-# Flags of later work (curriculum, imitation) and of features
-# this port does not support: any non-default value is rejected.
+# Flags of features this port does not support: any non-default value is
+# rejected.
 _NOT_YET_SUPPORTED = {
-    "if_mt": "imitation training is not implemented yet",
-    "mt_ratio": "imitation training is not implemented yet",
-    "mt_k": "imitation training is not implemented yet",
     "ps_tasks": "distributed training with parameter servers is not "
                 "supported (the original never built a cluster either)",
     "set_profiling": "profiling is not supported",
@@ -241,6 +238,10 @@ def validate_flags(values):
     raise FlagError("--fix_unroll_length=%d: the curriculum's first stage has "
                     "100 steps; use at most 100 with --if_cl" %
                     values["fix_unroll_length"])
+  if values["mt_k"] < 1:
+    raise FlagError("--mt_k=%d: must be at least 1" % values["mt_k"])
+  if not 0 <= values["mt_ratio"] <= 1:
+    raise FlagError("--mt_ratio=%g: must lie in [0, 1]" % values["mt_ratio"])
   if values["min_lr"] <= 0 or values["min_lr"] > values["max_lr"]:
     raise FlagError("--min_lr=%g, --max_lr=%g: need 0 < min_lr <= max_lr" %
                     (values["min_lr"], values["max_lr"]))
@@ -397,7 +398,9 @@ def run(values, out=sys.stdout):
       regularize_time=values["regularize_time"],
       reg_scale=values["reg_scale"],
       write_histograms=values["write_histograms"],
-      curriculum_factory=_curriculum_factory(values), seed=values["seed"],
+      curriculum_factory=_curriculum_factory(values),
+      if_mt=values["if_mt"], mt_ratio=values["mt_ratio"],
+      mt_k=values["mt_k"], seed=values["seed"],
       out=out, **regularizer_settings(values, out))
   if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "metatest.py")):

@@ -12,6 +12,7 @@ import tensorflow.compat.v1 as tf
 
 import curriculum
 import metaopt
+import teacher
 from optimizer import global_learning_rate
 from problems import datasets
 from problems import problem_generator as pg
@@ -75,7 +76,8 @@ class HelpersTest(tf.test.TestCase):
                                  np.random.RandomState(0))
     self.assertAllEqual(frozen[0].mini_labels, np.arange(6))
     empty = metaopt.unroll_data(None, None, [2, 3], 6, False)
-    self.assertEqual(empty[1], metaopt.UnrollData(None, None, None))
+    self.assertEqual(empty[1], metaopt.UnrollData(None, None, None,
+                                                  [None] * 3))
 
 
 def _train(logdir, num_meta_iterations=3, **kwargs):
@@ -192,6 +194,53 @@ class TrainOptimizerTest(tf.test.TestCase):
     self.assertIn("meta-iteration 6/20", log)
     self.assertNotIn("meta-iteration 7/20", log)
 
+  def test_imitation_updates_follow_the_imitation_loss_only(self):
+    logdir = os.path.join(self.get_temp_dir(), "imitation")
+    captured = []
+    real_targets = teacher.Teacher.targets
+
+    def capture(self_, x0, batches, k=1):
+      result = real_targets(self_, x0, batches, k)
+      captured.append((x0, result))
+      return result
+
+    with mock.patch.object(teacher.Teacher, "targets", capture):
+      _train(logdir, num_meta_iterations=1, fix_num_steps=3,
+             fix_unroll_length=3, evaluation_period=1000, if_mt=True,
+             mt_ratio=1.0, learning_rate=1e-2)
+    self.assertLen(captured, 1)
+    (x0,), ((targets,),) = captured[0][0], captured[0][1]
+    problem = pg.Quadratic(4, random_seed=0)
+    w, y = problem.w.astype(np.float64), problem.y.astype(np.float64)
+    # GLR's steps lr * g(x_t) along the teacher's trajectory; the imitation
+    # loss is mean_t 1/2 ||lr g_t - D_t||^2 / 4, so its lr-gradient is:
+    lr0, x, grad = 0.01, x0.astype(np.float64), 0.
+    for t in range(3):
+      g = w.T.dot(w.dot(x) - y)
+      grad += np.sum((lr0 * g - targets[t]) * g) / 4 / 3
+      x = x - targets[t]
+    # One TF1 RMSProp step (mean square starts at 1, decay 0.9).
+    expected = lr0 - 1e-2 * grad / np.sqrt(0.9 + 0.1 * grad**2 + 1e-20)
+    stored = _stored(os.path.join(logdir, "model.ckpt-1"),
+                     "LOL/global_learning_rate")
+    self.assertAllClose(stored, expected, rtol=1e-4)
+    self.assertEqual(_stored(os.path.join(logdir, "model.ckpt-1"),
+                             "global_step"), 1)
+
+  def test_mt_ratio_zero_never_and_one_always_imitates(self):
+    for ratio, expected_calls in ((0.0, 0), (1.0, 3)):
+      calls = []
+      real_targets = teacher.Teacher.targets
+
+      def counting(self_, *args, **kwargs):
+        calls.append(1)
+        return real_targets(self_, *args, **kwargs)
+
+      with mock.patch.object(teacher.Teacher, "targets", counting):
+        _train(os.path.join(self.get_temp_dir(), "ratio%g" % ratio),
+               if_mt=True, mt_ratio=ratio, evaluation_period=1000)
+      self.assertLen(calls, expected_calls, ratio)
+
   def test_evaluation_does_not_change_training_state(self):
     logdir = os.path.join(self.get_temp_dir(), "eval")
     with tf.Graph().as_default():
@@ -207,7 +256,7 @@ class TrainOptimizerTest(tf.test.TestCase):
                   graph.train_output.init_loop_vars])
         before = sess.run(graph.train_output.init_loop_vars +
                           graph.meta_vars)
-        last = metaopt.UnrollData(None, None, None)
+        last = metaopt.UnrollData(None, None, None, None)
         cost = metaopt.evaluate(sess, graph, [2, 2], last, 3, True, 2, None,
                                 10, np.random.RandomState(0),
                                 log=lambda _: None)

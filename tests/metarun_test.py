@@ -127,13 +127,14 @@ class BadInputTest(tf.test.TestCase):
     self.assertIn("--fix_unroll_length=200",
                   self._error(fix_unroll_length=200))
     self.assertIn("--min_lr", self._error(min_lr=1.0, max_lr=0.1))
+    self.assertIn("--mt_k=0", self._error(mt_k=0))
+    self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,
                               fix_num_steps=200, fix_num_steps_eval=200))
 
   def test_later_features_are_rejected_until_implemented(self):
-    for name, value in (("if_mt", True), ("mt_k", 2),
-                        ("ps_tasks", 2), ("set_profiling", True)):
+    for name, value in (("ps_tasks", 2), ("set_profiling", True)):
       self.assertIn("--%s=" % name, self._error(**{name: value}))
 
   def test_regulariser_flags_are_checked(self):
