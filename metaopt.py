@@ -534,7 +534,7 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                   is_chief and local_k + 1 == num_meta_iterations):
                 _save(sess, graph, logdir, k + 1)
             else:
-              best = min(best, schedule.best)
+              best = float(sess.run(graph.best_evaluation))
             progress.line(k, metaobj, evaluation)
             if stop:
               break
@@ -566,12 +566,14 @@ def _curriculum_step(sess, graph, logdir, schedule, run_evaluation, index,
       (index, schedule.num_steps[stage], cost))
   action = schedule.record(cost)
   if action == curriculum.IMPROVED:
-    graph.best_evaluation.load(min(cost, sess.run(graph.best_evaluation)),
-                               sess)
+    # model.ckpt-0 holds the latest improvement, as in the original.
+    graph.best_evaluation.load(cost, sess)
     _save(sess, graph, logdir, stage)
-    _save(sess, graph, logdir, 0)
-    log("curriculum %d improved: saved %s-%d and %s-0" %
-        (stage, CHECKPOINT_PREFIX, stage, CHECKPOINT_PREFIX))
+    names = sorted({"%s-%d" % (CHECKPOINT_PREFIX, stage),
+                    "%s-0" % CHECKPOINT_PREFIX})
+    if stage:
+      _save(sess, graph, logdir, 0)
+    log("curriculum %d improved: saved %s" % (stage, " and ".join(names)))
   elif action == curriculum.ADVANCE:
     graph.meta_saver.restore(sess, os.path.join(
         logdir, "%s-%d" % (CHECKPOINT_PREFIX, stage)))
