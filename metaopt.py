@@ -280,14 +280,15 @@ class Progress(object):
     self.start = time.time()
     self.out = out
 
-  def line(self, k, meta_objective, evaluation):
+  def line(self, k, meta_objective, evaluation, note=""):
     elapsed = time.time() - self.start
     finished = k + 1 - self.start_done
     eta = elapsed / max(finished, 1) * (self.total - k - 1)
     cost = "-" if evaluation is None else "%.6g" % evaluation
-    self.out.write("meta-iteration %d/%d  meta-objective %.6g  evaluation "
+    self.out.write("meta-iteration %d/%d%s  meta-objective %.6g  evaluation "
                    "%s  elapsed %.1fs  ETA %.1fs\n" %
-                   (k + 1, self.total, meta_objective, cost, elapsed, eta))
+                   (k + 1, self.total, note, meta_objective, cost, elapsed,
+                    eta))
     self.out.flush()
 
 
@@ -535,7 +536,13 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                 _save(sess, graph, logdir, k + 1)
             else:
               best = float(sess.run(graph.best_evaluation))
-            progress.line(k, metaobj, evaluation)
+            note = ""
+            if schedule is not None:
+              note = "  [curriculum stage %d: %d steps]" % (
+                  schedule.stage, schedule.num_steps[schedule.stage])
+            if imitate:
+              note += "  [imitation]"
+            progress.line(k, metaobj, evaluation, note)
             if stop:
               break
         if teacher is not None:

@@ -191,7 +191,7 @@ class TrainOptimizerTest(tf.test.TestCase):
                                                  "model.ckpt-1.index")))
     self.assertIn("curriculum 0 -> 1", log)
     self.assertIn("no improve during curriculum 1 --> stop", log)
-    self.assertIn("meta-iteration 6/20", log)
+    self.assertIn("meta-iteration 6/20  [curriculum stage 1: 8 steps]", log)
     self.assertNotIn("meta-iteration 7/20", log)
 
   def test_imitation_updates_follow_the_imitation_loss_only(self):
