@@ -17,7 +17,24 @@ import tensorflow.compat.v1 as tf
 from optimizer import utils
 
 
-class BiasGRUCell(object):
+class _SingleStateCell(object):
+  """Base of the cells whose state is one [B, num_units] tensor."""
+
+  def __init__(self, num_units, activation=tf.tanh, random_seed=None):
+    self.num_units = num_units
+    self.activation = activation
+    self.random_seed = random_seed
+
+  @property
+  def state_size(self):
+    return self.num_units
+
+  @property
+  def output_size(self):
+    return self.num_units
+
+
+class BiasGRUCell(_SingleStateCell):
   """GRU whose gate and candidate pre-activations receive an external bias.
 
   h' = u * h + (1 - u) * c, with r, u = sigmoid([x, h] W_g + b_g + beta_{r,u})
@@ -30,19 +47,9 @@ class BiasGRUCell(object):
 
   def __init__(self, num_units, activation=tf.tanh, scale=0.1,
                gate_bias_init=0., random_seed=None):
-    self.num_units = num_units
-    self.activation = activation
+    super().__init__(num_units, activation, random_seed)
     self.scale = scale
     self.gate_bias_init = gate_bias_init
-    self.random_seed = random_seed
-
-  @property
-  def state_size(self):
-    return self.num_units
-
-  @property
-  def output_size(self):
-    return self.num_units
 
   def build(self, input_size):
     """Creates (or reuses) the cell's variables for inputs of `input_size`."""
@@ -76,23 +83,6 @@ class BiasGRUCell(object):
             bias_c)
     new_state = u * state + (1 - u) * candidate
     return new_state, new_state
-
-
-class _SingleStateCell(object):
-  """Base of the cells whose state is one [B, num_units] tensor."""
-
-  def __init__(self, num_units, activation=tf.tanh, random_seed=None):
-    self.num_units = num_units
-    self.activation = activation
-    self.random_seed = random_seed
-
-  @property
-  def state_size(self):
-    return self.num_units
-
-  @property
-  def output_size(self):
-    return self.num_units
 
 
 class BasicRNNCell(_SingleStateCell):

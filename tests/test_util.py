@@ -77,6 +77,17 @@ def make_fake_data_dir(root):
   return root
 
 
+def file_tree(root):
+  """Every folder and file below `root`, as sorted relative paths."""
+  entries = []
+  for folder, dirs, files in os.walk(root):
+    for name in dirs:
+      entries.append(os.path.relpath(os.path.join(folder, name), root) + "/")
+    for name in files:
+      entries.append(os.path.relpath(os.path.join(folder, name), root))
+  return sorted(entries)
+
+
 def numeric_gradient(fn, x, eps=1e-3):
   """Central finite differences of scalar `fn` at float64 array `x`."""
   x = np.array(x, dtype=np.float64)

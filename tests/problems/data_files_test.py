@@ -34,17 +34,6 @@ def _file_url(path):
   return pathlib.Path(path).as_uri()
 
 
-def _tree(root):
-  """Every folder and file below `root`, as sorted relative paths."""
-  entries = []
-  for folder, dirs, files in os.walk(root):
-    for name in dirs:
-      entries.append(os.path.relpath(os.path.join(folder, name), root) + "/")
-    for name in files:
-      entries.append(os.path.relpath(os.path.join(folder, name), root))
-  return sorted(entries)
-
-
 def _read_bytes(path):
   with open(path, "rb") as f:
     return f.read()
@@ -209,13 +198,13 @@ class DownloadTest(test_util.TestCase):
   def test_download_with_the_right_checksum_writes_the_file(self):
     data_files.download(_file_url(self.src), self.dest, _sha256(self.payload))
     self.assertEqual(_read_bytes(self.dest), self.payload)
-    self.assertEqual(_tree(self.dest_root),
+    self.assertEqual(test_util.file_tree(self.dest_root),
                      ["new/", "new/folder/", "new/folder/file.bin"])
 
   def test_download_with_a_wrong_checksum_leaves_nothing_behind(self):
     with self.assertRaisesRegex(OSError, "checksum"):
       data_files.download(_file_url(self.src), self.dest, "0" * 64)
-    self.assertEqual(_tree(self.dest_root), [])
+    self.assertEqual(test_util.file_tree(self.dest_root), [])
 
   def test_download_without_checksum_skips_the_check(self):
     data_files.download(_file_url(self.src), self.dest, None)
@@ -225,7 +214,7 @@ class DownloadTest(test_util.TestCase):
     missing = _file_url(os.path.join(self.src_dir, "absent.bin"))
     with self.assertRaises(OSError):
       data_files.download(missing, self.dest, None)
-    self.assertEqual(_tree(self.dest_root), [])
+    self.assertEqual(test_util.file_tree(self.dest_root), [])
 
   def test_download_uses_and_cleans_a_scratch_folder(self):
     scratch = self.make_tempdir()
@@ -234,7 +223,7 @@ class DownloadTest(test_util.TestCase):
                           _sha256(self.payload))
       with self.assertRaises(OSError):
         data_files.download(_file_url(self.src), self.dest + "2", "0" * 64)
-    self.assertEqual(_tree(scratch), [])
+    self.assertEqual(test_util.file_tree(scratch), [])
     self.assertFalse(os.path.exists(self.dest + "2"))
 
 
@@ -264,7 +253,7 @@ class FindIdxFilesTest(test_util.TestCase):
     self.assertEqual(paths, [os.path.join(first, s + ".gz") for s in _STEMS])
     self.assertAllEqual(data_files.read_idx(paths[0]), self.images)
     self.assertAllEqual(data_files.read_idx(paths[1]), self.labels)
-    self.assertEqual(_tree(self.root),
+    self.assertEqual(test_util.file_tree(self.root),
                      ["first/"] + ["first/" + s + ".gz" for s in _STEMS])
 
   def test_only_the_missing_file_is_downloaded(self):
@@ -311,7 +300,7 @@ class FindIdxFilesTest(test_util.TestCase):
       data_files.find_idx_files("Fake", _STEMS, [folder], self.base_url, bad,
                                 True)
     self.assertIn("checksum", str(caught.exception))
-    self.assertEqual(_tree(self.root), [])
+    self.assertEqual(test_util.file_tree(self.root), [])
 
   def test_disabled_downloads_raise_with_the_expected_layout(self):
     folder = os.path.join(self.root, "mnist")
@@ -325,7 +314,7 @@ class FindIdxFilesTest(test_util.TestCase):
     self.assertIn("<data_dir>/mnist/", message)
     self.assertIn(data_files.DATA_DIR_ENV, message)
     self.assertIsInstance(caught.exception, FileNotFoundError)
-    self.assertEqual(_tree(self.root), [])
+    self.assertEqual(test_util.file_tree(self.root), [])
 
 
 class FindCifar10FolderTest(test_util.TestCase):
@@ -355,7 +344,7 @@ class FindCifar10FolderTest(test_util.TestCase):
     self.assertEqual(folder,
                      os.path.join(self.data_dir, data_files.CIFAR10_FOLDER))
     self.assertEqual(
-        _tree(self.data_dir),
+        test_util.file_tree(self.data_dir),
         sorted([data_files.CIFAR10_FOLDER + "/"] +
                [data_files.CIFAR10_FOLDER + "/" + n
                 for n in self._batch_names()]))
@@ -383,20 +372,20 @@ class FindCifar10FolderTest(test_util.TestCase):
     test_util.write_fake_cifar10(
         os.path.join(self.data_dir, data_files.CIFAR10_FOLDER), per_batch=1,
         seed=9)
-    before = _tree(self.data_dir)
+    before = test_util.file_tree(self.data_dir)
     with mock.patch.object(data_files, "CIFAR10_URL",
                            _file_url(self.archive + ".absent")):
       folder = data_files.find_cifar10_folder(self.data_dir, True)
     self.assertEqual(folder,
                      os.path.join(self.data_dir, data_files.CIFAR10_FOLDER))
-    self.assertEqual(_tree(self.data_dir), before)
+    self.assertEqual(test_util.file_tree(self.data_dir), before)
 
   def test_archive_with_a_wrong_checksum_is_rejected(self):
     with mock.patch.object(data_files, "CIFAR10_SHA256", "0" * 64):
       with self.assertRaises(data_files.DataNotFoundError) as caught:
         data_files.find_cifar10_folder(self.data_dir, True)
     self.assertIn("checksum", str(caught.exception))
-    self.assertEqual(_tree(self.data_dir), [])
+    self.assertEqual(test_util.file_tree(self.data_dir), [])
 
   def test_archive_without_the_batches_folder_leaves_nothing_behind(self):
     staging = self.make_tempdir()
@@ -409,7 +398,7 @@ class FindCifar10FolderTest(test_util.TestCase):
         mock.patch.object(data_files, "CIFAR10_SHA256", None):
       with self.assertRaises(data_files.DataNotFoundError):
         data_files.find_cifar10_folder(self.data_dir, True)
-    self.assertEqual(_tree(self.data_dir), [])
+    self.assertEqual(test_util.file_tree(self.data_dir), [])
 
   def test_disabled_downloads_name_every_missing_batch(self):
     with self.assertRaises(data_files.DataNotFoundError) as caught:
@@ -418,7 +407,7 @@ class FindCifar10FolderTest(test_util.TestCase):
     for name in self._batch_names():
       self.assertIn(name, message)
     self.assertIn(data_files.DATA_DIR_ENV, message)
-    self.assertEqual(_tree(self.data_dir), [])
+    self.assertEqual(test_util.file_tree(self.data_dir), [])
 
 
 class DataDirTest(test_util.TestCase):

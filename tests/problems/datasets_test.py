@@ -97,17 +97,6 @@ def _global_state_equal(state_a, state_b):
           and tuple(state_a[2:]) == tuple(state_b[2:]))
 
 
-def _tree(root):
-  """Every folder and file below `root`, as sorted relative paths."""
-  entries = []
-  for folder, dirs, files in os.walk(root):
-    for name in dirs:
-      entries.append(os.path.relpath(os.path.join(folder, name), root) + "/")
-    for name in files:
-      entries.append(os.path.relpath(os.path.join(folder, name), root))
-  return sorted(entries)
-
-
 def _expected_mnist_images(images):
   """The original's scaling: float32 pixels times 1/255, as (N, 28, 28, 1)."""
   scaled = np.multiply(images.astype(np.float32), 1.0 / 255.0)
@@ -502,7 +491,7 @@ class FashionMnistTest(_DataTestCase):
     train = datasets.fashion_mnist(train=True, data_dir=root, download=False)
     self.assertEqual(train.data.shape, (55000, 28, 28, 1))
     self.assertEqual(train.labels.shape, (55000,))
-    self.assertEqual(_tree(root), [])
+    self.assertEqual(test_util.file_tree(root), [])
 
 
 class Cifar10Test(_DataTestCase):
@@ -552,7 +541,7 @@ class MissingDataTest(_DataTestCase):
 
   def _assert_missing(self, load, data_dir, expected_in_message):
     scratch = self.make_tempdir()
-    before = _tree(data_dir)
+    before = test_util.file_tree(data_dir)
     with mock.patch.object(tempfile, "tempdir", scratch):
       with self.assertRaises(data_files.DataNotFoundError) as caught:
         load()
@@ -560,8 +549,8 @@ class MissingDataTest(_DataTestCase):
     for text in expected_in_message:
       self.assertIn(text, message)
     self.assertIn(data_files.DATA_DIR_ENV, message)
-    self.assertEqual(_tree(data_dir), before)
-    self.assertEqual(_tree(scratch), [])
+    self.assertEqual(test_util.file_tree(data_dir), before)
+    self.assertEqual(test_util.file_tree(scratch), [])
     return message
 
   def test_mnist_without_files_and_downloads_names_what_is_missing(self):
