@@ -25,6 +25,7 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags
 
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
+from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
@@ -44,11 +45,6 @@ flags.DEFINE_integer("num_partial_unroll_itr_scale", 20,
                      "Random schedule: exponential scale of unroll lengths.")
 flags.DEFINE_integer("min_num_itr_partial_unroll", 10,
                      "Random schedule: minimum unroll length (capped at 3x).")
-flags.DEFINE_string("optimizer", "HierarchicalRNN", "Optimizer to train.")
-flags.DEFINE_integer("cell_size", 20, "Cell size (CoordinatewiseRNN; for "
-                     "HierarchicalRNN only part of the log directory name).")
-flags.DEFINE_integer("num_cells", 2, "Number of cells (as cell_size).")
-flags.DEFINE_string("cell_cls", "GRUCell", "RNN cell class by name.")
 flags.DEFINE_float("meta_learning_rate", 1e-6,
                    "Learning rate of the RMSProp meta-optimizer.")
 flags.DEFINE_float("gradient_clip_level", 1e4,
@@ -67,42 +63,10 @@ flags.DEFINE_integer("evaluation_epochs", 20,
 flags.DEFINE_integer("save_period", 1,
                      "Save model.ckpt-<k> every this many meta-iterations.")
 
-# --- metarun.py: optimizer settings --------------------------------------------
-flags.DEFINE_float("min_lr", 1e-6, "Lower end of the initial learning rates.")
-flags.DEFINE_float("max_lr", 1e-2, "Upper end of the initial learning rates.")
-flags.DEFINE_boolean("zero_init_lr_weights", True,
-                     "Zero-initialise the learning-rate readout.")
-flags.DEFINE_boolean("use_relative_lr", True, "Relative log-LR feature.")
-flags.DEFINE_boolean("use_extreme_indicator", False,
-                     "Extreme learning-rate indicator feature.")
-flags.DEFINE_boolean("use_log_means_squared", True,
-                     "Log mean-squared gradient features.")
-flags.DEFINE_boolean("use_problem_lr_mean", True,
-                     "Relative LR against the problem-wide mean.")
-flags.DEFINE_boolean("learnable_decay", True, "Learn the RMS decays.")
-flags.DEFINE_boolean("dynamic_output_scale", True,
-                     "Learned log learning rates; unit-RMS directions.")
-flags.DEFINE_boolean("use_log_objective", True, "Log meta-objective.")
-flags.DEFINE_boolean("use_attention", False, "Attended gradient location.")
-flags.DEFINE_boolean("use_second_derivatives", True,
-                     "Back-propagate through the problem's gradients.")
-flags.DEFINE_integer("num_gradient_scales", 4, "Momentum timescales.")
-flags.DEFINE_float("max_log_lr", 33, "Upper clip of the log learning rate.")
-flags.DEFINE_float("objective_training_max_multiplier", -1,
-                   "Stop an unroll once the objective exceeds this multiple "
-                   "of the initial one (<= 0: never).")
-flags.DEFINE_boolean("use_gradient_shortcut", True,
-                     "Linear map of the scaled gradients into the step.")
-flags.DEFINE_boolean("use_lr_shortcut", False, "log_lr - log(1e-3) feature.")
-flags.DEFINE_boolean("use_grad_products", True,
-                     "Products of adjacent-timescale gradients.")
-flags.DEFINE_boolean("use_multiple_scale_decays", False,
-                     "One scale decay per timescale.")
-flags.DEFINE_boolean("use_numerator_epsilon", False,
-                     "Epsilon also in the numerator of the log objective.")
-flags.DEFINE_boolean("learnable_inp_decay", True, "Learn the input decay.")
-flags.DEFINE_boolean("learnable_rnn_init", True,
-                     "Learn the initial RNN states.")
+# --- metarun.py and the optimizer modules: the optimizer's settings ----------------
+# (optimizer, cell_size, num_cells, cell_cls, the HierarchicalRNN and
+# CoordinatewiseRNN constructor flags; one table shared with metatest.py)
+settings.define_flags(flags)
 
 # --- metaopt.py -----------------------------------------------------------------
 flags.DEFINE_integer("mini_batch_size", 10000,
@@ -135,22 +99,6 @@ flags.DEFINE_boolean("reg_optimizer", False,
 flags.DEFINE_boolean("reg_optimizee", False,
                      "Add the regulariser to the optimizee objective.")
 
-# --- optimizer/hierarchical_rnn.py, optimizer/coordinatewise_rnn.py --------------
-flags.DEFINE_float("biasgrucell_scale", 0.5, "BiasGRUCell weight scale.")
-flags.DEFINE_float("biasgrucell_gate_bias_init", 2.2,
-                   "Initial gate bias of the BiasGRUCells.")
-flags.DEFINE_float("hrnn_rnn_readout_scale", 0.5, "HRNN readout scale.")
-flags.DEFINE_float("hrnn_default_decay_var_init", 2.2,
-                   "Initial input-decay bias.")
-flags.DEFINE_float("scale_decay_bias_init", 3.2, "Initial scale-decay bias.")
-flags.DEFINE_float("learning_rate_momentum_logit_init", 3.2,
-                   "Initial learning-rate momentum logit.")
-flags.DEFINE_float("hrnn_affine_scale", 0.5,
-                   "Scale of the HRNN inter-level affine maps.")
-flags.DEFINE_float("crnn_rnn_readout_scale", 0.5, "cRNN readout scale.")
-flags.DEFINE_float("crnn_default_decay_var_init", 2.2,
-                   "Initial cRNN decay bias.")
-
 # --- problems/problem_generator.py ----------------------------------------------
 flags.DEFINE_integer("hessian_itrs", 10, "Iterations of the Hessian "
                      "estimators.")
@@ -179,8 +127,6 @@ def _define_problem_flags():
 
 
 _define_problem_flags()
-
-HRNN_CELL_SIZES = [10, 20, 20]
 
 # Flags of features this port does not support: any non-default value is
 # rejected.
@@ -283,9 +229,8 @@ def regularizer_settings(values, out=sys.stdout):
 
 def log_directory(values):
   """<train_dir>/<optimizer>_<cell_cls>_<cell_size>_<num_cells>."""
-  return os.path.join(values["train_dir"], "%s_%s_%d_%d" % (
-      values["optimizer"], values["cell_cls"], values["cell_size"],
-      values["num_cells"]))
+  return os.path.join(values["train_dir"],
+                      settings.log_directory_name(values))
 
 
 def check_writable(logdir):
@@ -305,43 +250,7 @@ def check_writable(logdir):
 
 def optimizer_spec(values):
   """The Spec of the optimizer the flags describe."""
-  from optimizer import registry  # pylint: disable=g-import-not-at-top
-  from problems import problem_spec  # pylint: disable=g-import-not-at-top
-  name = values["optimizer"]
-  base = dict(
-      use_attention=values["use_attention"],
-      use_log_objective=values["use_log_objective"],
-      obj_train_max_multiplier=values["objective_training_max_multiplier"],
-      use_second_derivatives=values["use_second_derivatives"],
-      use_numerator_epsilon=values["use_numerator_epsilon"])
-  cls = registry.optimizer_class(name)
-  if name == "HierarchicalRNN":
-    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]))
-    for key in ("learnable_decay", "dynamic_output_scale",
-                "num_gradient_scales", "zero_init_lr_weights",
-                "use_log_means_squared", "use_relative_lr",
-                "use_extreme_indicator", "max_log_lr",
-                "use_problem_lr_mean", "use_gradient_shortcut",
-                "use_lr_shortcut", "use_grad_products",
-                "use_multiple_scale_decays", "learnable_inp_decay",
-                "learnable_rnn_init", "biasgrucell_scale",
-                "biasgrucell_gate_bias_init", "hrnn_rnn_readout_scale",
-                "hrnn_default_decay_var_init", "scale_decay_bias_init",
-                "learning_rate_momentum_logit_init", "hrnn_affine_scale"):
-      kwargs[key] = values[key]
-    return problem_spec.Spec(cls, (list(HRNN_CELL_SIZES),), kwargs)
-  if name == "CoordinatewiseRNN":
-    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]),
-                  dynamic_output_scale=values["dynamic_output_scale"],
-                  learnable_decay=values["learnable_decay"],
-                  zero_init_lr_weights=values["zero_init_lr_weights"],
-                  crnn_rnn_readout_scale=values["crnn_rnn_readout_scale"],
-                  crnn_default_decay_var_init=values[
-                      "crnn_default_decay_var_init"])
-    return problem_spec.Spec(
-        cls, ([values["cell_size"]] * values["num_cells"],
-              values["cell_cls"]), kwargs)
-  return problem_spec.Spec(cls, (), base)
+  return settings.optimizer_spec(values)
 
 
 def selected_problem_sets(values):
@@ -357,6 +266,7 @@ def run(values, out=sys.stdout):
   validate_flags(values)
   logdir = log_directory(values)
   check_writable(logdir)
+  settings.save(logdir, values)
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
