@@ -190,6 +190,27 @@ class TrainableOptimizer(tf.train.Optimizer):
     with tf.control_dependencies(writes):
       return tf.assign(var, new_var).op
 
+  def true_parameters(self, var_list):
+    """The parameters the optimizer is at, one tensor per variable.
+
+    With attention the variables hold the attended location (where gradients
+    are taken) and the parameters live in the "true_param" state; before the
+    first step, and without attention, they are the variables themselves.
+    Call after `apply_gradients` has created the slots.
+    """
+    if not (self.use_attention and "true_param" in self.state_keys):
+      return [tf.convert_to_tensor(v) for v in var_list]
+    result = []
+    for var in var_list:
+      slot = self.get_slot(var, "true_param")
+      if slot is None:
+        result.append(tf.convert_to_tensor(var))
+        continue
+      started = self.get_slot(var, _STARTED_SLOT)
+      result.append(tf.cond(started > 0., lambda s=slot: tf.identity(s),
+                            lambda v=var: tf.identity(v)))
+    return result
+
   def _apply_dense(self, grad, var):
     return self._apply_common(grad, var)
 

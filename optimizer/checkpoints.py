@@ -1,0 +1,208 @@
+"""Finding, checking and restoring learned-optimizer checkpoints.
+
+A checkpoint written by meta-training holds the meta-parameters (the global
+variables under "LOL"), their RMSProp slots and the global step. Using a
+trained optimizer restores only the meta-parameters: the user's variables and
+the optimizer's per-variable state are left to the user's initialiser.
+
+Drop-in use in a user's own tf.compat.v1 model:
+
+  opt = checkpoints.load_learned_optimizer("runs/x/HierarchicalRNN_GRUCell_20_2")
+  train_op = opt.minimize(loss)
+  sess.run(tf.global_variables_initializer())  # also loads the meta-params
+
+`load_learned_optimizer` points the meta-parameters' initialisers at the
+checkpoint, so the ordinary initialiser loads them whenever it runs (the
+original README warned that initialising after restoring undid the restore).
+"""
+
+import os
+
+import tensorflow.compat.v1 as tf
+
+from optimizer import settings
+from optimizer import trainable_optimizer
+
+OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
+
+
+class CheckpointError(ValueError):
+  """A checkpoint that is missing or does not fit the optimizer."""
+
+
+def available_checkpoints(directory):
+  """The checkpoint prefixes (file names) found in `directory`, sorted."""
+  if not os.path.isdir(directory):
+    return []
+  names = [f[:-len(".index")] for f in os.listdir(directory)
+           if f.endswith(".index")]
+  return sorted(names, key=_checkpoint_sort_key)
+
+
+def _checkpoint_sort_key(name):
+  number = name.rsplit("-", 1)[-1]
+  return (0, int(number), name) if number.isdigit() else (1, 0, name)
+
+
+def resolve_checkpoint(path, restore_model_name=""):
+  """The checkpoint prefix that `path` (and a file name) designate.
+
+  Args:
+    path: a checkpoint prefix (".../model.ckpt-0"), or a directory holding
+      checkpoints (a log directory), or a directory with exactly one
+      sub-directory holding checkpoints (a train_dir).
+    restore_model_name: a checkpoint file name inside the directory; empty
+      means the latest checkpoint of the directory.
+
+  Returns:
+    The checkpoint prefix.
+
+  Raises:
+    CheckpointError: nothing suitable there (the message says what exists).
+  """
+  if not restore_model_name and tf.io.gfile.exists(path + ".index"):
+    return path
+  if not os.path.isdir(path):
+    raise CheckpointError("%s: no such checkpoint or directory" % path)
+  directory = path
+  if not available_checkpoints(directory) and not restore_model_name:
+    subdirectories = [os.path.join(path, d) for d in sorted(os.listdir(path))
+                      if available_checkpoints(os.path.join(path, d))]
+    if len(subdirectories) == 1:
+      directory = subdirectories[0]
+    elif len(subdirectories) > 1:
+      raise CheckpointError(
+          "%s: several log directories hold checkpoints (%s); name one" %
+          (path, ", ".join(os.path.basename(d) for d in subdirectories)))
+  if restore_model_name:
+    candidate = os.path.join(directory, restore_model_name)
+    if tf.io.gfile.exists(candidate + ".index"):
+      return candidate
+    found = available_checkpoints(directory)
+    raise CheckpointError(
+        "no checkpoint %s in %s (%s)" %
+        (restore_model_name, directory,
+         "found: " + ", ".join(found) if found else "it holds no checkpoint"))
+  latest = tf.train.latest_checkpoint(directory)
+  if latest is None:
+    found = available_checkpoints(directory)
+    if not found:
+      raise CheckpointError("%s holds no checkpoint" % directory)
+    latest = os.path.join(directory, found[-1])
+  return latest
+
+
+def meta_variables(graph=None):
+  """The meta-parameters in `graph` (default: the default graph)."""
+  graph = graph or tf.get_default_graph()
+  return [v for v in graph.get_collection(tf.GraphKeys.GLOBAL_VARIABLES)
+          if v.op.name.startswith(OPTIMIZER_SCOPE + "/")]
+
+
+def check_compatible(path, variables):
+  """Checks that checkpoint `path` holds every variable with its shape.
+
+  Raises:
+    CheckpointError: a variable is missing or has another shape; the
+      message names the first few and says which settings to check.
+  """
+  try:
+    stored = dict(tf.train.list_variables(path))
+  except (tf.errors.OpError, ValueError) as e:
+    raise CheckpointError("%s: unreadable checkpoint (%s)" %
+                          (path, str(e).splitlines()[0])) from None
+  missing, mismatched = [], []
+  for var in variables:
+    name = var.op.name
+    shape = var.get_shape().as_list()
+    if name not in stored:
+      missing.append(name)
+    elif list(stored[name]) != shape:
+      mismatched.append("%s is %s in the checkpoint, %s here" %
+                        (name, list(stored[name]), shape))
+  if not (missing or mismatched):
+    return
+  problems = []
+  if mismatched:
+    problems.append("shape mismatch: " + "; ".join(mismatched[:3]) +
+                    (" (and %d more)" % (len(mismatched) - 3)
+                     if len(mismatched) > 3 else ""))
+  if missing:
+    problems.append("%d variable(s) missing, e.g. %s" %
+                    (len(missing), ", ".join(missing[:3])))
+  raise CheckpointError(
+      "%s does not fit this optimizer: %s. It was written by an optimizer "
+      "with other settings (check --optimizer and the optimizer flags, or "
+      "the log directory's optimizer.json)" % (path, "; ".join(problems)))
+
+
+def restore_meta_parameters(sess, path, variables=None):
+  """Restores the meta-parameters (only) from checkpoint `path` into `sess`.
+
+  Args:
+    sess: the session.
+    path: checkpoint prefix.
+    variables: the variables to restore (default: `meta_variables()` of the
+      session's graph).
+
+  Raises:
+    CheckpointError: see `check_compatible`.
+  """
+  if variables is None:
+    variables = meta_variables(sess.graph)
+  if not variables:
+    raise CheckpointError("the graph holds no learned-optimizer variables "
+                          "(under %s/) to restore" % OPTIMIZER_SCOPE)
+  check_compatible(path, variables)
+  with sess.graph.as_default():
+    saver = tf.train.Saver(variables)
+  saver.restore(sess, path)
+
+
+def recorded_settings(checkpoint_path):
+  """The optimizer settings recorded next to a checkpoint, else defaults."""
+  recorded = settings.load(os.path.dirname(checkpoint_path))
+  return recorded if recorded is not None else settings.defaults()
+
+
+def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
+                           **overrides):
+  """Builds a learned optimizer whose meta-parameters come from a checkpoint.
+
+  The optimizer is created in the default graph; the initialisers of its
+  meta-parameters are redirected to the checkpoint, so running the usual
+  `tf.global_variables_initializer()` (before or after any other set-up)
+  loads them. No other variable is touched. To reload into a session whose
+  variables are already initialised, call `restore_meta_parameters`.
+
+  Args:
+    path: checkpoint prefix, log directory or train_dir (see
+      `resolve_checkpoint`).
+    restore_model_name: a checkpoint file name in that directory (empty:
+      the latest).
+    optimizer_settings: dict of optimizer settings (`settings.FLAG_TABLE`
+      names); default: the log directory's optimizer.json, else the original
+      flags' defaults (which is what the published checkpoint needs).
+    **overrides: individual settings replacing those.
+
+  Returns:
+    The optimizer (a `tf.compat.v1.train.Optimizer`), with the attribute
+    `checkpoint_path` naming the checkpoint used.
+
+  Raises:
+    CheckpointError: no checkpoint there, or it does not fit the settings.
+    ValueError: an unknown setting name.
+  """
+  checkpoint_path = resolve_checkpoint(path, restore_model_name)
+  values = dict(optimizer_settings if optimizer_settings is not None
+                else recorded_settings(checkpoint_path))
+  values.update(overrides)
+  values = settings.complete(values)
+  before = set(v.op.name for v in meta_variables())
+  optimizer = settings.optimizer_spec(values).build()
+  created = [v for v in meta_variables() if v.op.name not in before]
+  check_compatible(checkpoint_path, created)
+  tf.train.init_from_checkpoint(
+      checkpoint_path, {v.op.name: v for v in created})
+  optimizer.checkpoint_path = checkpoint_path
+  return optimizer
