@@ -22,12 +22,15 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import curriculum
+from evaluation import runner
 import teacher as teacher_lib
 from optimizer import trainable_optimizer
 from optimizer import utils
 from problems import datasets
 
 OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
+# The original's evaluation routine lives with the other evaluation code.
+test_optimizer = runner.test_optimizer
 CHECKPOINT_PREFIX = "model.ckpt"
 
 

@@ -166,7 +166,7 @@ def recorded_settings(checkpoint_path):
 
 
 def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
-                           **overrides):
+                           random_seed=None, **overrides):
   """Builds a learned optimizer whose meta-parameters come from a checkpoint.
 
   The optimizer is created in the default graph; the initialisers of its
@@ -183,6 +183,9 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
     optimizer_settings: dict of optimizer settings (`settings.FLAG_TABLE`
       names); default: the log directory's optimizer.json, else the original
       flags' defaults (which is what the published checkpoint needs).
+    random_seed: seed of the optimizer's random draws (HierarchicalRNN and
+      CoordinatewiseRNN: the initial per-coordinate learning rates); None:
+      unseeded.
     **overrides: individual settings replacing those.
 
   Returns:
@@ -199,7 +202,10 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
   values.update(overrides)
   values = settings.complete(values)
   before = set(v.op.name for v in meta_variables())
-  optimizer = settings.optimizer_spec(values).build()
+  spec = settings.optimizer_spec(values)
+  if random_seed is not None:
+    spec = spec._replace(kwargs=dict(spec.kwargs, random_seed=random_seed))
+  optimizer = spec.build()
   created = [v for v in meta_variables() if v.op.name not in before]
   check_compatible(checkpoint_path, created)
   tf.train.init_from_checkpoint(

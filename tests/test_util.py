@@ -27,6 +27,17 @@ def shared_data_dir():
   return path if os.path.isdir(path) else None
 
 
+def published_checkpoint():
+  """The original authors' published HierarchicalRNN checkpoint, or None."""
+  data = shared_data_dir()
+  if data is None:
+    return None
+  path = os.path.join(data, "published", "l2o-scale-regularize-train",
+                      "hess_cl_mt", "HierarchicalRNN_GRUCell_20_2",
+                      "model.ckpt-0")
+  return path if os.path.exists(path + ".index") else None
+
+
 def write_fake_mnist(folder, num_train=5010, num_test=30, seed=0,
                      gzipped=False):
   """Writes small random MNIST-format IDX files into `folder`.

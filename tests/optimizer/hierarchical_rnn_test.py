@@ -2,8 +2,6 @@
 
 from tests import test_util
 
-import os
-
 from absl.testing import parameterized
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -50,16 +48,6 @@ _CHECKPOINT_VARIABLES = {
     "LOL/scl_decay_weights": [10, 1],
     "LOL/update_weights": [10, 1],
 }
-
-
-def _published_checkpoint():
-  data = test_util.shared_data_dir()
-  if data is None:
-    return None
-  path = os.path.join(data, "published", "l2o-scale-regularize-train",
-                      "hess_cl_mt", "HierarchicalRNN_GRUCell_20_2",
-                      "model.ckpt-0")
-  return path if os.path.exists(path + ".index") else None
 
 
 def _sigmoid(x):
@@ -138,7 +126,7 @@ class ConstructionTest(tf.test.TestCase):
     self.assertEqual(len(tf.trainable_variables()), len(have))
 
   def test_checkpoint_variables_match_the_published_file(self):
-    path = _published_checkpoint()
+    path = test_util.published_checkpoint()
     if path is None:
       self.skipTest("published checkpoint not found")
     stored = {name: shape for name, shape in tf.train.list_variables(path)
@@ -394,7 +382,7 @@ class ApplyModeTest(tf.test.TestCase):
     return np.array(losses)
 
   def test_restoring_before_or_after_initialising_gives_the_same_steps(self):
-    path = _published_checkpoint()
+    path = test_util.published_checkpoint()
     if path is None:
       self.skipTest("published checkpoint not found")
     before = self._first_steps(True, path)

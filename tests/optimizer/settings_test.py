@@ -1,0 +1,110 @@
+"""Tests of optimizer.settings: the shared flag table and optimizer.json."""
+
+from tests import test_util
+
+import json
+import os
+
+from absl import flags
+import tensorflow.compat.v1 as tf
+
+from optimizer import hierarchical_rnn
+from optimizer import settings
+
+# The HierarchicalRNN constructor flags of the original, with defaults
+# (training_and_evaluation.md, sections 1.2 and 1.3).
+ORIGINAL_DEFAULTS = {
+    "optimizer": "HierarchicalRNN", "cell_size": 20, "num_cells": 2,
+    "cell_cls": "GRUCell", "min_lr": 1e-6, "max_lr": 1e-2,
+    "zero_init_lr_weights": True, "use_relative_lr": True,
+    "use_extreme_indicator": False, "use_log_means_squared": True,
+    "use_problem_lr_mean": True, "learnable_decay": True,
+    "dynamic_output_scale": True, "use_log_objective": True,
+    "use_attention": False, "use_second_derivatives": True,
+    "num_gradient_scales": 4, "max_log_lr": 33,
+    "objective_training_max_multiplier": -1, "use_gradient_shortcut": True,
+    "use_lr_shortcut": False, "use_grad_products": True,
+    "use_multiple_scale_decays": False, "use_numerator_epsilon": False,
+    "learnable_inp_decay": True, "learnable_rnn_init": True,
+    "biasgrucell_scale": 0.5, "biasgrucell_gate_bias_init": 2.2,
+    "hrnn_rnn_readout_scale": 0.5, "hrnn_default_decay_var_init": 2.2,
+    "scale_decay_bias_init": 3.2, "learning_rate_momentum_logit_init": 3.2,
+    "hrnn_affine_scale": 0.5, "crnn_rnn_readout_scale": 0.5,
+    "crnn_default_decay_var_init": 2.2,
+}
+
+
+class SettingsTest(test_util.TestCase):
+
+  def test_defaults_are_the_original_flag_defaults(self):
+    self.assertEqual(settings.defaults(), ORIGINAL_DEFAULTS)
+
+  def test_define_flags_gives_each_flag_its_type_and_default(self):
+    values = flags.FlagValues()
+
+    class Module(object):
+      DEFINE_string = staticmethod(
+          lambda *a: flags.DEFINE_string(*a, flag_values=values))
+      DEFINE_integer = staticmethod(
+          lambda *a: flags.DEFINE_integer(*a, flag_values=values))
+      DEFINE_float = staticmethod(
+          lambda *a: flags.DEFINE_float(*a, flag_values=values))
+      DEFINE_boolean = staticmethod(
+          lambda *a: flags.DEFINE_boolean(*a, flag_values=values))
+
+    settings.define_flags(Module)
+    values(["prog", "--max_log_lr=2.5", "--nouse_attention"])
+    self.assertEqual(values["max_log_lr"].value, 2.5)
+    self.assertIs(values["use_attention"].value, False)
+    self.assertEqual(values["num_gradient_scales"].value, 4)
+    self.assertEqual(sorted(values), sorted(ORIGINAL_DEFAULTS))
+
+  def test_hrnn_spec_uses_the_flag_defaults_and_fixed_level_sizes(self):
+    spec = settings.optimizer_spec(settings.defaults())
+    self.assertIs(spec.callable, hierarchical_rnn.HierarchicalRNN)
+    self.assertEqual(spec.args, ([10, 20, 20],))
+    self.assertTrue(spec.kwargs["use_problem_lr_mean"])
+    self.assertEqual(spec.kwargs["init_lr_range"], (1e-6, 1e-2))
+
+  def test_log_directory_name_is_the_originals(self):
+    self.assertEqual(settings.log_directory_name(settings.defaults()),
+                     "HierarchicalRNN_GRUCell_20_2")
+
+  def test_save_then_load_round_trips_and_never_rewrites(self):
+    folder = self.make_tempdir()
+    values = settings.complete({"num_gradient_scales": 3,
+                                "use_attention": True})
+    path = settings.save(folder, dict(values, train_dir="ignored"))
+    self.assertEqual(settings.load(folder), values)
+    settings.save(folder, settings.defaults())
+    self.assertEqual(settings.load(folder), values)
+    with open(path) as f:
+      self.assertEqual(sorted(json.load(f)), sorted(settings.NAMES))
+
+  def test_load_without_file_is_none(self):
+    self.assertIsNone(settings.load(self.make_tempdir()))
+
+  def test_load_fills_settings_missing_from_an_older_file(self):
+    folder = self.make_tempdir()
+    with open(os.path.join(folder, settings.CONFIG_FILE), "w") as f:
+      json.dump({"use_attention": True}, f)
+    loaded = settings.load(folder)
+    self.assertTrue(loaded["use_attention"])
+    self.assertEqual(loaded["max_log_lr"], 33)
+
+  def test_load_names_the_file_of_bad_content(self):
+    folder = self.make_tempdir()
+    path = os.path.join(folder, settings.CONFIG_FILE)
+    for content in ("{not json", "[1, 2]", '{"no_such_setting": 1}'):
+      with open(path, "w") as f:
+        f.write(content)
+      with self.assertRaisesRegex(ValueError, "optimizer.json"):
+        settings.load(folder)
+
+  def test_complete_rejects_unknown_names(self):
+    with self.assertRaisesRegex(ValueError, "unknown optimizer setting"):
+      settings.complete({"num_scales": 3})
+
+
+if __name__ == "__main__":
+  tf.test.main()
