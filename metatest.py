@@ -37,76 +37,95 @@ LEARNED = "L2o"
 MISSING_SETS = ("mnist_conv_wider", "mnist_conv_4layers",
                 "cifar10_conv_4layers", "vgg16")
 
-# --- metatest.py -------------------------------------------------------------
-flags.DEFINE_string("train_dir", "opt/", "Parent of the log directory "
-                    "<train_dir>/<optimizer>_<cell_cls>_<cell_size>_<num_cells>"
-                    " holding the learned optimizer's checkpoints.")
-flags.DEFINE_string("save_dir", "opt/", "Output folder (created if missing).")
-flags.DEFINE_string("test_optimizer", LEARNED, "Optimizer to test: %s." %
-                    ", ".join((LEARNED,) + baselines.NAMES))
-flags.DEFINE_integer("num_testing_itrs", 100, "Optimizer steps per seed.")
-flags.DEFINE_string("model_name", "mt", "Suffix of the output file names.")
-flags.DEFINE_string("restore_model_name", "", "Checkpoint file name in the "
-                    "log directory (empty: its latest checkpoint).")
-settings.define_flags(flags)
+def define_flags(flag_values=None):
+  """Defines every flag of this program in `flag_values` (default: FLAGS).
 
-# --- flags of the original program that evaluation never reads ---------------
-for _name, _default in (("task", 0), ("worker_tasks", 1), ("num_problems", 1),
+  Only the program itself defines them in absl's global registry (when run
+  as a script), so that metarun.py and this module can be imported
+  together.
+  """
+  fv = FLAGS if flag_values is None else flag_values
+  from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  unused = "Unused by evaluation (kept so that the original's commands run)."
+  # metatest.py
+  flags.DEFINE_string(
+      "train_dir", "opt/", "Parent of the log directory <train_dir>/"
+      "<optimizer>_<cell_cls>_<cell_size>_<num_cells> holding the learned "
+      "optimizer's checkpoints.", flag_values=fv)
+  flags.DEFINE_string("save_dir", "opt/", "Output folder (created if "
+                      "missing).", flag_values=fv)
+  flags.DEFINE_string("test_optimizer", LEARNED, "Optimizer to test: %s." %
+                      ", ".join((LEARNED,) + baselines.NAMES), flag_values=fv)
+  flags.DEFINE_integer("num_testing_itrs", 100, "Optimizer steps per seed.",
+                       flag_values=fv)
+  flags.DEFINE_string("model_name", "mt", "Suffix of the output file names.",
+                      flag_values=fv)
+  flags.DEFINE_string("restore_model_name", "", "Checkpoint file name in the "
+                      "log directory (empty: its latest checkpoint).",
+                      flag_values=fv)
+  settings.define_flags(flags, fv)
+  for stem, set_fn in problem_sets.EVALUATION_SETS.items():
+    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
+                         "Evaluate on problem_sets.%s." % set_fn.__name__,
+                         flag_values=fv)
+  for stem, set_fn in problem_sets.TRAINING_SETS.items():
+    if stem not in problem_sets.EVALUATION_SETS:
+      flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
+                           "Evaluate on problem_sets.%s." % set_fn.__name__,
+                           flag_values=fv)
+  for stem in MISSING_SETS:
+    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
+                         "Defined by the original, which has no such set; "
+                         "rejected.", flag_values=fv)
+  # Flags of the original program that evaluation never reads.
+  for name, default in (("task", 0), ("worker_tasks", 1), ("num_problems", 1),
                         ("num_meta_iterations", 5), ("num_unroll_scale", 10),
                         ("min_num_unrolls", 4),
                         ("num_partial_unroll_itr_scale", 50),
                         ("min_num_itr_partial_unroll", 10), ("ps_tasks", 0)):
-  flags.DEFINE_integer(_name, _default, "Unused by evaluation (kept so that "
-                       "the original's command lines run).")
-for _name, _default in (("meta_learning_rate", 1e-6),
+    flags.DEFINE_integer(name, default, unused, flag_values=fv)
+  for name, default in (("meta_learning_rate", 1e-6),
                         ("gradient_clip_level", 1e4), ("nan_l2_reg", 1e-2),
                         ("l2_reg", 0.), ("rms_decay", 0.9),
                         ("rms_epsilon", 1e-20), ("l2_reg_scale", 1e-3)):
-  flags.DEFINE_float(_name, _default, "Unused by evaluation (kept so that "
-                     "the original's command lines run).")
-for _name, _default in (("set_profiling", False), ("reset_rnn_params", True)):
-  flags.DEFINE_boolean(_name, _default, "Unused by evaluation (kept so that "
-                       "the original's command lines run).")
-
-# --- additions of this port ---------------------------------------------------
-flags.DEFINE_list("seeds", ["6", "12", "18", "24", "30"],
-                  "Seeds of the initial parameters (the original hard-coded "
-                  "6,12,18,24,30).")
-for _name, _baseline in baselines.BASELINES.items():
-  flags.DEFINE_float(_baseline.flag, _baseline.learning_rate,
-                     "Learning rate of the %s baseline." % _name)
-flags.DEFINE_list("compare_with", [], "Comparison mode: also run these "
-                  "optimizers (%s) on the same problems and seeds, and print "
-                  "a table." % ", ".join((LEARNED,) + baselines.NAMES))
-flags.DEFINE_boolean("seed_batch_order", True, "Draw each seed's minibatch "
-                     "order from that seed, so every optimizer sees the same "
-                     "batches (the original used NumPy's unseeded global "
-                     "generator).")
-flags.DEFINE_integer("record_every", 0, "If positive, also pickle the "
-                     "original's detailed records every this many steps.")
-flags.DEFINE_integer("log_every", 1000, "Steps between progress lines.")
-flags.DEFINE_boolean("plot", True, "Write loss_curves-<model_name>.png "
-                     "(needs matplotlib).")
-flags.DEFINE_string("data_dir", None, "Data folder (default: $L2O_DATA_DIR, "
-                    "else ~/.cache/l2o-scale/data).")
-
-
-def _define_problem_flags():
-  from problems import problem_sets  # pylint: disable=g-import-not-at-top
-  for stem, set_fn in problem_sets.EVALUATION_SETS.items():
-    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                         "Evaluate on problem_sets.%s." % set_fn.__name__)
-  for stem, set_fn in problem_sets.TRAINING_SETS.items():
-    if stem not in problem_sets.EVALUATION_SETS:
-      flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                           "Evaluate on problem_sets.%s." % set_fn.__name__)
-  for stem in MISSING_SETS:
-    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                         "Defined by the original, which has no such set; "
-                         "rejected.")
+    flags.DEFINE_float(name, default, unused, flag_values=fv)
+  for name, default in (("set_profiling", False), ("reset_rnn_params", True)):
+    flags.DEFINE_boolean(name, default, unused, flag_values=fv)
+  # Additions of this port.
+  flags.DEFINE_list("seeds", ["6", "12", "18", "24", "30"],
+                    "Seeds of the initial parameters (the original hard-coded "
+                    "6,12,18,24,30).", flag_values=fv)
+  for name, baseline in baselines.BASELINES.items():
+    flags.DEFINE_float(baseline.flag, baseline.learning_rate,
+                       "Learning rate of the %s baseline." % name,
+                       flag_values=fv)
+  flags.DEFINE_list("compare_with", [], "Comparison mode: also run these "
+                    "optimizers (%s) on the same problems and seeds, and "
+                    "print a table." % ", ".join((LEARNED,) + baselines.NAMES),
+                    flag_values=fv)
+  flags.DEFINE_boolean("seed_batch_order", True, "Draw each seed's minibatch "
+                       "order from that seed, so every optimizer sees the "
+                       "same batches (the original used NumPy's unseeded "
+                       "global generator).", flag_values=fv)
+  flags.DEFINE_integer("record_every", 0, "If positive, also pickle the "
+                       "original's detailed records every this many steps.",
+                       flag_values=fv)
+  flags.DEFINE_integer("log_every", 1000, "Steps between progress lines.",
+                       flag_values=fv)
+  flags.DEFINE_boolean("plot", True, "Write loss_curves-<model_name>.png "
+                       "(needs matplotlib).", flag_values=fv)
+  flags.DEFINE_string("data_dir", None, "Data folder (default: "
+                      "$L2O_DATA_DIR, else ~/.cache/l2o-scale/data).",
+                      flag_values=fv)
 
 
-_define_problem_flags()
+def parse_flags(argv):
+  """(values dict, names given explicitly) of a command line, for tests."""
+  flag_values = flags.FlagValues()
+  define_flags(flag_values)
+  flag_values(list(argv))
+  return ({name: flag_values[name].value for name in flag_values},
+          {name for name in flag_values if flag_values[name].present})
 
 
 class FlagError(ValueError):
@@ -407,4 +426,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -95,17 +95,20 @@ def defaults():
   return {name: default for name, _, default, _ in FLAG_TABLE}
 
 
-def define_flags(flags):
+def define_flags(flags, flag_values=None):
   """Defines one absl flag per setting.
 
   Args:
     flags: the `absl.flags` module (passed in so that importing this module
       never needs absl's flag registry).
+    flag_values: the `FlagValues` to define them in (default: absl's
+      global FLAGS).
   """
   definers = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
               float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
+  where = {} if flag_values is None else {"flag_values": flag_values}
   for name, kind, default, help_text in FLAG_TABLE:
-    definers[kind](name, default, help_text)
+    definers[kind](name, default, help_text, **where)
 
 
 def complete(values):

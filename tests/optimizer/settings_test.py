@@ -41,18 +41,7 @@ class SettingsTest(test_util.TestCase):
 
   def test_define_flags_gives_each_flag_its_type_and_default(self):
     values = flags.FlagValues()
-
-    class Module(object):
-      DEFINE_string = staticmethod(
-          lambda *a: flags.DEFINE_string(*a, flag_values=values))
-      DEFINE_integer = staticmethod(
-          lambda *a: flags.DEFINE_integer(*a, flag_values=values))
-      DEFINE_float = staticmethod(
-          lambda *a: flags.DEFINE_float(*a, flag_values=values))
-      DEFINE_boolean = staticmethod(
-          lambda *a: flags.DEFINE_boolean(*a, flag_values=values))
-
-    settings.define_flags(Module)
+    settings.define_flags(flags, values)
     values(["prog", "--max_log_lr=2.5", "--nouse_attention"])
     self.assertEqual(values["max_log_lr"].value, 2.5)
     self.assertIs(values["use_attention"].value, False)

@@ -1,0 +1,1 @@
+"""Example scripts (also importable, for the tests)."""

@@ -1,0 +1,250 @@
+"""Tests of metatest.py: flags, bad inputs, result files, end-to-end runs."""
+
+from tests import test_util
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+import metatest
+from optimizer import settings
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# The flags of the original evaluation program besides the optimizer
+# settings (whose defaults settings_test checks), with their defaults
+# (training_and_evaluation.md, sections 1.4 and 1.5).
+ORIGINAL_FLAGS = {
+    "train_dir": "opt/", "save_dir": "opt/", "test_optimizer": "L2o",
+    "num_testing_itrs": 100, "model_name": "mt", "restore_model_name": "",
+    "task": 0, "worker_tasks": 1, "num_problems": 1, "num_meta_iterations": 5,
+    "num_unroll_scale": 10, "min_num_unrolls": 4,
+    "num_partial_unroll_itr_scale": 50, "min_num_itr_partial_unroll": 10,
+    "meta_learning_rate": 1e-6, "gradient_clip_level": 1e4, "ps_tasks": 0,
+    "nan_l2_reg": 1e-2, "l2_reg": 0., "rms_decay": 0.9, "rms_epsilon": 1e-20,
+    "set_profiling": False, "reset_rnn_params": True, "l2_reg_scale": 1e-3,
+}
+INCLUDE_FLAGS = [
+    "mnist_mlp", "mnist_mlp_relu", "mnist_mlp_deeper", "mnist_conv",
+    "mnist_conv_orig", "cifar10_conv", "mnist_conv_wider",
+    "mnist_conv_4layers", "cifar10_conv_4layers", "vgg16", "quadratic",
+    "noisy_quadratic", "large_quadratic", "bowl", "noisy_bowl",
+    "softmax_2_class", "noisy_softmax_2_class", "optimization_test",
+    "noisy_optimization_test", "fully_connected_random_2_class", "matmul",
+    "log_objective", "rescale", "norm", "noisy_norm", "sum", "noisy_sum",
+    "sparse_gradient", "sparse_softmax", "one_hot_sparse_softmax",
+    "sum_of_quadratics", "projection_quadratic", "outward_snake",
+    "dependency_chain", "min_max_well",
+]
+
+
+def save_initial_optimizer(logdir, **overrides):
+  """A checkpoint of a freshly initialised optimizer (sane meta-params)."""
+  values = settings.complete(overrides)
+  with tf.Graph().as_default():
+    spec = settings.optimizer_spec(values)
+    spec.callable(*spec.args, random_seed=0, **spec.kwargs)
+    tf.train.get_or_create_global_step()
+    with tf.Session() as sess:
+      sess.run(tf.global_variables_initializer())
+      os.makedirs(logdir, exist_ok=True)
+      return tf.train.Saver().save(sess, os.path.join(logdir, "model.ckpt-0"))
+
+
+def run_program(script, args, timeout=600):
+  env = dict(os.environ, PYTHONPATH=_ROOT)
+  return subprocess.run([sys.executable, os.path.join(_ROOT, script)] + args,
+                        capture_output=True, text=True, cwd=_ROOT, env=env,
+                        timeout=timeout)
+
+
+class FlagTest(test_util.TestCase):
+
+  def test_every_original_flag_has_its_default(self):
+    values, explicit = metatest.parse_flags(["metatest.py"])
+    expected = dict(ORIGINAL_FLAGS, **settings.defaults())
+    for stem in INCLUDE_FLAGS:
+      expected["include_%s_problems" % stem] = False
+    for name, default in expected.items():
+      self.assertIn(name, values)
+      self.assertEqual(values[name], default, name)
+    self.assertEqual(explicit, set())
+
+  def test_the_hard_coded_values_became_flags_with_the_original_values(self):
+    values, _ = metatest.parse_flags(["metatest.py"])
+    self.assertEqual(metatest.seeds(values), [6, 12, 18, 24, 30])
+    self.assertEqual((values["sgd_learning_rate"],
+                      values["adam_learning_rate"],
+                      values["adagrad_learning_rate"]), (1e-3, 1e-4, 1e-5))
+
+  def test_the_readme_command_parses(self):
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=../l2o-scale-regularize-train/hess_cl_mt",
+        "--save_dir=hess_cl_mt_eval", "--include_mnist_mlp_relu_problems",
+        "--model_name=mnist-relu", "--restore_model_name=model.ckpt-0",
+        "--num_testing_itrs=10000"])
+    self.assertTrue(values["include_mnist_mlp_relu_problems"])
+    self.assertEqual(metatest.log_directory(values),
+                     "../l2o-scale-regularize-train/hess_cl_mt/"
+                     "HierarchicalRNN_GRUCell_20_2")
+    self.assertIn("num_testing_itrs", explicit)
+
+
+class BadInputTest(test_util.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.train_dir = self.make_tempdir()
+    self.logdir = os.path.join(self.train_dir, "HierarchicalRNN_GRUCell_20_2")
+    save_initial_optimizer(self.logdir)
+
+  def _error(self, *args):
+    values, explicit = metatest.parse_flags(
+        ["metatest.py", "--train_dir=" + self.train_dir,
+         "--save_dir=" + os.path.join(self.train_dir, "out"),
+         "--num_testing_itrs=3"] + list(args))
+    with self.assertRaises(metatest.FlagError) as caught:
+      metatest.run(values, explicit, out=io.StringIO())
+    message = str(caught.exception)
+    self.assertNotIn("\n", message)
+    self.assertFalse(os.path.exists(os.path.join(self.train_dir, "out")))
+    return message
+
+  def test_unknown_optimizers(self):
+    self.assertIn("--test_optimizer: unknown optimizer Lion",
+                  self._error("--test_optimizer=Lion", "--include_bowl_"
+                              "problems"))
+    self.assertIn("--compare_with: unknown optimizer adam",
+                  self._error("--compare_with=adam",
+                              "--include_bowl_problems"))
+
+  def test_bad_seeds_and_counts(self):
+    self.assertIn("--seeds=6,x: expected comma-separated integers",
+                  self._error("--seeds=6,x", "--include_bowl_problems"))
+    self.assertIn("--num_testing_itrs=0",
+                  self._error("--num_testing_itrs=0",
+                              "--include_bowl_problems"))
+    self.assertIn("--adam_learning_rate=-1",
+                  self._error("--adam_learning_rate=-1",
+                              "--include_bowl_problems"))
+
+  def test_no_problem_or_a_problem_set_that_never_existed(self):
+    self.assertIn("no problem selected", self._error())
+    self.assertIn("--include_vgg16_problems: the original defines",
+                  self._error("--include_vgg16_problems"))
+
+  def test_wrong_train_dir(self):
+    message = self._error("--include_bowl_problems",
+                          "--train_dir=" + os.path.join(self.train_dir, "x"))
+    self.assertRegex(message, "--train_dir=.*: no log directory .*x/"
+                     "HierarchicalRNN_GRUCell_20_2")
+
+  def test_missing_checkpoint(self):
+    message = self._error("--include_bowl_problems",
+                          "--restore_model_name=model.ckpt-4")
+    self.assertRegex(message, "--restore_model_name: no checkpoint "
+                     "model.ckpt-4 in .* \\(found: model.ckpt-0\\)")
+
+  def test_checkpoint_of_another_optimizer_shape(self):
+    message = self._error("--include_bowl_problems",
+                          "--num_gradient_scales=3")
+    self.assertRegex(message, "does not fit this optimizer: shape mismatch")
+
+  def test_the_program_prints_one_line_without_traceback(self):
+    result = run_program("metatest.py", [
+        "--train_dir=" + os.path.join(self.train_dir, "missing"),
+        "--include_mnist_mlp_relu_problems"], timeout=120)
+    self.assertEqual(result.returncode, 1)
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertRegex(result.stderr.strip().splitlines()[-1],
+                     "^metatest.py: --train_dir=.*: no log directory")
+
+
+class EvaluationRunTest(test_util.TestCase):
+
+  def test_comparison_writes_the_documented_files(self):
+    train_dir = self.make_tempdir()
+    path = save_initial_optimizer(
+        os.path.join(train_dir, "HierarchicalRNN_GRUCell_20_2"))
+    save_dir = os.path.join(train_dir, "eval")
+    data_dir = test_util.make_fake_data_dir(self.make_tempdir())
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_mnist_mlp_relu_problems", "--model_name=mnist-relu",
+        "--restore_model_name=model.ckpt-0", "--num_testing_itrs=12",
+        "--seeds=6,12", "--compare_with=Adam,SGD", "--data_dir=" + data_dir,
+        "--log_every=5"])
+    out = io.StringIO()
+    summary_path = metatest.run(values, explicit, out=out)
+    names = ["seed%d_eval_loss_record.pickle-mnist-relu" % s for s in (6, 12)]
+    expected = set(names + ["Adam/" + n for n in names] +
+                   ["SGD/" + n for n in names] + ["Adam/", "SGD/",
+                                                  "summary.json"])
+    from evaluation import plot  # pylint: disable=g-import-not-at-top
+    if plot.available():
+      expected.add("loss_curves-mnist-relu.png")
+    self.assertEqual(set(test_util.file_tree(save_dir)), expected)
+    with open(os.path.join(save_dir, names[0]), "rb") as f:
+      record = pickle.load(f)
+    self.assertLen(record, 12)
+    self.assertIsInstance(record[0], np.float32)
+    with open(summary_path) as f:
+      document = json.load(f)
+    self.assertEqual(document["seeds"], [6, 12])
+    self.assertEqual(document["loss_at_steps"], [1, 10, 12])
+    self.assertEqual([r["optimizer"] for r in document["results"]],
+                     ["L2o", "Adam", "SGD"])
+    self.assertEqual(document["results"][0]["checkpoint"], path)
+    self.assertEqual(document["results"][1]["learning_rate"], 1e-4)
+    first_losses = {}
+    for result in document["results"]:
+      self.assertEqual(result["problem"], "mnist_mlp_relu")
+      self.assertEqual([s["seed"] for s in result["per_seed"]], [6, 12])
+      for entry in result["per_seed"]:
+        self.assertEqual(entry["num_steps"], 12)
+        first_losses.setdefault(entry["seed"], []).append(
+            entry["loss_at"]["1"])
+      self.assertIn("mean", result["aggregate"]["final_loss"])
+    # Same initial parameters and batches for every optimizer of a seed.
+    for losses in first_losses.values():
+      self.assertAllClose(losses, [losses[0]] * 3, rtol=1e-6)
+    text = out.getvalue()
+    self.assertIn("[1/6] testing mnist_mlp_relu with L2o using seed 6", text)
+    self.assertIn("step 10/12", text)
+    self.assertRegex(text, r"\| mnist_mlp_relu +\| Adam ")
+
+  def test_checkpoints_of_metarun_evaluate_with_their_recorded_settings(self):
+    train_dir = self.make_tempdir()
+    result = run_program("metarun.py", [
+        "--train_dir=" + train_dir, "--include_lasso_problems",
+        "--num_gradient_scales=3", "--fix_unroll=True",
+        "--fix_unroll_length=5", "--fix_num_steps=10",
+        "--fix_num_steps_eval=10", "--num_meta_iterations=2",
+        "--evaluation_epochs=1", "--seed=1"])
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertIn("evaluate with: python metatest.py", result.stdout)
+    save_dir = os.path.join(train_dir, "eval")
+    result = run_program("metatest.py", [
+        "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_lasso_problems", "--restore_model_name=model.ckpt-0",
+        "--num_testing_itrs=15", "--seeds=3", "--noplot"])
+    self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+    self.assertIn("using the optimizer settings recorded in", result.stdout)
+    self.assertIn("num_gradient_scales=3", result.stdout)
+    with open(os.path.join(save_dir, "summary.json")) as f:
+      document = json.load(f)
+    entry = document["results"][0]["per_seed"][0]
+    self.assertEqual(entry["num_steps"], 15)
+    self.assertTrue(entry["finite"])
+    self.assertTrue(os.path.exists(os.path.join(
+        save_dir, "seed3_eval_loss_record.pickle-mt")))
+
+
+if __name__ == "__main__":
+  tf.test.main()
