@@ -306,6 +306,49 @@ def _optimizer_factory(name, values, optimizer_values):
                                  values[baselines.BASELINES[name].flag])
 
 
+def _make_output_folders(values, names):
+  save_dir = values["save_dir"]
+  try:
+    os.makedirs(save_dir, exist_ok=True)
+    for name in names:
+      if name != values["test_optimizer"]:
+        os.makedirs(os.path.join(save_dir, name), exist_ok=True)
+  except OSError as e:
+    raise FlagError("--save_dir: cannot create %s (%s)" %
+                    (save_dir, e.strerror or e)) from None
+
+
+def _evaluate(values, name, optimizer_values, checkpoint, problem, seed,
+              path, out):
+  """One test run; writes its pickles and returns (statistics, losses)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  from evaluation import runner  # pylint: disable=g-import-not-at-top
+  from evaluation import summary  # pylint: disable=g-import-not-at-top
+  spec, dataset, batch_size = problem
+  test_run = runner.test_optimizer(
+      _optimizer_factory(name, values, optimizer_values), spec,
+      values["num_testing_itrs"], dataset=dataset, batch_size=batch_size,
+      seed=seed, logdir=checkpoint if name == LEARNED else None,
+      record_every=values["record_every"] or None,
+      batch_rng=(np.random.RandomState(seed) if values["seed_batch_order"]
+                 else None),
+      log=lambda line: (out.write(line + "\n"), out.flush()),
+      log_every=values["log_every"])
+  summary.write_loss_record(path, test_run.objective_values)
+  if test_run.records:
+    summary.write_pickle(path.replace("_eval_loss_record.", "_records."),
+                         test_run.records)
+  stats = summary.seed_statistics(
+      seed, test_run.objective_values, test_run.final_objective,
+      test_run.seconds_per_step, os.path.relpath(path, values["save_dir"]))
+  out.write("  final loss %s (last-100 mean %s), whole-data loss %s, "
+            "%.2f ms/step -> %s\n" % (
+                stats["final_loss"], stats["final_loss_last100"],
+                stats["final_full_loss"],
+                1e3 * (stats["seconds_per_step"] or 0.), path))
+  return stats, test_run.objective_values
+
+
 def run(values, explicit=(), out=sys.stdout):
   """Evaluates as the flag values say; returns the summary.json path.
 
@@ -321,17 +364,8 @@ def run(values, explicit=(), out=sys.stdout):
   if LEARNED in names:
     checkpoint = check_learned_optimizer(values, optimizer_values)
   entries = problem_entries(values)
-  save_dir = values["save_dir"]
-  try:
-    os.makedirs(save_dir, exist_ok=True)
-    for name in names[1:]:
-      if name != values["test_optimizer"]:
-        os.makedirs(os.path.join(save_dir, name), exist_ok=True)
-  except OSError as e:
-    raise FlagError("--save_dir: cannot create %s (%s)" %
-                    (save_dir, e.strerror or e)) from None
+  _make_output_folders(values, names)
   graph_mode.enable()
-  import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
   from evaluation import plot  # pylint: disable=g-import-not-at-top
@@ -349,14 +383,13 @@ def run(values, explicit=(), out=sys.stdout):
       "loss_at_steps": summary.loss_steps(values["num_testing_itrs"]),
   }
   results, curves = [], {}
-  several = len(entries) > 1
   total = len(entries) * len(names) * len(seed_list)
-  done = 0
   for index, (label, spec, dataset, batch_size) in enumerate(entries):
     # Every run rebuilds the problem in its own graph from the same NumPy
     # seed, so all optimizers and seeds see the same problem.
-    seeded_spec = problem_spec.Spec(runner.build_with_numpy_seed,
-                                    (spec, 1000 + index), {})
+    problem = (problem_spec.Spec(runner.build_with_numpy_seed,
+                                 (spec, 1000 + index), {}),
+               dataset, batch_size)
     for name in names:
       result = {"optimizer": name, "problem": label,
                 "checkpoint": checkpoint if name == LEARNED else None,
@@ -365,44 +398,26 @@ def run(values, explicit=(), out=sys.stdout):
                 "per_seed": []}
       results.append(result)
       for seed in seed_list:
-        done += 1
         out.write("[%d/%d] testing %s with %s using seed %d\n" %
-                  (done, total, label, name, seed))
+                  (len(results[:-1]) * len(seed_list) +
+                   len(result["per_seed"]) + 1, total, label, name, seed))
         out.flush()
-        test_run = runner.test_optimizer(
-            _optimizer_factory(name, values, optimizer_values), seeded_spec,
-            values["num_testing_itrs"], dataset=dataset,
-            batch_size=batch_size, seed=seed,
-            logdir=checkpoint if name == LEARNED else None,
-            record_every=values["record_every"] or None,
-            batch_rng=(np.random.RandomState(seed)
-                       if values["seed_batch_order"] else None),
-            log=lambda line: (out.write(line + "\n"), out.flush()),
-            log_every=values["log_every"])
-        path = record_file(save_dir, name, values, seed, label, several)
-        summary.write_loss_record(path, test_run.objective_values)
-        if test_run.records:
-          summary.write_pickle(
-              path.replace("_eval_loss_record.", "_records."),
-              test_run.records)
-        stats = summary.seed_statistics(
-            seed, test_run.objective_values, test_run.final_objective,
-            test_run.seconds_per_step, os.path.relpath(path, save_dir))
+        path = record_file(values["save_dir"], name, values, seed, label,
+                           len(entries) > 1)
+        stats, losses = _evaluate(values, name, optimizer_values, checkpoint,
+                                  problem, seed, path, out)
         result["per_seed"].append(stats)
-        curves.setdefault(label, {}).setdefault(name, []).append(
-            test_run.objective_values)
-        out.write("  final loss %s (last-100 mean %s), whole-data loss %s, "
-                  "%.2f ms/step -> %s\n" % (
-                      stats["final_loss"], stats["final_loss_last100"],
-                      stats["final_full_loss"],
-                      1e3 * (stats["seconds_per_step"] or 0.), path))
-        summary_path = summary.write_summary(save_dir, header, results)
+        curves.setdefault(label, {}).setdefault(name, []).append(losses)
+        # Rewritten after every seed: an interrupted run keeps its results.
+        summary_path = summary.write_summary(values["save_dir"], header,
+                                             results)
   out.write("\n%s\n\n" % summary.table(
-      summary.read_summary(save_dir)["results"]))
+      summary.read_summary(values["save_dir"])["results"]))
   out.write("summary: %s\n" % summary_path)
   if values["plot"]:
     figure = plot.plot_loss_curves(
-        os.path.join(save_dir, "loss_curves-%s.png" % values["model_name"]),
+        os.path.join(values["save_dir"],
+                     "loss_curves-%s.png" % values["model_name"]),
         curves, title="model %s, %d seeds" % (values["model_name"],
                                               len(seed_list)))
     out.write("plot: %s\n" % figure if figure else

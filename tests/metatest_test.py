@@ -219,6 +219,22 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertIn("step 10/12", text)
     self.assertRegex(text, r"\| mnist_mlp_relu +\| Adam ")
 
+  def test_a_baseline_alone_needs_no_train_dir(self):
+    save_dir = os.path.join(self.make_tempdir(), "sgd")
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=/nonexistent/train_dir",
+        "--save_dir=" + save_dir, "--test_optimizer=SGD",
+        "--sgd_learning_rate=0.01", "--include_lasso_problems",
+        "--num_testing_itrs=5", "--seeds=1", "--noplot"])
+    metatest.run(values, explicit, out=io.StringIO())
+    self.assertEqual(test_util.file_tree(save_dir),
+                     ["seed1_eval_loss_record.pickle-mt", "summary.json"])
+    self.assertFalse(os.path.exists("/nonexistent/train_dir"))
+    with open(os.path.join(save_dir, "summary.json")) as f:
+      document = json.load(f)
+    self.assertEqual(document["results"][0]["learning_rate"], 0.01)
+    self.assertIsNone(document["results"][0]["checkpoint"])
+
   def test_checkpoints_of_metarun_evaluate_with_their_recorded_settings(self):
     train_dir = self.make_tempdir()
     result = run_program("metarun.py", [
