@@ -26,14 +26,29 @@ from problems import problem_spec
 # The chunk size of full-dataset objectives (bounded memory on conv nets).
 FULL_OBJECTIVE_CHUNK = 1000
 
-TestRun = collections.namedtuple("TestRun", [
-    "objective_values",  # num_iter float32: minibatch loss before each step
-    "parameters",        # final parameter arrays
-    "records",           # dict of lists, every record_every steps (or {})
-    "seconds_per_step",  # num_iter floats: wall time of each step's run
-    "final_objective",   # objective on the whole data set after the last step
-    "checkpoint_path",   # the checkpoint restored from, or None
-])
+class TestRun(collections.namedtuple(
+    "TestRun", ["objective_values", "parameters", "records"])):
+  """What `test_optimizer` returns; unpacks like the original's triple.
+
+  Attributes:
+    objective_values: num_iter float32 minibatch losses, each before its
+      step.
+    parameters: the final parameter arrays.
+    records: dict of lists, every `record_every` steps (else empty).
+    seconds_per_step: num_iter floats, the wall time of each step's run.
+    final_objective: the objective on the whole data set after the last
+      step.
+    checkpoint_path: the checkpoint restored from, or None.
+  """
+
+  def __new__(cls, objective_values, parameters, records,
+              seconds_per_step=(), final_objective=None,
+              checkpoint_path=None):
+    self = super().__new__(cls, objective_values, parameters, records)
+    self.seconds_per_step = list(seconds_per_step)
+    self.final_objective = final_objective
+    self.checkpoint_path = checkpoint_path
+    return self
 
 
 def build_with_numpy_seed(spec, numpy_seed):

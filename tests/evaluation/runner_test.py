@@ -92,6 +92,11 @@ class TestOptimizerTest(test_util.TestCase):
     self.assertAllClose(run.parameters[0], trajectory[-1], rtol=1e-5)
     self.assertLen(run.seconds_per_step, 30)
     self.assertIsNone(run.checkpoint_path)
+    # It unpacks like the original's (objective_values, parameters, records).
+    values, parameters, records = run
+    self.assertIs(values, run.objective_values)
+    self.assertIs(parameters, run.parameters)
+    self.assertEqual(records, {})
 
   def test_final_objective_is_the_whole_data_loss(self):
     run = self._run(baselines.make_baseline("SGD", 0.1))
