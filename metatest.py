@@ -298,10 +298,11 @@ def record_file(save_dir, optimizer_name, values, seed, label, several):
   return os.path.join(folder, name)
 
 
-def _optimizer_factory(name, values, optimizer_values):
+def _optimizer_factory(name, values, optimizer_values, seed):
   if name == LEARNED:
-    spec = settings.optimizer_spec(optimizer_values)
-    return spec.build
+    # The seed also fixes the learned optimizer's random initial learning
+    # rates, so a seed's run is reproducible.
+    return settings.optimizer_spec(optimizer_values, random_seed=seed).build
   return baselines.make_baseline(name,
                                  values[baselines.BASELINES[name].flag])
 
@@ -326,7 +327,7 @@ def _evaluate(values, name, optimizer_values, checkpoint, problem, seed,
   from evaluation import summary  # pylint: disable=g-import-not-at-top
   spec, dataset, batch_size = problem
   test_run = runner.test_optimizer(
-      _optimizer_factory(name, values, optimizer_values), spec,
+      _optimizer_factory(name, values, optimizer_values, seed), spec,
       values["num_testing_itrs"], dataset=dataset, batch_size=batch_size,
       seed=seed, logdir=checkpoint if name == LEARNED else None,
       record_every=values["record_every"] or None,

@@ -202,10 +202,7 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
   values.update(overrides)
   values = settings.complete(values)
   before = set(v.op.name for v in meta_variables())
-  spec = settings.optimizer_spec(values)
-  if random_seed is not None:
-    spec = spec._replace(kwargs=dict(spec.kwargs, random_seed=random_seed))
-  optimizer = spec.build()
+  optimizer = settings.optimizer_spec(values, random_seed).build()
   created = [v for v in meta_variables() if v.op.name not in before]
   check_compatible(checkpoint_path, created)
   tf.train.init_from_checkpoint(

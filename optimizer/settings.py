@@ -126,13 +126,24 @@ def complete(values):
   return result
 
 
-def optimizer_spec(values):
+def optimizer_spec(values, random_seed=None):
   """The `problem_spec.Spec` of the optimizer that `values` describe.
 
   Args:
     values: dict with (at least) every setting of FLAG_TABLE; other keys are
       ignored.
+    random_seed: seed of the optimizer's random draws (initialisers and the
+      initial per-coordinate learning rates), for the optimizers that have
+      them (HierarchicalRNN, CoordinatewiseRNN); None: unseeded.
   """
+  spec = _unseeded_spec(values)
+  if random_seed is not None and spec.callable.__name__ in (
+      "HierarchicalRNN", "CoordinatewiseRNN"):
+    spec = spec._replace(kwargs=dict(spec.kwargs, random_seed=random_seed))
+  return spec
+
+
+def _unseeded_spec(values):
   from optimizer import registry  # pylint: disable=g-import-not-at-top
   name = values["optimizer"]
   base = dict(

@@ -48,8 +48,7 @@ def save_initial_optimizer(logdir, **overrides):
   """A checkpoint of a freshly initialised optimizer (sane meta-params)."""
   values = settings.complete(overrides)
   with tf.Graph().as_default():
-    spec = settings.optimizer_spec(values)
-    spec.callable(*spec.args, random_seed=0, **spec.kwargs)
+    settings.optimizer_spec(values, random_seed=0).build()
     tf.train.get_or_create_global_step()
     with tf.Session() as sess:
       sess.run(tf.global_variables_initializer())
@@ -218,6 +217,25 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertIn("[1/6] testing mnist_mlp_relu with L2o using seed 6", text)
     self.assertIn("step 10/12", text)
     self.assertRegex(text, r"\| mnist_mlp_relu +\| Adam ")
+
+  def test_a_learned_optimizer_run_is_reproducible(self):
+    train_dir = self.make_tempdir()
+    save_initial_optimizer(os.path.join(train_dir,
+                                        "HierarchicalRNN_GRUCell_20_2"))
+    records = []
+    for attempt in ("a", "b"):
+      save_dir = os.path.join(train_dir, attempt)
+      values, explicit = metatest.parse_flags([
+          "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+          "--include_bowl_problems", "--num_testing_itrs=20", "--seeds=5",
+          "--noplot"])
+      metatest.run(values, explicit, out=io.StringIO())
+      with open(os.path.join(save_dir,
+                             "seed5_eval_loss_record.pickle-mt-bowl_0"),
+                "rb") as f:
+        records.append(pickle.load(f))
+    self.assertEqual(records[0], records[1])
+    self.assertNotEqual(records[0][0], records[0][-1])
 
   def test_a_baseline_alone_needs_no_train_dir(self):
     save_dir = os.path.join(self.make_tempdir(), "sgd")

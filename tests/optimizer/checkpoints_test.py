@@ -123,8 +123,8 @@ class RestoreTest(test_util.TestCase):
         if use_loader:
           opt = checkpoints.load_learned_optimizer(self.path, random_seed=4)
         else:
-          spec = settings.optimizer_spec(settings.defaults())
-          opt = spec.callable(*spec.args, random_seed=4, **spec.kwargs)
+          opt = settings.optimizer_spec(settings.defaults(),
+                                        random_seed=4).build()
         loss, user_vars = self._user_model()
         train_op = opt.minimize(loss)
         with tf.Session() as sess:

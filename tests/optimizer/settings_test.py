@@ -55,6 +55,15 @@ class SettingsTest(test_util.TestCase):
     self.assertTrue(spec.kwargs["use_problem_lr_mean"])
     self.assertEqual(spec.kwargs["init_lr_range"], (1e-6, 1e-2))
 
+  def test_a_seed_reaches_only_optimizers_that_take_one(self):
+    seeded = settings.optimizer_spec(settings.defaults(), random_seed=3)
+    self.assertEqual(seeded.kwargs["random_seed"], 3)
+    self.assertNotIn("random_seed",
+                     settings.optimizer_spec(settings.defaults()).kwargs)
+    glr = settings.optimizer_spec(
+        settings.complete({"optimizer": "GlobalLearningRate"}), random_seed=3)
+    self.assertNotIn("random_seed", glr.kwargs)
+
   def test_log_directory_name_is_the_originals(self):
     self.assertEqual(settings.log_directory_name(settings.defaults()),
                      "HierarchicalRNN_GRUCell_20_2")
