@@ -256,7 +256,7 @@ def restore_or_initialize_fn(graph, logdir, log=print, shared=False):
   if not shared:
     return start
   global_vars = tf.global_variables()
-  uninitialized = tf.report_uninitialized_variables(global_vars)
+  uninitialized = _uninitialized(global_vars)
   local_init = tf.local_variables_initializer()
 
   def join_or_start(sess):
@@ -279,7 +279,7 @@ def wait_for_chief_fn(cluster):
   (or restored) the global variables on the parameter servers, then
   initialises this worker's local variables.
   """
-  uninitialized = tf.report_uninitialized_variables(tf.global_variables())
+  uninitialized = _uninitialized(tf.global_variables())
   local_init = tf.local_variables_initializer()
 
   def wait(sess):
@@ -287,6 +287,15 @@ def wait_for_chief_fn(cluster):
     sess.run(local_init)
 
   return wait
+
+
+def _uninitialized(variables):
+  """The names of the uninitialised `variables` (a string tensor)."""
+  names = tf.report_uninitialized_variables(variables)
+  # A run that stops before using it (e.g. no parameter server) is not a
+  # bug worth TensorFlow's "never used" report at exit.
+  names.mark_used()
+  return names
 
 
 def _restore_or_initialize_fn(graph, logdir, log):
