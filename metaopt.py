@@ -12,6 +12,7 @@ original's flags onto them).
 """
 
 import collections
+import contextlib
 import math
 import os
 import random
@@ -237,7 +238,7 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
                    train_mt_and_propagate_op)
 
 
-def restore_or_initialize_fn(graph, logdir, log=print):
+def restore_or_initialize_fn(graph, logdir, log=print, shared=False):
   """A function of a session resuming from `logdir`'s latest checkpoint.
 
   Builds its ops now (call before finalising the graph). Without a
@@ -245,9 +246,62 @@ def restore_or_initialize_fn(graph, logdir, log=print):
   the variables the checkpoint holds and initialises the rest (e.g. the
   progress counters, absent from checkpoints of the original code).
 
+  With `shared` (the chief of a cluster) the global variables live on the
+  parameter servers and may already hold a live state: when they are all
+  initialised the function only initialises this worker's local variables
+  (and any global variable still uninitialised); only when none is
+  initialised does it restore or initialise as above.
+
   Returns:
     fn(sess) -> the checkpoint path restored from, or None.
   """
+  start = _restore_or_initialize_fn(graph, logdir, log)
+  if not shared:
+    return start
+  global_vars = tf.global_variables()
+  uninitialized = _uninitialized(global_vars)
+  local_init = tf.local_variables_initializer()
+
+  def join_or_start(sess):
+    names = {n.decode() for n in sess.run(uninitialized)}
+    if len(names) == len(global_vars):
+      return start(sess)
+    sess.run([v.initializer for v in global_vars if v.op.name in names] +
+             [local_init])
+    log("using the meta-parameters on the parameter servers, global step %d"
+        % sess.run(graph.global_step))
+    return None
+
+  return join_or_start
+
+
+def wait_for_chief_fn(cluster):
+  """A function of a session of a worker other than the chief.
+
+  Builds its ops now. The function waits until the chief has initialised
+  (or restored) the global variables on the parameter servers, then
+  initialises this worker's local variables.
+  """
+  uninitialized = _uninitialized(tf.global_variables())
+  local_init = tf.local_variables_initializer()
+
+  def wait(sess):
+    cluster.wait_for_initialization(sess, uninitialized)
+    sess.run(local_init)
+
+  return wait
+
+
+def _uninitialized(variables):
+  """The names of the uninitialised `variables` (a string tensor)."""
+  names = tf.report_uninitialized_variables(variables)
+  # A run that stops before using it (e.g. no parameter server) is not a
+  # bug worth TensorFlow's "never used" report at exit.
+  names.mark_used()
+  return names
+
+
+def _restore_or_initialize_fn(graph, logdir, log):
   local_init = tf.local_variables_initializer()
   path = tf.train.latest_checkpoint(logdir)
   if path is None:
@@ -385,7 +439,8 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     optimizee_regularizer_weight=None, write_histograms=False,
                     curriculum_factory=None, if_mt=False, mt_ratio=0.1,
                     mt_k=1, teacher_name="adam",
-                    teacher_learning_rate=0.01, seed=None, out=sys.stdout):
+                    teacher_learning_rate=0.01, seed=None, cluster=None,
+                    out=sys.stdout):
   """Meta-trains the optimizer of `optimizer_spec` on `problems_and_data`.
 
   Args:
@@ -402,7 +457,8 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
     learning_rate: RMSProp meta learning rate.
     gradient_clip: meta-gradients are clipped to [-clip, clip] after
       non-finite entries are replaced by 0.
-    is_chief: whether this task saves the final checkpoint.
+    is_chief: whether this task saves the final checkpoint (with a
+      `cluster`, ignored: the cluster's worker 0 is the chief).
     select_random_problems: draw problems at random (else round-robin).
     obj_train_max_multiplier: if > 0, a meta-iteration stops its unrolls
       once the objective exceeds initial + (m - 1) |initial|.
@@ -439,47 +495,70 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
       learner step) and the meta-parameters minimise the imitation loss.
     seed: seeds NumPy and Python draws of this run (None: unseeded, as the
       original).
+    cluster: a `cluster.Worker` for distributed meta-training, or None for
+      one process. With one, the global variables live on the parameter
+      servers and this worker's unroll state on itself; the chief
+      initialises or restores the meta-parameters, evaluates, and alone
+      writes checkpoints and summaries; the other workers wait for its
+      initialisation, meta-train without evaluating, and report to it when
+      done; the chief waits for them and then saves `model.ckpt-<total>`
+      once more, so that it holds every worker's updates.
     out: stream for progress lines.
 
   Returns:
     The best evaluation cost seen (inf if none).
   """
   log = lambda message: (out.write(message + "\n"), out.flush())
+  shared = cluster is not None
+  if shared:
+    is_chief = cluster.is_chief
+  # Only the chief of a cluster evaluates and writes files.
+  writes = not shared or is_chief
   np_rng = np.random.RandomState(seed)
   py_rng = random.Random(seed)
   if num_unroll_func is None:
     num_unroll_func = lambda: sample_numiter(40, 10, np_rng)
   if num_partial_unroll_itrs_func is None:
     num_partial_unroll_itrs_func = lambda: sample_numiter(20, 10, np_rng)
-  tf.io.gfile.makedirs(logdir)
+  if writes:
+    tf.io.gfile.makedirs(logdir)
   total = num_problems * num_meta_iterations
   draws = draw_problems(problems_and_data, num_problems,
                         select_random_problems, py_rng)
   best = np.inf
   eval_lengths = [fix_unroll_length] * (fix_num_steps_eval //
                                         fix_unroll_length)
-  writer = tf.summary.FileWriter(logdir)
+  writer = tf.summary.FileWriter(logdir) if writes else _NoSummaries()
   progress = None
   try:
     for draw, (spec, dataset, batch_size) in enumerate(draws):
       graph_obj = tf.Graph()
       with graph_obj.as_default():
-        if seed is not None:
-          tf.set_random_seed(seed + draw)
-        graph = build_meta_graph(
-            spec, optimizer_spec, learning_rate, rms_decay, rms_epsilon,
-            gradient_clip, l2_reg, write_histograms, regularizer_fn,
-            meta_regularizer_weight, optimizee_regularizer_weight,
-            imitation=if_mt)
-        start_session = restore_or_initialize_fn(graph, logdir, log)
+        with cluster.placement() if shared else contextlib.nullcontext():
+          if seed is not None:
+            tf.set_random_seed(seed + draw)
+          graph = build_meta_graph(
+              spec, optimizer_spec, learning_rate, rms_decay, rms_epsilon,
+              gradient_clip, l2_reg, write_histograms, regularizer_fn,
+              meta_regularizer_weight, optimizee_regularizer_weight,
+              imitation=if_mt)
+          if writes:
+            start_session = restore_or_initialize_fn(graph, logdir, log,
+                                                     shared=shared)
+          else:
+            start_session = wait_for_chief_fn(cluster)
         graph_obj.finalize()
         teacher = (teacher_lib.Teacher(graph.problem, teacher_name,
                                        teacher_learning_rate)
                    if if_mt else None)
-        with tf.Session(graph=graph_obj) as sess:
+        session = (cluster.session(graph_obj) if shared
+                   else tf.Session(graph=graph_obj))
+        with session as sess:
           start_session(sess)
-          done = int(sess.run(graph.progress))
-          best = float(sess.run(graph.best_evaluation))
+          # The progress counters are the chief's; the other workers of a
+          # cluster always run all their meta-iterations.
+          done = int(sess.run(graph.progress)) if writes else 0
+          best = float(sess.run(graph.best_evaluation)) if writes else best
           if progress is None:
             progress = Progress(total, done, out)
           first = max(done - draw * num_meta_iterations, 0)
@@ -508,7 +587,7 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                 teacher if imitate else None, mt_k)
             evaluation = None
             stop = False
-            if (local_k + 1) % evaluation_period == 0:
+            if writes and (local_k + 1) % evaluation_period == 0:
               def run_evaluation(num_unrolls):
                 return evaluate(
                     sess, graph, [fix_unroll_length] * num_unrolls, last_data,
@@ -527,8 +606,9 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     ((local_k + 1) // evaluation_period, evaluation))
               _write_scalar(writer, "Evaluation", evaluation,
                             sess.run(graph.global_step))
-            graph.progress.load(k + 1, sess)
-            if schedule is None:
+            if writes:
+              graph.progress.load(k + 1, sess)
+            if schedule is None and writes:
               if evaluation is not None and evaluation < best:
                 best = evaluation
                 graph.best_evaluation.load(best, sess)
@@ -537,7 +617,7 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
               if (local_k + 1) % save_period == 0 or (
                   is_chief and local_k + 1 == num_meta_iterations):
                 _save(sess, graph, logdir, k + 1)
-            else:
+            elif schedule is not None:
               best = float(sess.run(graph.best_evaluation))
             note = ""
             if schedule is not None:
@@ -550,12 +630,44 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
               break
         if teacher is not None:
           teacher.close()
+    if shared:
+      _finish_cluster_run(cluster, graph_obj, graph, logdir, total, log)
   finally:
     writer.close()
+  if not writes:
+    log("worker %d: done" % cluster.config.task)
+    return best
   log("checkpoints in %s (best evaluation %s in %s-0)" %
       (logdir, "none" if not np.isfinite(best) else "%.6g" % best,
        CHECKPOINT_PREFIX))
   return best
+
+
+def _finish_cluster_run(cluster, graph_obj, graph, logdir, total, log):
+  """The end of a worker's run in a cluster (see `cluster` for the protocol).
+
+  The chief waits for every other worker, then saves `model.ckpt-<total>`
+  from the last draw's graph, so that the checkpoint holds every worker's
+  updates; any other worker reports to the chief.
+  """
+  if not cluster.is_chief:
+    cluster.report_done()
+    return
+  cluster.wait_for_other_workers()
+  with cluster.session(graph_obj) as sess:
+    _save(sess, graph, logdir, total)
+    log("saved %s-%d after every worker finished, global step %d" %
+        (CHECKPOINT_PREFIX, total, sess.run(graph.global_step)))
+
+
+class _NoSummaries(object):
+  """A FileWriter stand-in for workers that write no files."""
+
+  def add_summary(self, summary, step):
+    del summary, step
+
+  def close(self):
+    pass
 
 
 def _save(sess, graph, logdir, number):

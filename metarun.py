@@ -11,6 +11,14 @@ Examples:
   python metarun.py --train_dir=/tmp/x --include_mnist_mlp_problems \
       --num_meta_iterations=2 --fix_unroll=True --fix_unroll_length=20 \
       --evaluation_epochs=1
+
+A cluster (one parameter server, two workers; README, "Scaling out"): start
+each process with the same --ps_hosts/--worker_hosts lists and its own
+--job_name/--task, e.g.
+  python metarun.py --job_name=ps --task=0 --ps_hosts=localhost:2222 \
+      --worker_hosts=localhost:2223,localhost:2224 --ps_tasks=1 \
+      --worker_tasks=2
+and --job_name=worker --task=0 (the chief), --task=1 with the training flags.
 """
 
 import os
@@ -32,8 +40,10 @@ FLAGS = flags.FLAGS
 # --- metarun.py: run control -------------------------------------------------
 flags.DEFINE_string("train_dir", "opt/", "Parent of the log directory "
                     "<train_dir>/<optimizer>_<cell_cls>_<cell_size>_<num_cells>.")
-flags.DEFINE_integer("task", 0, "Task id; task 0 is the chief.")
-flags.DEFINE_integer("worker_tasks", 1, "Number of worker tasks.")
+flags.DEFINE_integer("task", 0, "Task id within --job_name; worker task 0 is "
+                     "the chief.")
+flags.DEFINE_integer("worker_tasks", 1, "Number of worker tasks (with a "
+                     "cluster: the number of --worker_hosts).")
 flags.DEFINE_integer("num_problems", 1, "Number of problem draws.")
 flags.DEFINE_integer("num_meta_iterations", 5,
                      "Meta-iterations per problem draw.")
@@ -71,7 +81,8 @@ settings.define_flags(flags)
 # --- metaopt.py -----------------------------------------------------------------
 flags.DEFINE_integer("mini_batch_size", 10000,
                      "Samples in each unroll's mini-dataset.")
-flags.DEFINE_integer("ps_tasks", 0, "Parameter-server tasks (unsupported).")
+flags.DEFINE_integer("ps_tasks", 0, "Number of parameter-server tasks (with "
+                     "a cluster: the number of --ps_hosts; else 0).")
 flags.DEFINE_float("nan_l2_reg", 1e-2, "Unused by the original; kept.")
 flags.DEFINE_float("l2_reg", 0., "L2 penalty on the meta-parameters.")
 flags.DEFINE_float("rms_decay", 0.9, "RMSProp meta-optimizer decay.")
@@ -116,6 +127,15 @@ flags.DEFINE_integer("seed", None, "Seed of the run's NumPy/Python/TF draws "
 flags.DEFINE_boolean("fixed_hessian_probes", False,
                      "Freeze the Hessian estimators' probe vectors into the "
                      "graph, as the original did (default: fresh per step).")
+flags.DEFINE_string("ps_hosts", "", "Cluster: comma-separated host:port of "
+                    "the parameter servers.")
+flags.DEFINE_string("worker_hosts", "", "Cluster: comma-separated host:port "
+                    "of the workers (the first is the chief).")
+flags.DEFINE_string("job_name", None, "Cluster: this process's job, ps or "
+                    "worker (with --task).")
+flags.DEFINE_integer("cluster_wait_secs", 600, "Cluster: seconds a worker "
+                     "waits for the parameter servers, and for the chief to "
+                     "initialise the meta-parameters, before giving up.")
 
 
 def _define_problem_flags():
@@ -131,8 +151,6 @@ _define_problem_flags()
 # Flags of features this port does not support: any non-default value is
 # rejected.
 _NOT_YET_SUPPORTED = {
-    "ps_tasks": "distributed training with parameter servers is not "
-                "supported (the original never built a cluster either)",
     "set_profiling": "profiling is not supported",
 }
 
@@ -193,6 +211,7 @@ def validate_flags(values):
                     (values["min_lr"], values["max_lr"]))
   if values["task"] < 0:
     raise FlagError("--task=%d: must not be negative" % values["task"])
+  cluster_config(values)
   from regularizers import registry as reg_registry  # pylint: disable=g-import-not-at-top
   if values["reg_option"] not in reg_registry.NAMES:
     raise FlagError("--reg_option=%s: unknown regulariser; expected one of %s"
@@ -200,6 +219,19 @@ def validate_flags(values):
   if values["hessian_itrs"] <= 0:
     raise FlagError("--hessian_itrs=%d: must be positive" %
                     values["hessian_itrs"])
+
+
+def cluster_config(values):
+  """The `cluster.ClusterConfig` of the flags, or None for one process.
+
+  Raises:
+    FlagError: inconsistent cluster flags.
+  """
+  import cluster  # pylint: disable=g-import-not-at-top
+  try:
+    return cluster.config_from_flags(values)
+  except cluster.ClusterFlagError as e:
+    raise FlagError(str(e)) from None
 
 
 def regularizer_settings(values, out=sys.stdout):
@@ -262,14 +294,26 @@ def selected_problem_sets(values):
 
 
 def run(values, out=sys.stdout):
-  """Meta-trains as the flag values say; returns the log directory."""
+  """Meta-trains as the flag values say; returns the log directory.
+
+  In a cluster (--job_name) a parameter server serves until the chief
+  worker has finished and returns None; a worker meta-trains.
+  """
   validate_flags(values)
+  config = cluster_config(values)
   logdir = log_directory(values)
-  check_writable(logdir)
-  settings.save(logdir, values)
+  # Only the chief of a cluster writes files.
+  if config is None or config.is_chief:
+    check_writable(logdir)
+    settings.save(logdir, values)
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
+  import cluster  # pylint: disable=g-import-not-at-top
+  if config is not None and config.job_name == cluster.PS_JOB:
+    cluster.run_parameter_server(config, out)
+    return None
+  worker = None if config is None else cluster.Worker(config, out)
   import metaopt  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   stems = selected_problem_sets(values)
@@ -279,6 +323,9 @@ def run(values, out=sys.stdout):
   problems = problem_sets.training_problems(stems,
                                             data_dir=values["data_dir"])
   is_chief = values["task"] == 0
+  seed = values["seed"]
+  if worker is not None:
+    seed = cluster.task_seed(seed, config.task)
   metaopt.train_optimizer(
       logdir, optimizer_spec(values), problems,
       num_problems=values["num_problems"],
@@ -310,8 +357,12 @@ def run(values, out=sys.stdout):
       write_histograms=values["write_histograms"],
       curriculum_factory=_curriculum_factory(values),
       if_mt=values["if_mt"], mt_ratio=values["mt_ratio"],
-      mt_k=values["mt_k"], seed=values["seed"],
+      mt_k=values["mt_k"], seed=seed, cluster=worker,
       out=out, **regularizer_settings(values, out))
+  if worker is not None:
+    if not worker.is_chief:
+      return logdir
+    worker.release_parameter_servers()
   if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                  "metatest.py")):
     out.write("evaluate with: python metatest.py --train_dir=%s "
@@ -340,11 +391,14 @@ def main(argv):
   if len(argv) > 1:
     sys.exit("metarun.py: unexpected arguments %s" % " ".join(argv[1:]))
   values = {name: FLAGS[name].value for name in FLAGS}
+  import cluster  # pylint: disable=g-import-not-at-top
   try:
     run(values)
   except FlagError as e:
     sys.exit("metarun.py: %s" % e)
   except FileNotFoundError as e:
+    sys.exit("metarun.py: %s" % e)
+  except cluster.ClusterError as e:
     sys.exit("metarun.py: %s" % e)
 
 

@@ -267,5 +267,86 @@ class TrainOptimizerTest(tf.test.TestCase):
       self.assertAllEqual(a, b)
 
 
+class SharedStartTest(tf.test.TestCase):
+  """How a cluster's chief and other workers start their sessions.
+
+  A local server stands in for the parameter servers: variables live in its
+  resource manager across sessions, as on a parameter server.
+  """
+
+  def _graph(self):
+    graph_obj = tf.Graph()
+    with graph_obj.as_default():
+      graph = metaopt.build_meta_graph(
+          problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0}),
+          problem_spec.Spec(global_learning_rate.GlobalLearningRate, (0.01,),
+                            {}), 1e-3, 0.9, 1e-10, 1e4, 0., False)
+    return graph_obj, graph
+
+  def _rate(self, sess, graph):
+    return sess.run(graph.optimizer.learning_rate)
+
+  def test_the_chief_keeps_live_meta_parameters_over_a_checkpoint(self):
+    server = tf.train.Server.create_local_server()
+    logdir = self.get_temp_dir()
+    log = []
+    graph_obj, graph = self._graph()
+    with graph_obj.as_default():
+      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
+                                               shared=True)
+    with tf.Session(server.target, graph=graph_obj) as sess:
+      self.assertIsNone(start(sess))
+      self.assertAllClose(self._rate(sess, graph), 0.01)
+      graph.saver.save(sess, os.path.join(logdir, "model.ckpt"),
+                       global_step=1)
+      graph.optimizer.learning_rate.load(0.5, sess)
+    # A new graph (the next problem draw, or a restarted chief) on the same
+    # server carries on with the live value, not the checkpoint's.
+    graph_obj, graph = self._graph()
+    with graph_obj.as_default():
+      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
+                                               shared=True)
+    with tf.Session(server.target, graph=graph_obj) as sess:
+      self.assertIsNone(start(sess))
+      self.assertAllClose(self._rate(sess, graph), 0.5)
+    self.assertIn("using the meta-parameters on the parameter servers, "
+                  "global step 0", log)
+    # A fresh server restores the checkpoint.
+    graph_obj, graph = self._graph()
+    with graph_obj.as_default():
+      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
+                                               shared=True)
+    fresh = tf.train.Server.create_local_server()
+    with tf.Session(fresh.target, graph=graph_obj) as sess:
+      self.assertEqual(start(sess), os.path.join(logdir, "model.ckpt-1"))
+      self.assertAllClose(self._rate(sess, graph), 0.01)
+
+  def test_other_workers_wait_for_the_chief(self):
+    server = tf.train.Server.create_local_server()
+    graph_obj, _ = self._graph()
+    polls = []
+    with graph_obj.as_default():
+      chief_initializes = tf.group(
+          *[v.initializer for v in tf.global_variables()])
+
+      class FakeWorker(object):
+        """Records the first poll, then lets the "chief" initialise."""
+
+        def wait_for_initialization(self, sess, uninitialized):
+          polls.append(len(sess.run(uninitialized)))
+          sess.run(chief_initializes)
+
+      wait = metaopt.wait_for_chief_fn(FakeWorker())
+      local_initialized = [tf.is_variable_initialized(v)
+                           for v in tf.local_variables()]
+    with tf.Session(server.target, graph=graph_obj) as sess:
+      wait(sess)
+      self.assertEqual(polls, [len(graph_obj.get_collection(
+          tf.GraphKeys.GLOBAL_VARIABLES))])
+      # The worker's own unroll state is initialised after the wait.
+      self.assertNotEmpty(local_initialized)
+      self.assertTrue(all(sess.run(local_initialized)))
+
+
 if __name__ == "__main__":
   tf.test.main()

@@ -84,6 +84,11 @@ class FlagTableTest(tf.test.TestCase):
       self.assertFalse(metarun.FLAGS[name].default)
     self.assertLen(ORIGINAL_FLAGS, 75)
 
+  def test_cluster_flags_default_to_a_single_process(self):
+    for name, default in (("ps_hosts", ""), ("worker_hosts", ""),
+                          ("job_name", None), ("cluster_wait_secs", 600)):
+      self.assertEqual(metarun.FLAGS[name].default, default, name)
+
   def test_flag_defaults_build_the_checkpoint_configuration(self):
     spec = metarun.optimizer_spec(_defaults())
     self.assertEqual(spec.args, ([10, 20, 20],))
@@ -134,8 +139,21 @@ class BadInputTest(tf.test.TestCase):
                               fix_num_steps=200, fix_num_steps_eval=200))
 
   def test_later_features_are_rejected_until_implemented(self):
-    for name, value in (("ps_tasks", 2), ("set_profiling", True)):
-      self.assertIn("--%s=" % name, self._error(**{name: value}))
+    self.assertIn("--set_profiling=", self._error(set_profiling=True))
+
+  def test_cluster_flags_are_checked(self):
+    # Parameter servers need the cluster's hosts (README, Scaling out).
+    self.assertIn("--ps_tasks=2: parameter servers need a cluster",
+                  self._error(ps_tasks=2))
+    self.assertIn("--job_name: required", self._error(ps_hosts="h:1"))
+    self.assertIn("--worker_tasks=1 does not match --worker_hosts",
+                  self._error(job_name="worker", ps_hosts="h:1",
+                              worker_hosts="h:2,h:3", ps_tasks=1))
+    self.assertIsNone(metarun.cluster_config(_defaults()))
+    config = metarun.cluster_config(_defaults(
+        job_name="ps", ps_hosts="h:1", worker_hosts="h:2,h:3", ps_tasks=1,
+        worker_tasks=2))
+    self.assertEqual(config.device, "/job:ps/task:0")
 
   def test_regulariser_flags_are_checked(self):
     self.assertIn("--reg_option=hessian-typo",
