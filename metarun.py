@@ -363,14 +363,9 @@ def run(values, out=sys.stdout):
     if not worker.is_chief:
       return logdir
     worker.release_parameter_servers()
-  if os.path.exists(os.path.join(os.path.dirname(os.path.abspath(__file__)),
-                                 "metatest.py")):
-    out.write("evaluate with: python metatest.py --train_dir=%s "
-              "--restore_model_name=model.ckpt-0 ...\n" % values["train_dir"])
-  else:
-    out.write("restore %s/model.ckpt-0 into HierarchicalRNN(...) to use the "
-              "trained optimizer (see README; metatest.py is coming)\n" %
-              logdir)
+  out.write("evaluate with: python metatest.py --train_dir=%s "
+            "--restore_model_name=model.ckpt-0 --include_<set>_problems\n" %
+            values["train_dir"])
   return logdir
 
 
