@@ -33,6 +33,7 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags
 
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
+import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -76,7 +77,7 @@ flags.DEFINE_integer("save_period", 1,
 # --- metarun.py and the optimizer modules: the optimizer's settings ----------------
 # (optimizer, cell_size, num_cells, cell_cls, the HierarchicalRNN and
 # CoordinatewiseRNN constructor flags; one table shared with metatest.py)
-settings.define_flags(flags)
+optimizer_flags.define()
 
 # --- metaopt.py -----------------------------------------------------------------
 flags.DEFINE_integer("mini_batch_size", 10000,

@@ -27,6 +27,7 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags
 
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
+import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from evaluation import baselines  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
 
@@ -63,7 +64,7 @@ def define_flags(flag_values=None):
   flags.DEFINE_string("restore_model_name", "", "Checkpoint file name in the "
                       "log directory (empty: its latest checkpoint).",
                       flag_values=fv)
-  settings.define_flags(flags, fv)
+  optimizer_flags.define(fv)
   for stem, set_fn in problem_sets.EVALUATION_SETS.items():
     flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
                          "Evaluate on problem_sets.%s." % set_fn.__name__,

@@ -2,7 +2,7 @@
 
 The original defined these as flags in each entry program (same names and
 defaults everywhere). Here they are one table: the entry points turn it into
-absl flags with `define_flags`, `optimizer_spec` maps values onto a
+absl flags (optimizer_flags.py), `optimizer_spec` maps values onto a
 constructor call, and a run's values are recorded next to its checkpoints
 (`optimizer.json`) so that evaluation and drop-in use rebuild the same
 optimizer. Nothing here reads flags.
@@ -93,22 +93,6 @@ _HRNN_KWARGS = (
 def defaults():
   """A dict of every setting at its original flag default."""
   return {name: default for name, _, default, _ in FLAG_TABLE}
-
-
-def define_flags(flags, flag_values=None):
-  """Defines one absl flag per setting.
-
-  Args:
-    flags: the `absl.flags` module (passed in so that importing this module
-      never needs absl's flag registry).
-    flag_values: the `FlagValues` to define them in (default: absl's
-      global FLAGS).
-  """
-  definers = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
-              float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
-  where = {} if flag_values is None else {"flag_values": flag_values}
-  for name, kind, default, help_text in FLAG_TABLE:
-    definers[kind](name, default, help_text, **where)
 
 
 def complete(values):

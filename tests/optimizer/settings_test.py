@@ -8,6 +8,7 @@ import os
 from absl import flags
 import tensorflow.compat.v1 as tf
 
+import optimizer_flags
 from optimizer import hierarchical_rnn
 from optimizer import settings
 
@@ -41,7 +42,7 @@ class SettingsTest(test_util.TestCase):
 
   def test_define_flags_gives_each_flag_its_type_and_default(self):
     values = flags.FlagValues()
-    settings.define_flags(flags, values)
+    optimizer_flags.define(values)
     values(["prog", "--max_log_lr=2.5", "--nouse_attention"])
     self.assertEqual(values["max_log_lr"].value, 2.5)
     self.assertIs(values["use_attention"].value, False)
