@@ -236,19 +236,26 @@ def _shutdown_queue(ps_task):
                         name="ps_shutdown_%d" % ps_task)
 
 
-def _dequeue_blocking(sess, dequeue, on_timeout):
-  """Runs `dequeue` until it returns, waking every _POLL_SECS.
+def _dequeue_blocking(sess, queue_ops, on_timeout):
+  """Dequeues one element, checking for it every _POLL_SECS.
 
-  Each wake-up calls on_timeout(seconds waited) so the caller can print or
-  give up; the short timeouts also let Ctrl-C through.
+  A dequeue under a run timeout can take the element and still report the
+  timeout, losing it; so the queue's size is polled, and the dequeue runs
+  without a timeout once an element is there (each queue has one consumer).
+  Each empty poll calls on_timeout(seconds waited) so the caller can print
+  or give up; the short sleeps also let Ctrl-C through.
+
+  Args:
+    sess: a session of the queue's graph.
+    queue_ops: (size op, dequeue op) of the queue.
+    on_timeout: function of the seconds waited so far.
   """
-  options = tf.RunOptions(timeout_in_ms=int(_POLL_SECS * 1000))
+  size, dequeue = queue_ops
   start = time.time()
-  while True:
-    try:
-      return sess.run(dequeue, options=options)
-    except tf.errors.DeadlineExceededError:
-      on_timeout(time.time() - start)
+  while sess.run(size) < 1:
+    time.sleep(_POLL_SECS)
+    on_timeout(time.time() - start)
+  return sess.run(dequeue)
 
 
 def run_parameter_server(config, out=sys.stdout):
@@ -259,7 +266,8 @@ def run_parameter_server(config, out=sys.stdout):
          (config.task, config.ps_hosts[config.task]))
   graph = tf.Graph()
   with graph.as_default():
-    token = _shutdown_queue(config.task).dequeue()
+    queue = _shutdown_queue(config.task)
+    token = (queue.size(), queue.dequeue())
   graph.finalize()
   session_config = tf.ConfigProto(device_filters=[config.device])
   with tf.Session(server.target, graph=graph, config=session_config) as sess:
@@ -378,8 +386,10 @@ class Worker(object):
     others = set(range(1, self.config.num_workers))
     if not others:
       return
-    sess, dequeue = self._small_session(
-        lambda: _done_queue(self.config).dequeue())
+    def build():
+      queue = _done_queue(self.config)
+      return queue.size(), queue.dequeue()
+    sess, dequeue = self._small_session(build)
     said = [0.]
 
     def still_waiting(waited):

@@ -19,7 +19,7 @@ import tensorflow.compat.v1 as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # Seconds the whole cluster may take; every process is killed after that.
-_TIMEOUT = 240
+_TIMEOUT = 400
 _LOGDIR_NAME = "HierarchicalRNN_GRUCell_20_2"
 
 
@@ -66,6 +66,13 @@ class LoopbackClusterTest(tf.test.TestCase):
     with open(os.path.join(self._folder, name + ".log")) as f:
       return f.read()
 
+  def _report(self):
+    """Exit status and the end of the output of every process."""
+    return "\n".join(
+        "--- %s (exit status %s):\n%s" % (name, process.poll(),
+                                          self._output(name)[-2000:])
+        for name, process in self._processes.items())
+
   def _wait_for_line(self, name, text, deadline):
     """Waits until process `name` printed `text` (or exited, or timed out)."""
     while time.time() < deadline and self._processes[name].poll() is None:
@@ -99,8 +106,8 @@ class LoopbackClusterTest(tf.test.TestCase):
       try:
         process.wait(timeout=max(deadline - time.time(), 1))
       except subprocess.TimeoutExpired:
-        self.fail("%s still running after %d s:\n%s" %
-                  (name, _TIMEOUT, self._output(name)[-3000:]))
+        self.fail("%s still running after %d s; every process:\n%s" %
+                  (name, _TIMEOUT, self._report()))
     print("loopback cluster took %.1f s" % (time.time() - start))
     outputs = {name: self._output(name) for name in self._processes}
     for name, process in self._processes.items():
