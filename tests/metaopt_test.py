@@ -286,14 +286,19 @@ class SharedStartTest(tf.test.TestCase):
   def _rate(self, sess, graph):
     return sess.run(graph.optimizer.learning_rate)
 
-  def test_the_chief_keeps_live_meta_parameters_over_a_checkpoint(self):
-    server = tf.train.Server.create_local_server()
-    logdir = self.get_temp_dir()
-    log = []
+  def _shared_start(self, logdir, log):
+    """A new meta-graph and its chief's start function (shared=True)."""
     graph_obj, graph = self._graph()
     with graph_obj.as_default():
       start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
                                                shared=True)
+    return graph_obj, graph, start
+
+  def test_the_chief_keeps_live_meta_parameters_over_a_checkpoint(self):
+    server = tf.train.Server.create_local_server()
+    logdir = self.get_temp_dir()
+    log = []
+    graph_obj, graph, start = self._shared_start(logdir, log)
     with tf.Session(server.target, graph=graph_obj) as sess:
       self.assertIsNone(start(sess))
       self.assertAllClose(self._rate(sess, graph), 0.01)
@@ -302,20 +307,14 @@ class SharedStartTest(tf.test.TestCase):
       graph.optimizer.learning_rate.load(0.5, sess)
     # A new graph (the next problem draw, or a restarted chief) on the same
     # server carries on with the live value, not the checkpoint's.
-    graph_obj, graph = self._graph()
-    with graph_obj.as_default():
-      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
-                                               shared=True)
+    graph_obj, graph, start = self._shared_start(logdir, log)
     with tf.Session(server.target, graph=graph_obj) as sess:
       self.assertIsNone(start(sess))
       self.assertAllClose(self._rate(sess, graph), 0.5)
     self.assertIn("using the meta-parameters on the parameter servers, "
                   "global step 0", log)
     # A fresh server restores the checkpoint.
-    graph_obj, graph = self._graph()
-    with graph_obj.as_default():
-      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
-                                               shared=True)
+    graph_obj, graph, start = self._shared_start(logdir, log)
     fresh = tf.train.Server.create_local_server()
     with tf.Session(fresh.target, graph=graph_obj) as sess:
       self.assertEqual(start(sess), os.path.join(logdir, "model.ckpt-1"))
