@@ -17,6 +17,7 @@ for Adam.
 
 Usage:
   python bench/apply_step_bench.py [--repetitions=5] [--steps=100]
+      [--models=mlp,conv] [--variants=HRNN,...] [--threads=0]
 """
 
 import argparse
@@ -30,6 +31,13 @@ sys.path.insert(0, _ROOT)
 
 HRNN_MACS_PER_PARAMETER = 700
 ADAM_MACS_PER_PARAMETER = 5
+# HierarchicalRNN variants timed against Adam: constructor overrides of the
+# default arguments ("HRNN" is the default optimizer).
+VARIANTS = {
+    "HRNN": {},
+    "HRNN no XLA": {"xla_apply": False},
+    "HRNN per-tensor": {"packed_apply": False},
+}
 
 
 def build_problem(model):
@@ -64,16 +72,25 @@ def build_step(model, optimizer_name):
     if optimizer_name == "Adam":
       optimizer = tf.train.AdamOptimizer(1e-3)
     else:
-      optimizer = settings.optimizer_spec(settings.defaults(),
-                                          random_seed=0).build()
+      spec = settings.optimizer_spec(settings.defaults(), random_seed=0)
+      spec = spec._replace(kwargs=dict(spec.kwargs,
+                                       **VARIANTS[optimizer_name]))
+      optimizer = spec.build()
     train_op = optimizer.apply_gradients(zip(grads, params))
     init = tf.global_variables_initializer()
   return graph, train_op, init, flops // 2, problem.num_params
 
 
-def seconds_per_step(graph, train_op, init, steps, warmup=20):
+def seconds_per_step(graph, train_op, init, steps, warmup=20, threads=0):
+  """Mean wall seconds of `steps` runs of `train_op` after `warmup` runs.
+
+  `threads` > 0 limits TensorFlow to that many intra- and inter-op threads
+  (0: its default, one per core).
+  """
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  with tf.Session(graph=graph) as sess:
+  config = tf.ConfigProto(intra_op_parallelism_threads=threads,
+                          inter_op_parallelism_threads=threads)
+  with tf.Session(graph=graph, config=config) as sess:
     sess.run(init)
     for _ in range(warmup):
       sess.run(train_op)
@@ -83,29 +100,35 @@ def seconds_per_step(graph, train_op, init, steps, warmup=20):
     return (time.perf_counter() - start) / steps
 
 
-def measure(model, repetitions, steps):
-  """Ratios of repetitions alternating Adam and HierarchicalRNN."""
+def measure(model, repetitions, steps, variants, threads=0):
+  """Step times and ratios to Adam, repetitions alternating the optimizers."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  built = {name: build_step(model, name) for name in ("Adam", "HRNN")}
+  names = ["Adam"] + list(variants)
+  built = {name: build_step(model, name) for name in names}
   _, _, _, macs, params = built["Adam"]
-  times = {"Adam": [], "HRNN": []}
+  times = {name: [] for name in names}
   for _ in range(repetitions):
-    for name in ("Adam", "HRNN"):
+    for name in names:
       graph, train_op, init, _, _ = built[name]
-      times[name].append(seconds_per_step(graph, train_op, init, steps))
-  ratios = np.array(times["HRNN"]) / np.array(times["Adam"])
+      times[name].append(seconds_per_step(graph, train_op, init, steps,
+                                          threads=threads))
   floor = ((3 * macs + HRNN_MACS_PER_PARAMETER * params) /
            (3 * macs + ADAM_MACS_PER_PARAMETER * params))
-  return {
+  result = {
       "model": model, "parameters": int(params),
-      "forward_macs": int(macs),
-      "adam_ms": float(np.median(times["Adam"]) * 1e3),
-      "hrnn_ms": float(np.median(times["HRNN"]) * 1e3),
-      "ratio_median": float(np.median(ratios)),
-      "ratio_min": float(np.min(ratios)), "ratio_max": float(np.max(ratios)),
-      "floor": float(floor),
-      "hrnn_graph_ops": len(built["HRNN"][0].get_operations()),
+      "forward_macs": int(macs), "floor": float(floor),
+      "adam_ms": float(np.median(times["Adam"]) * 1e3), "variants": {},
   }
+  for name in variants:
+    ratios = np.array(times[name]) / np.array(times["Adam"])
+    result["variants"][name] = {
+        "ms": float(np.median(times[name]) * 1e3),
+        "ratio_median": float(np.median(ratios)),
+        "ratio_min": float(np.min(ratios)),
+        "ratio_max": float(np.max(ratios)),
+        "graph_ops": len(built[name][0].get_operations()),
+    }
+  return result
 
 
 def main():
@@ -113,19 +136,34 @@ def main():
   parser.add_argument("--repetitions", type=int, default=5)
   parser.add_argument("--steps", type=int, default=100)
   parser.add_argument("--models", default="mlp,conv")
+  parser.add_argument("--threads", type=int, default=0,
+                      help="TensorFlow intra- and inter-op threads (0: one "
+                      "per core)")
+  parser.add_argument("--variants", default=",".join(VARIANTS),
+                      help="HierarchicalRNN variants to time, of %s" %
+                      ",".join(VARIANTS))
   args = parser.parse_args()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
+  variants = args.variants.split(",")
+  for name in variants:
+    if name not in VARIANTS:
+      parser.error("--variants: unknown %r; expected some of %s" %
+                   (name, ",".join(VARIANTS)))
   for model in args.models.split(","):
-    result = measure(model, args.repetitions, args.steps)
-    print("%s: HierarchicalRNN %.2f ms, Adam %.2f ms per step; ratio %.2f "
-          "(min %.2f, max %.2f over %d repetitions); arithmetic floor %.2f" %
-          (model, result["hrnn_ms"], result["adam_ms"],
-           result["ratio_median"], result["ratio_min"], result["ratio_max"],
-           args.repetitions, result["floor"]))
+    result = measure(model, args.repetitions, args.steps, variants,
+                     args.threads)
+    print("%s: Adam %.2f ms per step; arithmetic floor %.2f" %
+          (model, result["adam_ms"], result["floor"]))
+    for name in variants:
+      row = result["variants"][name]
+      print("  %-16s %6.2f ms  ratio %.2f (min %.2f, max %.2f over %d "
+            "repetitions)" % (name, row["ms"], row["ratio_median"],
+                              row["ratio_min"], row["ratio_max"],
+                              args.repetitions))
     print(json.dumps(result))
 
 

@@ -19,15 +19,19 @@ while-loop body.
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from optimizer import hrnn_packed
 from optimizer import rnn_cells
 from optimizer import trainable_optimizer as opt
 from optimizer import utils
 
 MIN_LOG_LR = -33.0
+_PACKED_SLOT = "packed"
 
 
 class HierarchicalRNN(opt.TrainableOptimizer):
   """The hierarchical RNN optimizer (optimizer name "hRNN")."""
+
+  min_log_lr = MIN_LOG_LR
 
   def __init__(self, level_sizes, init_lr_range=(1e-6, 1e-2),
                learnable_decay=True, dynamic_output_scale=True,
@@ -44,7 +48,8 @@ class HierarchicalRNN(opt.TrainableOptimizer):
                hrnn_default_decay_var_init=2.2, scale_decay_bias_init=3.2,
                learning_rate_momentum_logit_init=3.2, hrnn_affine_scale=0.5,
                global_rnn_sees_all_tensors=False, use_second_derivatives=True,
-               use_numerator_epsilon=False):
+               use_numerator_epsilon=False, packed_apply=True,
+               xla_apply=True):
     """Creates the optimizer and all its meta-variables under scope "LOL".
 
     Args:
@@ -89,6 +94,16 @@ class HierarchicalRNN(opt.TrainableOptimizer):
         the last tensor's; published checkpoints were trained that way.
       use_second_derivatives: see TrainableOptimizer.
       use_numerator_epsilon: see TrainableOptimizer.
+      packed_apply: in apply mode (`minimize` / `apply_gradients`), keep
+        each variable's per-coordinate state in one [k, n] slot and update
+        all variables in one feature-major computation (optimizer/
+        hrnn_packed.py): the same maths to float32 rounding, about 3x
+        faster on CPU. False uses the per-tensor path of meta-training, one
+        slot per state entry. Attention always uses the per-tensor path.
+        Meta-training (`train`) is unaffected.
+      xla_apply: compile the packed step with XLA (one fused kernel; it
+        compiles on the step's first run). Results agree with
+        `xla_apply=False` to float32 rounding. Only with packed_apply.
 
     Raises:
       ValueError: bad level_sizes or init_lr_range, or a relative-LR /
@@ -136,6 +151,8 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     self.learning_rate_momentum_logit_init = learning_rate_momentum_logit_init
     self.hrnn_affine_scale = hrnn_affine_scale
     self.global_rnn_sees_all_tensors = global_rnn_sees_all_tensors
+    self.packed_apply = packed_apply and not use_attention
+    self.xla_apply = xla_apply
     self._num_seeds = 0
 
     state_keys = ["parameter", "layer", "scl_decay", "inp_decay", "true_param"]
@@ -510,18 +527,12 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     with tf.control_dependencies(None):
       self._create_slots(var_list)
     with tf.name_scope(name, self._name):
-      states = [self._read_state(var) for var in var_list]
-      global_state, global_ops = self._read_global_state()
-      params = [tf.convert_to_tensor(var) for var in var_list]
-      new_params, new_states, new_global, attended, _ = self._compute_updates(
-          params, list(grads), states, global_state)
-      targets = attended if self.use_attention else new_params
+      update_state = (self._packed_update if self.packed_apply
+                      else self._per_tensor_update)
+      targets, computed, write_state = update_state(var_list, list(grads))
       # Every read happens before any write.
-      computed = tf.nest.flatten([targets, new_states, new_global])
-      with tf.control_dependencies(computed):
-        writes = global_ops(new_global)
-        for var, new_state in zip(var_list, new_states):
-          writes += self._write_state(var, new_state)
+      with tf.control_dependencies(tf.nest.flatten([targets, computed])):
+        writes = write_state()
       with tf.control_dependencies(writes):
         updates = [tf.assign(var, value).op
                    for var, value in zip(var_list, targets)]
@@ -530,6 +541,107 @@ class HierarchicalRNN(opt.TrainableOptimizer):
         return update
       with tf.control_dependencies([update]):
         return tf.assign_add(global_step, 1).op
+
+  def variable_state(self, var):
+    """The apply-mode state of `var` after its last step.
+
+    Returns:
+      A dict state key -> tensor, per-coordinate entries [n, c] (as in
+      meta-training, whatever the slot layout), "layer" [1, H1] with two or
+      more levels; empty before `apply_gradients` has made the slots. Before
+      the first step the values are the slots' zeros.
+    """
+    if not self.packed_apply:
+      return {key: tf.convert_to_tensor(self.get_slot(var, key))
+              for key in self._slot_keys(var)}
+    packed = self.get_slot(var, _PACKED_SLOT)
+    if packed is None:
+      return {}
+    state = hrnn_packed.unpack_state(self, tf.convert_to_tensor(packed))
+    if self.num_layers > 1:
+      state["layer"] = tf.convert_to_tensor(self.get_slot(var, "layer"))
+    return state
+
+  def _per_tensor_update(self, var_list, grads):
+    """(new variable values, new states, write function): one slot per entry."""
+    states = [self._read_state(var) for var in var_list]
+    global_state, write_global = self._read_global_state()
+    params = [tf.convert_to_tensor(var) for var in var_list]
+    new_params, new_states, new_global, attended, _ = self._compute_updates(
+        params, grads, states, global_state)
+    targets = attended if self.use_attention else new_params
+
+    def write_state():
+      writes = write_global(new_global)
+      for var, new_state in zip(var_list, new_states):
+        writes += self._write_state(var, new_state)
+      return writes
+
+    return targets, [new_states, new_global], write_state
+
+  def _create_slots(self, var_list):
+    if not self.packed_apply:
+      super()._create_slots(var_list)
+      return
+    rows = hrnn_packed.num_state_rows(self)
+    for var in var_list:
+      n = int(np.prod(var.get_shape().as_list()))
+      # Unused ops; they draw the same initializer seeds as the per-tensor
+      # path's slot creation, so that both paths start alike.
+      with tf.name_scope("slot_shapes"):
+        self._initialize_state(var)
+      self._get_or_make_slot_with_initializer(
+          var, tf.zeros_initializer(), tf.TensorShape([rows, n]), tf.float32,
+          _PACKED_SLOT, self._name + "_" + _PACKED_SLOT)
+      if self.num_layers > 1:
+        self._get_or_make_slot_with_initializer(
+            var, tf.zeros_initializer(),
+            tf.TensorShape([1, self.level_sizes[1]]), tf.float32, "layer",
+            self._name + "_layer")
+      self._get_or_make_slot_with_initializer(
+          var, tf.zeros_initializer(), tf.TensorShape([]), tf.float32,
+          opt.STARTED_SLOT, self._name + "_" + opt.STARTED_SLOT)
+
+  def _packed_update(self, var_list, grads):
+    """(new variable values, new states, write function): packed slots."""
+    keys = [_PACKED_SLOT] + (["layer"] if self.num_layers > 1 else [])
+    packed, layers = [], []
+    for var in var_list:
+      slots = [self.get_slot(var, key) for key in keys]
+
+      def fresh(var=var):
+        initial = self._initialize_state(tf.convert_to_tensor(var))
+        return ([hrnn_packed.pack_state(self, initial)] +
+                [initial[key] for key in keys[1:]])
+
+      started = self.get_slot(var, opt.STARTED_SLOT)
+      values = tf.cond(started > 0.,
+                       lambda slots=slots: [tf.identity(s) for s in slots],
+                       fresh, strict=True)
+      packed.append(values[0])
+      layers.append(values[1] if self.num_layers > 1 else None)
+    global_state, write_global = self._read_global_state()
+    params = [tf.convert_to_tensor(var) for var in var_list]
+    fresh = [1. - self.get_slot(var, opt.STARTED_SLOT) for var in var_list]
+    steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
+        self, params, grads, packed, layers,
+        global_state[0] if global_state else None, first=fresh,
+        xla=self.xla_apply)
+    targets = [param - step for param, step in zip(params, steps)]
+    new_global = [new_global] if new_global is not None else []
+
+    def write_state():
+      writes = write_global(new_global)
+      for var, value, layer in zip(var_list, new_packed, new_layers):
+        writes.append(tf.assign(self.get_slot(var, _PACKED_SLOT), value))
+        if self.num_layers > 1:
+          writes.append(tf.assign(self.get_slot(var, "layer"), layer))
+        writes.append(tf.assign(self.get_slot(var, opt.STARTED_SLOT), 1.))
+      return writes
+
+    computed = [new_packed, new_global] + (
+        new_layers if self.num_layers > 1 else [])
+    return targets, computed, write_state
 
   def _read_global_state(self):
     """The apply-mode global RNN state and a function writing its update."""

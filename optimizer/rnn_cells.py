@@ -52,16 +52,23 @@ class BiasGRUCell(_SingleStateCell):
     self.gate_bias_init = gate_bias_init
 
   def build(self, input_size):
-    """Creates (or reuses) the cell's variables for inputs of `input_size`."""
+    """Creates (or reuses) the cell's variables for inputs of `input_size`.
+
+    Returns:
+      (gates matrix [D + H, 2H], gates bias [2H], candidate matrix
+       [D + H, H], candidate bias [H]); matrix rows are inputs then state.
+    """
     with tf.variable_scope(type(self).__name__):
       fan_in = input_size + self.num_units
       with tf.variable_scope("gates"):
-        utils.affine_variables(fan_in, 2 * self.num_units, scale=self.scale,
-                               bias_init=self.gate_bias_init,
-                               random_seed=self.random_seed)
+        gates = utils.affine_variables(
+            fan_in, 2 * self.num_units, scale=self.scale,
+            bias_init=self.gate_bias_init, random_seed=self.random_seed)
       with tf.variable_scope("candidate"):
-        utils.affine_variables(fan_in, self.num_units, scale=self.scale,
-                               random_seed=self.random_seed)
+        candidate = utils.affine_variables(fan_in, self.num_units,
+                                           scale=self.scale,
+                                           random_seed=self.random_seed)
+    return gates + candidate
 
   def __call__(self, inputs, state, bias=None):
     """One step. inputs [B, D], state [B, H], bias [1, 3H] or None."""

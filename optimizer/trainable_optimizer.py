@@ -25,7 +25,7 @@ _LOCAL_VARIABLE_PREFIX = "local_state_"
 # Per graph: local state variable base name -> number of uses. (The original
 # kept this dict in a graph collection, which breaks MetaGraph export.)
 _LOCAL_STATE_NAME_COUNTS = weakref.WeakKeyDictionary()
-_STARTED_SLOT = "started"
+STARTED_SLOT = "started"
 
 TrainingOutput = collections.namedtuple("TrainingOutput", [
     "metaobj",             # scaled meta-objective + regulariser term
@@ -149,7 +149,7 @@ class TrainableOptimizer(tf.train.Optimizer):
             value.dtype.base_dtype, key, self._name + "_" + key)
       self._get_or_make_slot_with_initializer(
           var, tf.zeros_initializer(), tf.TensorShape([]), tf.float32,
-          _STARTED_SLOT, self._name + "_" + _STARTED_SLOT)
+          STARTED_SLOT, self._name + "_" + STARTED_SLOT)
 
   def _read_state(self, var):
     """The state of `var` for this step: its slots, or fresh before step 1."""
@@ -157,7 +157,7 @@ class TrainableOptimizer(tf.train.Optimizer):
     if not keys:
       return {}
     slots = [self.get_slot(var, key) for key in keys]
-    started = self.get_slot(var, _STARTED_SLOT)
+    started = self.get_slot(var, STARTED_SLOT)
 
     def fresh():
       initial = self._initialize_state(tf.convert_to_tensor(var))
@@ -168,14 +168,14 @@ class TrainableOptimizer(tf.train.Optimizer):
     return dict(zip(keys, values))
 
   def _slot_keys(self, var):
-    return sorted(k for k in self._slots if k != _STARTED_SLOT and
+    return sorted(k for k in self._slots if k != STARTED_SLOT and
                   self.get_slot(var, k) is not None)
 
   def _write_state(self, var, new_state):
     """Assign ops for the state slots of `var` and its "started" flag."""
     ops = [tf.assign(self.get_slot(var, key), new_state[key])
            for key in self._slot_keys(var)]
-    ops.append(tf.assign(self.get_slot(var, _STARTED_SLOT), 1.))
+    ops.append(tf.assign(self.get_slot(var, STARTED_SLOT), 1.))
     return ops
 
   def _apply_common(self, grad, var):
@@ -206,7 +206,7 @@ class TrainableOptimizer(tf.train.Optimizer):
       if slot is None:
         result.append(tf.convert_to_tensor(var))
         continue
-      started = self.get_slot(var, _STARTED_SLOT)
+      started = self.get_slot(var, STARTED_SLOT)
       result.append(tf.cond(started > 0., lambda s=slot: tf.identity(s),
                             lambda v=var: tf.identity(v)))
     return result

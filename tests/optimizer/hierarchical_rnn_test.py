@@ -178,9 +178,18 @@ class ConstructionTest(tf.test.TestCase):
 class EquationsTest(tf.test.TestCase):
 
   def test_two_steps_match_a_numpy_reference(self):
+    self._check_two_steps_against_numpy()
+
+  def test_two_per_tensor_path_steps_match_a_numpy_reference(self):
+    self._check_two_steps_against_numpy(packed_apply=False)
+
+  def test_two_steps_without_xla_match_a_numpy_reference(self):
+    self._check_two_steps_against_numpy(xla_apply=False)
+
+  def _check_two_steps_against_numpy(self, **kwargs):
     optimizer = hierarchical_rnn.HierarchicalRNN(
         [6], num_gradient_scales=2, init_lr_range=(1e-2, 1e-2),
-        zero_init_lr_weights=False, **ENTRY_POINT_KWARGS)
+        zero_init_lr_weights=False, **ENTRY_POINT_KWARGS, **kwargs)
     rng = np.random.RandomState(0)
     target = rng.randn(5, 1).astype(np.float32)
     theta = tf.Variable(rng.randn(5, 1).astype(np.float32))
@@ -204,10 +213,10 @@ class EquationsTest(tf.test.TestCase):
         x, state = _numpy_hrnn_step(v, x, g, state)
         sess.run(step)
         self.assertAllClose(sess.run(theta), x, rtol=1e-4, atol=1e-5)
+      slots = optimizer.variable_state(theta)
       for key in ("log_learning_rate", "scl_decay", "ms2", "parameter"):
-        slot = optimizer.get_slot(theta, key)
-        self.assertAllClose(sess.run(slot), state[key], rtol=1e-4, atol=1e-5,
-                            msg=key)
+        self.assertAllClose(sess.run(slots[key]), state[key], rtol=1e-4,
+                            atol=1e-5, msg=key)
 
   def test_first_step_size_is_the_initial_learning_rate_over_e(self):
     optimizer = hierarchical_rnn.HierarchicalRNN([10, 20, 20],
