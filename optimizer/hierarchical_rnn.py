@@ -633,12 +633,14 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     def write_state():
       writes = write_global(new_global)
       for var, value, layer in zip(var_list, new_packed, new_layers):
+        # (Assigning the pieces to column slices is slower than the copy.)
         writes.append(tf.assign(self.get_slot(var, _PACKED_SLOT), value))
         if self.num_layers > 1:
           writes.append(tf.assign(self.get_slot(var, "layer"), layer))
         writes.append(tf.assign(self.get_slot(var, opt.STARTED_SLOT), 1.))
       return writes
 
+    new_packed = [hrnn_packed.join_pieces(pieces) for pieces in new_packed]
     computed = [new_packed, new_global] + (
         new_layers if self.num_layers > 1 else [])
     return targets, computed, write_state

@@ -90,12 +90,21 @@ class _Segments(object):
     stop = bounds[-1] if stop is None else stop
     self.count = len(sizes)
     self.width = stop - start
-    # (tensor, first column, end column) of each piece, relative to start.
+    # (tensor, first column, end column) of each piece, relative to start,
+    # and where the piece begins in its tensor.
     self.pieces = []
+    self.offsets = []
     for t in range(self.count):
       first, end = max(bounds[t], start), min(bounds[t + 1], stop)
       if first < end:
         self.pieces.append((t, first - start, end - start))
+        self.offsets.append(first - bounds[t])
+
+  def gather(self, per_tensor):
+    """The range's columns of T tensors [R, n_t], as one [R, width]."""
+    columns = [per_tensor[t][:, offset:offset + b - a]
+               for (t, a, b), offset in zip(self.pieces, self.offsets)]
+    return tf.concat(columns, 1) if len(columns) > 1 else columns[0]
 
   def _per_tensor(self, columns):
     """T columns [R, 1] (zeros for tensors not in range) as [R, T]."""
@@ -229,20 +238,21 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
 
   Returns:
     (update_steps, new_packed_states, new_layer_states, new_global_state):
-    the steps (new parameter = parameter - step) shaped like `params`, and
-    the new states in the input formats.
+    the steps (new parameter = parameter - step) shaped like `params`; per
+    tensor, its new packed state as (first column, [k, width]) pieces, one
+    per chunk it spans (`join_pieces` makes the [k, n_t] state); the new
+    level-1 states
+    ([1, H1] each) and global state ([1, H2]).
   """
   sizes = [int(np.prod(p.get_shape().as_list())) for p in params]
   total = sum(sizes)
-  everything = _Segments(sizes)
-  grad = tf.concat([tf.reshape(tf.convert_to_tensor(g), [1, -1])
-                    for g in grads], 1)
-  state = tf.concat(packed_states, 1) if len(sizes) > 1 else packed_states[0]
+  grads = [tf.reshape(tf.convert_to_tensor(g), [1, -1]) for g in grads]
   inverse_sizes = tf.constant(1. / np.array(sizes, np.float32),
                               shape=[1, len(sizes)])
   if first is None:
     s_count = hrnn.num_gradient_scales
-    first = everything.all_zero(state[-s_count:])           # [S, T]
+    first = _Segments(sizes).all_zero(tf.concat(
+        [p[-s_count:] for p in packed_states], 1))          # [S, T]
   else:
     first = tf.reshape(tf.stack(first), [1, len(sizes)])
 
@@ -280,19 +290,23 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
 
     reference = None
     if hrnn.use_relative_lr:
-      log_lr = state[hrnn.level_sizes[0]:hrnn.level_sizes[0] + 1]
+      row = hrnn.level_sizes[0]
+      sums = tf.reshape(tf.stack([tf.reduce_sum(p[row:row + 1])
+                                  for p in packed_states]), [1, len(sizes)])
       if hrnn.use_problem_lr_mean:
-        reference = tf.fill([1, len(sizes)], tf.reduce_mean(log_lr))
+        reference = tf.fill([1, len(sizes)],
+                            tf.reduce_sum(sums) / float(total))
       else:
-        reference = everything.sums(log_lr) * inverse_sizes
+        reference = sums * inverse_sizes
 
     # Stage 1, per chunk: everything up to the per-tensor means.
     outs = []
-    for chunk, a, b in zip(chunks, bounds[:-1], bounds[1:]):
+    for chunk in chunks:
       with compiled():
         outs.append(_coordinate_stage(
-            hrnn, chunk, grad[:, a:b], state[:, a:b], first, reference,
-            weights0, bias0, readout, shortcut, lr_momentum))
+            hrnn, chunk, chunk.gather(grads), chunk.gather(packed_states),
+            first, reference, weights0, bias0, readout, shortcut,
+            lr_momentum))
     means = {key: tf.add_n([out[key] for out in outs]) * inverse_sizes
              for key in outs[0] if key.endswith("_sums")}
 
@@ -306,34 +320,31 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
         new_global = _level2(hrnn, new_layers, global_h)
 
   # Stage 2, per chunk: normalise the direction, step; new state rows.
-  new_rows, steps = [], []
+  new_packed = [[] for _ in sizes]
+  steps = [[] for _ in sizes]
   for chunk, out in zip(chunks, outs):
     with compiled():
       direction = out["direction"]
       if hrnn.dynamic_output_scale:
         direction /= tf.sqrt(chunk.spread(means["direction_sums"]) + 1e-16)
-      step = tf.exp(out["log_step_size"] + lr_offset) * direction
-      rows = tf.concat(out["rows"], 0)
-    new_rows += chunk.split(rows)
-    steps += chunk.split(step)
-  owners = [t for chunk in chunks for t, _, _ in chunk.pieces]
-  new_packed = _gather_pieces(new_rows, owners, len(sizes))
-  steps = [tf.reshape(step, p.get_shape())
-           for step, p in zip(_gather_pieces(steps, owners, len(sizes)),
-                              params)]
+      step = chunk.split(tf.exp(out["log_step_size"] + lr_offset) * direction)
+      rows = chunk.split(tf.concat(out["rows"], 0))
+    for (t, _, _), offset, row, piece in zip(chunk.pieces, chunk.offsets,
+                                             rows, step):
+      new_packed[t].append((offset, row))
+      steps[t].append(piece)
+  steps = [tf.reshape(tf.concat(pieces, 1) if len(pieces) > 1 else pieces[0],
+                      p.get_shape()) for pieces, p in zip(steps, params)]
   new_layer_states = ([tf.transpose(new_layers[:, t:t + 1])
                        for t in range(len(sizes))]
                       if new_layers is not None else list(layer_states))
   return steps, new_packed, new_layer_states, new_global
 
 
-def _gather_pieces(pieces, owners, count):
-  """Per tensor, its pieces (in order) joined along the columns."""
-  result = []
-  for t in range(count):
-    mine = [piece for piece, owner in zip(pieces, owners) if owner == t]
-    result.append(tf.concat(mine, 1) if len(mine) > 1 else mine[0])
-  return result
+def join_pieces(pieces):
+  """A tensor's new packed state [k, n] from its (offset, piece) list."""
+  tensors = [piece for _, piece in pieces]
+  return tf.concat(tensors, 1) if len(tensors) > 1 else tensors[0]
 
 
 def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,
