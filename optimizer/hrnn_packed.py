@@ -27,8 +27,10 @@ import tensorflow.compat.v1 as tf
 from optimizer import trainable_optimizer as opt
 from optimizer import utils
 
-# Fewest coordinates per XLA chunk (smaller steps run as one kernel).
+# Fewest coordinates per XLA chunk (smaller steps run as one kernel), and
+# most chunks (each is compiled separately).
 _MIN_CHUNK = 4096
+_MAX_CHUNKS = 8
 
 
 def state_rows(hrnn):
@@ -210,7 +212,9 @@ def num_chunks(total_size, xla):
   """
   if not xla:
     return 1
-  return int(max(1, min(os.cpu_count() or 1, total_size // _MIN_CHUNK)))
+  cores = (len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity")
+           else os.cpu_count() or 1)
+  return int(max(1, min(cores, _MAX_CHUNKS, total_size // _MIN_CHUNK)))
 
 
 def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
