@@ -166,7 +166,8 @@ def recorded_settings(checkpoint_path):
 
 
 def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
-                           random_seed=None, **overrides):
+                           random_seed=None, optimizer_kwargs=None,
+                           **overrides):
   """Builds a learned optimizer whose meta-parameters come from a checkpoint.
 
   The optimizer is created in the default graph; the initialisers of its
@@ -186,6 +187,8 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
     random_seed: seed of the optimizer's random draws (HierarchicalRNN and
       CoordinatewiseRNN: the initial per-coordinate learning rates); None:
       unseeded.
+    optimizer_kwargs: extra constructor arguments that are not settings,
+      e.g. {"xla_apply": False} for HierarchicalRNN.
     **overrides: individual settings replacing those.
 
   Returns:
@@ -202,7 +205,10 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
   values.update(overrides)
   values = settings.complete(values)
   before = set(v.op.name for v in meta_variables())
-  optimizer = settings.optimizer_spec(values, random_seed).build()
+  spec = settings.optimizer_spec(values, random_seed)
+  if optimizer_kwargs:
+    spec = spec._replace(kwargs=dict(spec.kwargs, **optimizer_kwargs))
+  optimizer = spec.build()
   created = [v for v in meta_variables() if v.op.name not in before]
   check_compatible(checkpoint_path, created)
   tf.train.init_from_checkpoint(

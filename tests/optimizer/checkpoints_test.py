@@ -137,6 +137,23 @@ class RestoreTest(test_util.TestCase):
     for loaded, restored in zip(*results):
       self.assertAllClose(loaded, restored, rtol=1e-6, atol=1e-7)
 
+  def test_optimizer_kwargs_reach_the_constructor(self):
+    results = []
+    for kwargs in (None, {"xla_apply": False, "packed_apply": False}):
+      with tf.Graph().as_default():
+        opt = checkpoints.load_learned_optimizer(
+            self.path, random_seed=4, optimizer_kwargs=kwargs)
+        self.assertEqual(opt.packed_apply, kwargs is None)
+        loss, user_vars = self._user_model()
+        train_op = opt.minimize(loss)
+        with tf.Session() as sess:
+          sess.run(tf.global_variables_initializer())
+          for _ in range(3):
+            sess.run(train_op)
+          results.append(sess.run(user_vars))
+    for packed, per_tensor in zip(*results):
+      self.assertAllClose(packed, per_tensor, rtol=1e-5, atol=1e-6)
+
   def test_restore_leaves_other_variables_alone(self):
     with tf.Graph().as_default():
       settings.optimizer_spec(settings.defaults()).build()
