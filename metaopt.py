@@ -379,7 +379,8 @@ def _restore_snapshot(sess, variables, values):
 
 
 def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
-             evaluation_epochs, batch_size, mini_batch_size, rng, log=print):
+             evaluation_epochs, batch_size, mini_batch_size, rng, log=print,
+             record_every_step=False):
   """Mean final objective of `evaluation_epochs` trajectories.
 
   Each trajectory starts from fresh N(0, 1) parameters, runs the unrolls of
@@ -387,6 +388,11 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
   of the last training unroll, and scores the last recorded objective. The
   training state (local variables) is saved before and restored after, so
   evaluation never disturbs training.
+
+  Only the last objective is scored, so the whole-mini-dataset objective is
+  computed at each unroll's last step only (`record_objectives` False; see
+  `TrainableOptimizer.train`); `record_every_step` computes it at every
+  step, as the original did, for the same score at several times the cost.
   """
   out = graph.train_output
   saved = _snapshot(sess, out.init_loop_vars)
@@ -399,6 +405,7 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
     for unroll in range(len(lengths)):
       reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
       feed = _feed(out, x0, lengths, unroll, data[unroll], reset)
+      feed[out.record_objectives] = record_every_step
       fetches = [out.problem_objectives]
       if unroll + 1 < len(lengths):
         fetches.append(graph.propagate_op)

@@ -14,6 +14,7 @@ import curriculum
 import metaopt
 import teacher
 from optimizer import global_learning_rate
+from optimizer import hierarchical_rnn
 from problems import datasets
 from problems import problem_generator as pg
 from problems import problem_spec
@@ -265,6 +266,33 @@ class TrainOptimizerTest(tf.test.TestCase):
     self.assertTrue(np.isfinite(cost))
     for a, b in zip(before, after):
       self.assertAllEqual(a, b)
+
+
+class EvaluationShortcutTest(tf.test.TestCase):
+
+  def test_evaluation_scores_the_same_as_with_every_step_recorded(self):
+    # HierarchicalRNN carries its state between unrolls; an MLP on data.
+    spec = problem_spec.Spec(pg.FullyConnected, (6, 3),
+                             {"hidden_sizes": (4,), "random_seed": 0})
+    optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
+                                  ([5, 5],), {"random_seed": 0})
+    rng = np.random.RandomState(0)
+    last = metaopt.UnrollData(rng.randn(50, 6).astype(np.float32),
+                              rng.randint(0, 3, 50).astype(np.int32), None,
+                              None)
+    with tf.Graph().as_default():
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., False)
+      init = [tf.global_variables_initializer(),
+              tf.local_variables_initializer()]
+      with tf.Session() as sess:
+        sess.run(init)
+        costs = [metaopt.evaluate(sess, graph, [4, 4, 4], last, 1, True, 3,
+                                  8, 50, np.random.RandomState(1),
+                                  log=lambda _: None, record_every_step=every)
+                 for every in (True, False)]
+    self.assertTrue(np.isfinite(costs[0]))
+    self.assertAllClose(costs[1], costs[0], rtol=1e-6)
 
 
 class SharedStartTest(tf.test.TestCase):
