@@ -268,6 +268,39 @@ class TrainOptimizerTest(tf.test.TestCase):
       self.assertAllEqual(a, b)
 
 
+class PropagateStateTest(tf.test.TestCase):
+
+  def test_the_state_is_carried_on_only_when_asked(self):
+    spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
+    optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
+                                  (0.01,), {})
+    with tf.Graph().as_default():
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., False)
+      out = graph.train_output
+      with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(),
+                  tf.local_variables_initializer()])
+        x0 = [np.ones((4, 1), np.float32)]
+        feed = metaopt._feed(out, x0, [3], 0, metaopt.UnrollData(  # pylint: disable=protected-access
+            None, None, None, None), True)
+        before = sess.run(out.init_loop_vars)
+        feed[graph.propagate_state] = False
+        rate = sess.run(graph.optimizer.learning_rate)
+        sess.run(graph.train_and_propagate_op, feed)
+        kept = sess.run(out.init_loop_vars)
+        self.assertNotEqual(sess.run(graph.optimizer.learning_rate), rate)
+        feed[graph.propagate_state] = True
+        outputs, _ = sess.run([out.output_loop_vars,
+                               graph.train_and_propagate_op], feed)
+        carried = sess.run(out.init_loop_vars)
+    for a, b in zip(before, kept):
+      self.assertAllEqual(a, b)
+    for a, b in zip(outputs, carried):
+      self.assertAllEqual(a, b)
+    self.assertNotAllClose(carried[1], before[1])
+
+
 class EvaluationShortcutTest(tf.test.TestCase):
 
   def test_evaluation_scores_the_same_as_with_every_step_recorded(self):
