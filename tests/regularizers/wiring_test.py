@@ -102,6 +102,23 @@ class RegularizerWiringTest(tf.test.TestCase):
     self.assertAllClose(regularized[0] - plain[0],
                         0.1 * 3 * np.trace(w.T.dot(w)), rtol=1e-3)
 
+  def test_a_term_never_switched_on_changes_nothing(self):
+    # What metarun relies on to leave it out with --regularize_time=none.
+    with tf.Graph().as_default():
+      _, out, meta_grad, feed = self._build()
+      with_term, _ = self._objectives(out, meta_grad, feed)
+    with tf.Graph().as_default():
+      problem = pg.Quadratic(5, random_seed=0)
+      optimizer = global_learning_rate.GlobalLearningRate(0.02)
+      out = optimizer.train(problem)
+      meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
+      feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+              out.reset_state: True,
+              out.init_tensors[0]: np.random.RandomState(1).randn(
+                  5, 1).astype(np.float32)}
+      without, _ = self._objectives(out, meta_grad, feed)
+    self.assertAllEqual(with_term, without)
+
   def test_jacob_term_reaches_the_meta_gradient(self):
     _, out, meta_grad, feed = self._build("jacob", alpha=10.0)
     with self.cached_session() as sess:
