@@ -146,7 +146,8 @@ MetaGraph = collections.namedtuple("MetaGraph", [
     "problem", "optimizer", "train_output", "meta_vars", "global_step",
     "train_op", "train_and_propagate_op", "propagate_op", "summary_op",
     "saver", "progress", "best_evaluation", "meta_saver", "train_op_mt",
-    "train_mt_and_propagate_op",
+    "train_mt_and_propagate_op", "propagate_state", "loop_var_values",
+    "load_loop_vars_op",
 ])
 
 
@@ -159,6 +160,13 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
   The regulariser arguments are those of `TrainableOptimizer.train`. With
   `imitation`, a second train op minimises the imitation loss `metaobjmt`
   with the same RMSProp meta-optimizer (shared slots).
+
+  `train_and_propagate_op` (and `train_mt_and_propagate_op`) copy the
+  unroll's final state into the loop variables unless the placeholder
+  `propagate_state` is fed False: every unroll of a meta-iteration then runs
+  the same fetches, so TensorFlow prepares (and graph-optimises) one
+  executor for them instead of two. `load_loop_vars_op` assigns the values
+  fed to the `loop_var_values` placeholders to the loop variables in one run.
 
   Returns:
     A `MetaGraph`.
@@ -188,16 +196,30 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
 
   pairs = list(zip(out.init_loop_vars, out.output_loop_vars))
 
+  propagate_state = tf.placeholder_with_default(True, [],
+                                                name="propagate_state")
+
   def then_propagate(op):
     # The state carried on is the one of the forward pass that produced the
     # meta-gradient (one session.run); the copies wait for the meta-update
-    # so that no read of the old state by the backward pass can see them.
+    # so that no read of the old state by the backward pass can see them:
+    # the cond's predicate, and so every op of its branches, waits for it.
     with tf.control_dependencies([op]):
-      return tf.group(*[tf.assign(var, value) for var, value in pairs])
+      propagate = tf.identity(propagate_state)
+    copies = tf.cond(
+        propagate,
+        lambda: tf.group(*[tf.assign(var, value) for var, value in pairs]),
+        tf.no_op)
+    return tf.group(op, copies)
 
   train_op, raw_grads, clipped = meta_update(out.metaobj)
   train_and_propagate_op = then_propagate(train_op)
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in pairs])
+  loop_var_values = [tf.placeholder(var.dtype.base_dtype, var.get_shape())
+                     for var in out.init_loop_vars]
+  load_loop_vars_op = tf.group(*[
+      tf.assign(var, value)
+      for var, value in zip(out.init_loop_vars, loop_var_values)])
   train_op_mt = train_mt_and_propagate_op = None
   if imitation:
     train_op_mt, _, _ = meta_update(out.metaobjmt)
@@ -235,7 +257,8 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, train_op,
                    train_and_propagate_op, propagate_op, summary_op, saver,
                    progress, best_evaluation, meta_saver, train_op_mt,
-                   train_mt_and_propagate_op)
+                   train_mt_and_propagate_op, propagate_state,
+                   loop_var_values, load_loop_vars_op)
 
 
 def restore_or_initialize_fn(graph, logdir, log=print, shared=False):
@@ -369,17 +392,20 @@ def _initial_parameters(problem, rng):
           for shape in problem.param_shapes]
 
 
-def _snapshot(sess, variables):
-  return sess.run(variables)
+def _snapshot(sess, graph):
+  """The values of the loop variables (the training state)."""
+  return sess.run(graph.train_output.init_loop_vars)
 
 
-def _restore_snapshot(sess, variables, values):
-  for variable, value in zip(variables, values):
-    variable.load(value, sess)
+def _restore_snapshot(sess, graph, values):
+  """Loads `_snapshot`'s values back, in one run."""
+  sess.run(graph.load_loop_vars_op,
+           dict(zip(graph.loop_var_values, values)))
 
 
 def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
-             evaluation_epochs, batch_size, mini_batch_size, rng, log=print):
+             evaluation_epochs, batch_size, mini_batch_size, rng, log=print,
+             record_every_step=False):
   """Mean final objective of `evaluation_epochs` trajectories.
 
   Each trajectory starts from fresh N(0, 1) parameters, runs the unrolls of
@@ -387,9 +413,14 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
   of the last training unroll, and scores the last recorded objective. The
   training state (local variables) is saved before and restored after, so
   evaluation never disturbs training.
+
+  Only the last objective is scored, so the whole-mini-dataset objective is
+  computed at each unroll's last step only (`record_objectives` False; see
+  `TrainableOptimizer.train`); `record_every_step` computes it at every
+  step, as the original did, for the same score at several times the cost.
   """
   out = graph.train_output
-  saved = _snapshot(sess, out.init_loop_vars)
+  saved = _snapshot(sess, graph)
   costs = []
   for _ in range(evaluation_epochs):
     log("validation...")
@@ -399,12 +430,13 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
     for unroll in range(len(lengths)):
       reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
       feed = _feed(out, x0, lengths, unroll, data[unroll], reset)
-      fetches = [out.problem_objectives]
-      if unroll + 1 < len(lengths):
-        fetches.append(graph.propagate_op)
-      objectives = sess.run(fetches, feed)[0]
+      feed[out.record_objectives] = record_every_step
+      # The last unroll's copies are undone by the restore below; one set
+      # of fetches for every unroll means one executor.
+      objectives, _ = sess.run([out.problem_objectives, graph.propagate_op],
+                               feed)
     costs.append(objectives[-1])
-  _restore_snapshot(sess, out.init_loop_vars, saved)
+  _restore_snapshot(sess, graph, saved)
   return float(np.mean(costs))
 
 
@@ -748,19 +780,19 @@ def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
     switch = regularizer_switch(unroll, len(lengths), regularize_time,
                                 reg_scale)
     feed = _feed(out, x0, lengths, unroll, data[unroll], reset, switch)
-    last = unroll + 1 == len(lengths)
+    # The last unroll's state is not carried on.
+    feed[graph.propagate_state] = unroll + 1 < len(lengths)
     if targets is not None:
       feed[out.mode_mt] = True
       feed.update(zip(out.mt_labels, targets[unroll]))
-      step_op = (graph.train_op_mt if last
-                 else graph.train_mt_and_propagate_op)
-      loss, _ = sess.run([out.metaobjmt, step_op], feed)
+      loss, _ = sess.run([out.metaobjmt, graph.train_mt_and_propagate_op],
+                         feed)
       metaobjs.append(loss)
       continue
-    step_op = graph.train_op if last else graph.train_and_propagate_op
     metaobj, objectives, initial, summary, _, step = sess.run(
         [out.metaobj, out.problem_objectives, out.initial_obj,
-         graph.summary_op, step_op, graph.global_step], feed)
+         graph.summary_op, graph.train_and_propagate_op, graph.global_step],
+        feed)
     writer.add_summary(summary, step)
     metaobjs.append(metaobj)
     if np.any(objectives < 0):

@@ -242,20 +242,27 @@ def regularizer_settings(values, out=sys.stdout):
   that --regularize_time switches on ("none": never, as the original, so the
   original README's commands train without it); --reg_optimizee adds
   beta * R_t to the optimizee's objective at every step.
+
+  A meta-objective term that --regularize_time=none never switches on is
+  not built (the original built it; its branch never ran): the graph, its
+  construction time and memory are those of a run without it, and the
+  values are the same.
   """
   from regularizers import registry as reg_registry  # pylint: disable=g-import-not-at-top
-  if not (values["reg_optimizer"] or values["reg_optimizee"]):
-    return {}
-  if values["reg_optimizer"] and values["regularize_time"] == "none":
+  reg_optimizer = values["reg_optimizer"]
+  if reg_optimizer and values["regularize_time"] == "none":
     out.write("warning: --reg_optimizer=True with --regularize_time=none "
-              "adds nothing to the meta-objective (as in the original); use "
-              "posterior, prior or always to apply it\n")
+              "adds nothing to the meta-objective (as in the original), so "
+              "it is not built; use posterior, prior or always to apply "
+              "it\n")
+    reg_optimizer = False
+  if not (reg_optimizer or values["reg_optimizee"]):
+    return {}
   return dict(
       regularizer_fn=reg_registry.make_regularizer(
           values["reg_option"], values["hessian_itrs"], values["seed"],
           values["fixed_hessian_probes"]),
-      meta_regularizer_weight=(values["alpha"] if values["reg_optimizer"]
-                               else None),
+      meta_regularizer_weight=values["alpha"] if reg_optimizer else None,
       optimizee_regularizer_weight=(values["beta"] if values["reg_optimizee"]
                                     else None))
 

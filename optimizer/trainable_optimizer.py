@@ -45,6 +45,7 @@ TrainingOutput = collections.namedtuple("TrainingOutput", [
     "mt_labels",           # placeholders [T, *shape]: teacher update steps
     "init_tensors",        # placeholders: initial optimizee parameters
     "mode_mt",             # placeholder: teacher-forced (imitation) unroll
+    "record_objectives",   # placeholder: whole-data objective at every step
 ])
 
 
@@ -240,7 +241,17 @@ class TrainableOptimizer(tf.train.Optimizer):
     `mini_data` / `mini_labels` (the unroll's data, integer labels) and
     `batches` [T, batch_size] (indices into them) for data-driven problems;
     optionally `first_unroll`, `reset_state`, `jacob_switch`, `mode_mt`
-    (all default False) and `mt_labels` (default zeros).
+    (all default False), `mt_labels` (default zeros) and
+    `record_objectives` (default True).
+
+    `problem_objectives` records the objective on the whole mini-dataset at
+    every step, which the meta-objective needs. A run that only reads the
+    last entry (evaluation) feeds `record_objectives` False: that objective
+    is then computed at the unroll's last step only, the other steps record
+    the batch objective instead (it still stops a diverging unroll), and the
+    last entry is unchanged. With `obj_train_max_multiplier` > 0 the loop
+    condition reads every entry, so every step records the whole objective
+    whatever is fed.
 
     Args:
       problem: a `problem_generator.Problem` with fully defined
@@ -280,6 +291,8 @@ class TrainableOptimizer(tf.train.Optimizer):
     reset_state = tf.placeholder_with_default(False, [], name="reset_state")
     jacob_switch = tf.placeholder_with_default(False, [], name="jacob_switch")
     mode_mt = tf.placeholder_with_default(False, [], name="mode_mt")
+    record_objectives = tf.placeholder_with_default(
+        True, [], name="record_objectives")
     init_tensors = [tf.placeholder(tf.float32, shape, name="init_tensor")
                     for shape in shapes]
     mt_labels = [tf.placeholder_with_default(
@@ -316,9 +329,16 @@ class TrainableOptimizer(tf.train.Optimizer):
       batch_data = tf.gather(mini_data, index)
       batch_labels = tf.gather(mini_labels, index)
       teacher = [tf.gather(labels, itr) for labels in mt_labels]
-      full_obj = problem.objective(params, mini_data, mini_labels)
       at = attend_params if self.use_attention else params
       batch_obj = problem.objective(at, batch_data, batch_labels)
+      whole_data_obj = lambda: problem.objective(params, mini_data,
+                                                 mini_labels)
+      if self.obj_train_max_multiplier > 0:
+        full_obj = whole_data_obj()
+      else:
+        full_obj = tf.cond(
+            tf.logical_or(record_objectives, tf.equal(itr, num_iter - 1)),
+            whole_data_obj, lambda: tf.identity(batch_obj))
       grads = problem.gradients(batch_obj, at)
       if optimizee_regularizer_weight is not None:
         batch_obj += optimizee_regularizer_weight * regularizer_fn(batch_obj,
@@ -382,7 +402,7 @@ class TrainableOptimizer(tf.train.Optimizer):
         metaobj, meta_obj_mt, obj_weights, problem_objectives, initial_obj,
         batches, first_unroll, reset_state, states_out, init_loop_vars,
         output_loop_vars, jacob_switch, mini_data, mini_labels, mt_labels,
-        init_tensors, mode_mt)
+        init_tensors, mode_mt, record_objectives)
 
   def scale_objective(self, total_obj, all_objs, initial_obj,
                       obj_scale_eps=1e-6):

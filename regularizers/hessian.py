@@ -49,6 +49,36 @@ def hessian_vector_product(grads, params, vectors):
           for h, p in zip(products, params)]
 
 
+def flatten(vectors):
+  """One rank-1 tensor: the tensors of `vectors` flattened and concatenated."""
+  return tf.concat([tf.reshape(v, [-1]) for v in vectors], 0)
+
+
+def unflatten(flat, shapes):
+  """The inverse of `flatten`: a list of tensors of `shapes` (lists of ints)."""
+  sizes = [int(np.prod(shape)) for shape in shapes]
+  return [tf.reshape(piece, shape)
+          for piece, shape in zip(tf.split(flat, sizes), shapes)]
+
+
+def flat_hessian_vector_product_fn(grads, params):
+  """A function flat v -> flat H v, over all parameters at once.
+
+  The estimators that take many products in sequence (Lanczos) work on one
+  flattened vector: an inner product is then two ops instead of two per
+  tensor plus a sum, which keeps the graph, and the graph of its gradient in
+  meta-training, several times smaller. The values are those of the
+  per-tensor formulation up to the order of float32 summation.
+  """
+  shapes = _static_shapes(params)
+
+  def product(flat):
+    return flatten(hessian_vector_product(grads, params,
+                                          unflatten(flat, shapes)))
+
+  return product
+
+
 def _static_shapes(params):
   shapes = [p.get_shape() for p in params]
   for shape in shapes:
@@ -156,28 +186,33 @@ def lanczos(grads, params, num_steps=10, seed=None, fixed_probes=False):
 
   With full re-orthogonalisation as the original: beta_i = ||w|| of the raw
   residual, v_i = w orthonormalised against every earlier v, then
-  w = H v_i - alpha_i v_i - beta_i v_{i-1}.
+  w = H v_i - alpha_i v_i - beta_i v_{i-1}. The vectors are flattened over
+  all parameters (see `flat_hessian_vector_product_fn`); the probe is the
+  one `rademacher_probe` draws.
 
   Returns:
     (alphas [num_steps], betas [num_steps - 1]): the diagonal and
     off-diagonal of the tridiagonal matrix T.
   """
   grads = dense_gradients(grads, params)
-  v = normalize(rademacher_probe(params, seed, fixed_probes))
+  product = flat_hessian_vector_product_fn(grads, params)
+  # Single-element lists: `inner`, `normalize` and `orthonormalize` then
+  # act on the flat vectors with one op per step.
+  v = normalize([flatten(rademacher_probe(params, seed, fixed_probes))])
   basis = [v]
-  hv = hessian_vector_product(grads, params, v)
+  hv = [product(v[0])]
   alphas = [inner(hv, v)]
   betas = []
-  w = [h - alphas[0] * vi for h, vi in zip(hv, v)]
+  w = [hv[0] - alphas[0] * v[0]]
   for _ in range(1, num_steps):
     betas.append(tf.sqrt(inner(w, w)))
     v_prev = basis[-1]
     v = orthonormalize(w, basis)
     basis.append(v)
-    hv = hessian_vector_product(grads, params, v)
+    hv = [product(v[0])]
     alpha = inner(hv, v)
     alphas.append(alpha)
-    w = [h - alpha * vi - betas[-1] * pi for h, vi, pi in zip(hv, v, v_prev)]
+    w = [hv[0] - alpha * v[0] - betas[-1] * v_prev[0]]
   return tf.stack(alphas), (tf.stack(betas) if betas else tf.zeros([0]))
 
 

@@ -14,6 +14,7 @@ import curriculum
 import metaopt
 import teacher
 from optimizer import global_learning_rate
+from optimizer import hierarchical_rnn
 from problems import datasets
 from problems import problem_generator as pg
 from problems import problem_spec
@@ -265,6 +266,66 @@ class TrainOptimizerTest(tf.test.TestCase):
     self.assertTrue(np.isfinite(cost))
     for a, b in zip(before, after):
       self.assertAllEqual(a, b)
+
+
+class PropagateStateTest(tf.test.TestCase):
+
+  def test_the_state_is_carried_on_only_when_asked(self):
+    spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
+    optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
+                                  (0.01,), {})
+    with tf.Graph().as_default():
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., False)
+      out = graph.train_output
+      with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(),
+                  tf.local_variables_initializer()])
+        x0 = [np.ones((4, 1), np.float32)]
+        feed = metaopt._feed(out, x0, [3], 0, metaopt.UnrollData(  # pylint: disable=protected-access
+            None, None, None, None), True)
+        before = sess.run(out.init_loop_vars)
+        feed[graph.propagate_state] = False
+        rate = sess.run(graph.optimizer.learning_rate)
+        sess.run(graph.train_and_propagate_op, feed)
+        kept = sess.run(out.init_loop_vars)
+        self.assertNotEqual(sess.run(graph.optimizer.learning_rate), rate)
+        feed[graph.propagate_state] = True
+        outputs, _ = sess.run([out.output_loop_vars,
+                               graph.train_and_propagate_op], feed)
+        carried = sess.run(out.init_loop_vars)
+    for a, b in zip(before, kept):
+      self.assertAllEqual(a, b)
+    for a, b in zip(outputs, carried):
+      self.assertAllEqual(a, b)
+    self.assertNotAllClose(carried[1], before[1])
+
+
+class EvaluationShortcutTest(tf.test.TestCase):
+
+  def test_evaluation_scores_the_same_as_with_every_step_recorded(self):
+    # HierarchicalRNN carries its state between unrolls; an MLP on data.
+    spec = problem_spec.Spec(pg.FullyConnected, (6, 3),
+                             {"hidden_sizes": (4,), "random_seed": 0})
+    optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
+                                  ([5, 5],), {"random_seed": 0})
+    rng = np.random.RandomState(0)
+    last = metaopt.UnrollData(rng.randn(50, 6).astype(np.float32),
+                              rng.randint(0, 3, 50).astype(np.int32), None,
+                              None)
+    with tf.Graph().as_default():
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., False)
+      init = [tf.global_variables_initializer(),
+              tf.local_variables_initializer()]
+      with tf.Session() as sess:
+        sess.run(init)
+        costs = [metaopt.evaluate(sess, graph, [4, 4, 4], last, 1, True, 3,
+                                  8, 50, np.random.RandomState(1),
+                                  log=lambda _: None, record_every_step=every)
+                 for every in (True, False)]
+    self.assertTrue(np.isfinite(costs[0]))
+    self.assertAllClose(costs[1], costs[0], rtol=1e-6)
 
 
 class SharedStartTest(tf.test.TestCase):

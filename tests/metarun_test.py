@@ -167,13 +167,23 @@ class BadInputTest(tf.test.TestCase):
     out = io.StringIO()
     self.assertEqual(metarun.regularizer_settings(_defaults(), out), {})
     settings = metarun.regularizer_settings(
-        _defaults(reg_optimizer=True, alpha=1e-4, regularize_time="none"),
+        _defaults(reg_optimizer=True, alpha=1e-4, regularize_time="always"),
         out)
     self.assertEqual(settings["meta_regularizer_weight"], 1e-4)
     self.assertIsNone(settings["optimizee_regularizer_weight"])
     self.assertTrue(callable(settings["regularizer_fn"]))
+    self.assertEqual(out.getvalue(), "")
+    # A term --regularize_time=none never switches on is not built.
+    self.assertEqual(metarun.regularizer_settings(
+        _defaults(reg_optimizer=True, alpha=1e-4, regularize_time="none"),
+        out), {})
     self.assertIn("--regularize_time=none adds nothing", out.getvalue())
     self.assertEqual(len(out.getvalue().strip().splitlines()), 1)
+    settings = metarun.regularizer_settings(
+        _defaults(reg_optimizer=True, reg_optimizee=True, beta=0.5,
+                  regularize_time="none"), io.StringIO())
+    self.assertIsNone(settings["meta_regularizer_weight"])
+    self.assertEqual(settings["optimizee_regularizer_weight"], 0.5)
     settings = metarun.regularizer_settings(
         _defaults(reg_optimizee=True, beta=0.5), io.StringIO())
     self.assertIsNone(settings["meta_regularizer_weight"])

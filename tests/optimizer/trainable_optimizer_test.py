@@ -288,5 +288,65 @@ class ApplyModeTest(tf.test.TestCase):
       global_learning_rate.GlobalLearningRate(0.1, cell_cls="GRUCell")
 
 
+class RecordObjectivesTest(tf.test.TestCase):
+  """Evaluation's shortcut: the whole-data objective at the last step only."""
+
+  def _build(self, **kwargs):
+    problem = pg.FullyConnected(4, 3, hidden_sizes=(3,), random_seed=0)
+    optimizer = global_learning_rate.GlobalLearningRate(0.5, **kwargs)
+    out = optimizer.train(problem)
+    rng = np.random.RandomState(5)
+    x0 = [rng.randn(*shape).astype(np.float32)
+          for shape in problem.param_shapes]
+    feed = _run_unroll(None, out, x0, 6,
+                       mini_data=rng.randn(40, 4).astype(np.float32),
+                       mini_labels=rng.randint(0, 3, 40).astype(np.int32),
+                       batches=rng.randint(0, 40, (6, 5)).astype(np.int32))
+    return out, feed
+
+  def _objectives(self, out, feed, record, trace=False):
+    feed = dict(feed)
+    feed[out.record_objectives] = record
+    with tf.Session() as sess:
+      sess.run([tf.global_variables_initializer(),
+                tf.local_variables_initializer()])
+      options = tf.RunOptions(
+          trace_level=tf.RunOptions.FULL_TRACE if trace else
+          tf.RunOptions.NO_TRACE)
+      metadata = tf.RunMetadata()
+      objectives = sess.run(out.problem_objectives, feed, options=options,
+                            run_metadata=metadata)
+    softmax_runs = [node.node_name
+                    for device in metadata.step_stats.dev_stats
+                    for node in device.node_stats
+                    if "SparseSoftmaxCrossEntropyWithLogits" in node.node_name
+                    and node.node_name.startswith("while/cond")]
+    return objectives, softmax_runs
+
+  def test_the_last_objective_is_the_same_when_only_it_is_recorded(self):
+    out, feed = self._build()
+    every, _ = self._objectives(out, feed, True)
+    last_only, _ = self._objectives(out, feed, False)
+    self.assertLen(last_only, 7)
+    self.assertAllClose(last_only[-1], every[-1], rtol=1e-6)
+    self.assertAllClose(last_only[0], every[0], rtol=1e-6)
+    # The steps before the last record the batch objective instead.
+    self.assertNotAllClose(last_only[1:-1], every[1:-1])
+
+  def test_the_whole_data_objective_runs_once_when_only_the_last_counts(self):
+    out, feed = self._build()
+    _, every = self._objectives(out, feed, True, trace=True)
+    _, last_only = self._objectives(out, feed, False, trace=True)
+    self.assertLen(every, 6)
+    self.assertLen(last_only, 1)
+
+  def test_an_objective_limit_records_every_step_whatever_is_fed(self):
+    # The limit's loop condition reads every recorded objective.
+    out, feed = self._build(obj_train_max_multiplier=1e6)
+    every, _ = self._objectives(out, feed, True)
+    last_only, _ = self._objectives(out, feed, False)
+    self.assertAllClose(last_only, every, rtol=1e-6)
+
+
 if __name__ == "__main__":
   tf.test.main()

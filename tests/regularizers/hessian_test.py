@@ -178,6 +178,74 @@ class LanczosTest(tf.test.TestCase):
     self.assertAllClose(ritz.min(), exact.min(), rtol=1e-2, atol=1e-3)
 
 
+def _numpy_lanczos(matrix, start, num_steps):
+  """The original's Lanczos (full re-orthogonalisation) in float64 numpy."""
+  normalize = lambda x: x / (np.linalg.norm(x) + hessian.NORM_EPSILON)
+  v = normalize(start)
+  basis = [v]
+  hv = matrix.dot(v)
+  alphas, betas = [hv.dot(v)], []
+  w = hv - alphas[0] * v
+  for _ in range(1, num_steps):
+    betas.append(np.linalg.norm(w))
+    v_prev = basis[-1]
+    for b in basis:
+      w = w - w.dot(b) * b
+    v = normalize(w)
+    basis.append(v)
+    hv = matrix.dot(v)
+    alphas.append(hv.dot(v))
+    w = hv - alphas[-1] * v - betas[-1] * v_prev
+  return np.array(alphas), np.array(betas)
+
+
+class FlatVectorTest(tf.test.TestCase):
+
+  def test_unflatten_inverts_flatten(self):
+    vectors = [tf.constant(np.arange(6.).reshape(3, 2), tf.float32),
+               tf.constant([7.]), tf.constant(np.ones((2, 1, 2)), tf.float32)]
+    flat = hessian.flatten(vectors)
+    back = hessian.unflatten(flat, [[3, 2], [1], [2, 1, 2]])
+    self.assertEqual(flat.get_shape().as_list(), [11])
+    for original, restored in zip(self.evaluate(vectors),
+                                  self.evaluate(back)):
+      self.assertAllEqual(original, restored)
+
+  def test_flat_product_is_the_per_tensor_product(self):
+    problem = pg.FullyConnected(3, 3, hidden_sizes=(2,), random_seed=0)
+    loss, params = _classifier_case(problem, seed=6)
+    grads = tf.gradients(loss, params)
+    rng = np.random.RandomState(7)
+    vectors = [tf.constant(rng.randn(*p.get_shape().as_list()), tf.float32)
+               for p in params]
+    per_tensor = hessian.flatten(hessian.hessian_vector_product(
+        grads, params, vectors))
+    flat = hessian.flat_hessian_vector_product_fn(grads, params)(
+        hessian.flatten(vectors))
+    self.assertAllClose(*self.evaluate([flat, per_tensor]), rtol=1e-6,
+                        atol=1e-7)
+
+
+class LanczosReferenceTest(tf.test.TestCase):
+
+  def test_lanczos_matches_a_numpy_reference_step_by_step(self):
+    problem = pg.FullyConnected(3, 3, hidden_sizes=(2,), random_seed=0)
+    loss, params = _classifier_case(problem, seed=3)
+    grads = tf.gradients(loss, params)
+    alphas, betas = hessian.lanczos(grads, params, num_steps=6, seed=11,
+                                    fixed_probes=True)
+    rng = np.random.RandomState(11)
+    start = np.concatenate([
+        (2. * rng.randint(0, 2, p.get_shape().as_list()) - 1.).ravel()
+        for p in params])
+    with self.cached_session() as sess:
+      exact = _exact_hessian(loss, params, sess)
+      alphas, betas = sess.run([alphas, betas])
+    expected_alphas, expected_betas = _numpy_lanczos(exact, start, 6)
+    self.assertAllClose(alphas, expected_alphas, rtol=1e-4, atol=1e-5)
+    self.assertAllClose(betas, expected_betas, rtol=1e-4, atol=1e-5)
+
+
 class JacobianAndRegistryTest(tf.test.TestCase):
 
   def test_mean_squared_gradient(self):

@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 
 from optimizer import global_learning_rate
 from problems import problem_generator as pg
+from regularizers import hessian
 from regularizers import registry
 
 
@@ -17,6 +18,31 @@ def _executed_node_names(sess, fetches, feed):
   sess.run(fetches, feed, options=options, run_metadata=metadata)
   return [node.node_name for device in metadata.step_stats.dev_stats
           for node in device.node_stats]
+
+
+def _per_tensor_lanczos_trace(num_steps, seed):
+  """The hessian-esd regulariser as first written: Lanczos on lists of
+  per-tensor vectors (the plain path the flattened one must reproduce)."""
+
+  def regularizer(objective, params):
+    grads = hessian.dense_gradients(tf.gradients(objective, params), params)
+    v = hessian.normalize(hessian.rademacher_probe(params, seed, True))
+    basis = [v]
+    hv = hessian.hessian_vector_product(grads, params, v)
+    alphas = [hessian.inner(hv, v)]
+    w = [h - alphas[0] * vi for h, vi in zip(hv, v)]
+    for _ in range(1, num_steps):
+      beta = tf.sqrt(hessian.inner(w, w))
+      v_prev = basis[-1]
+      v = hessian.orthonormalize(w, basis)
+      basis.append(v)
+      hv = hessian.hessian_vector_product(grads, params, v)
+      alphas.append(hessian.inner(hv, v))
+      w = [h - alphas[-1] * vi - beta * pi
+           for h, vi, pi in zip(hv, v, v_prev)]
+    return tf.add_n(alphas)
+
+  return regularizer
 
 
 class RegularizerWiringTest(tf.test.TestCase):
@@ -76,6 +102,23 @@ class RegularizerWiringTest(tf.test.TestCase):
     self.assertAllClose(regularized[0] - plain[0],
                         0.1 * 3 * np.trace(w.T.dot(w)), rtol=1e-3)
 
+  def test_a_term_never_switched_on_changes_nothing(self):
+    # What metarun relies on to leave it out with --regularize_time=none.
+    with tf.Graph().as_default():
+      _, out, meta_grad, feed = self._build()
+      with_term, _ = self._objectives(out, meta_grad, feed)
+    with tf.Graph().as_default():
+      problem = pg.Quadratic(5, random_seed=0)
+      optimizer = global_learning_rate.GlobalLearningRate(0.02)
+      out = optimizer.train(problem)
+      meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
+      feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+              out.reset_state: True,
+              out.init_tensors[0]: np.random.RandomState(1).randn(
+                  5, 1).astype(np.float32)}
+      without, _ = self._objectives(out, meta_grad, feed)
+    self.assertAllEqual(with_term, without)
+
   def test_jacob_term_reaches_the_meta_gradient(self):
     _, out, meta_grad, feed = self._build("jacob", alpha=10.0)
     with self.cached_session() as sess:
@@ -85,6 +128,38 @@ class RegularizerWiringTest(tf.test.TestCase):
       feed[out.jacob_switch] = True
       regularized = sess.run(meta_grad, feed)
     self.assertNotAllClose(plain, regularized)
+
+
+class FlatLanczosMetaGradientTest(tf.test.TestCase):
+
+  def _meta_gradient(self, regularizer_fn):
+    """metaobj and its gradient for a small MLP, regulariser switched on."""
+    problem = pg.FullyConnected(4, 3, hidden_sizes=(3,), random_seed=0)
+    optimizer = global_learning_rate.GlobalLearningRate(0.1)
+    out = optimizer.train(problem, regularizer_fn=regularizer_fn,
+                          meta_regularizer_weight=0.5)
+    meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
+    rng = np.random.RandomState(2)
+    feed = {out.obj_weights: np.ones(4) / 4, out.first_unroll: True,
+            out.reset_state: True, out.jacob_switch: True,
+            out.mini_data: rng.randn(16, 4).astype(np.float32),
+            out.mini_labels: rng.randint(0, 3, 16).astype(np.int32),
+            out.batches: rng.randint(0, 16, (4, 5)).astype(np.int32)}
+    feed.update({x: rng.randn(*x.get_shape().as_list()).astype(np.float32)
+                 for x in out.init_tensors})
+    with tf.Session() as sess:
+      sess.run([tf.global_variables_initializer(),
+                tf.local_variables_initializer()])
+      return sess.run([out.metaobj, meta_grad], feed)
+
+  def test_flat_lanczos_gives_the_per_tensor_meta_gradient(self):
+    with tf.Graph().as_default():
+      flat = self._meta_gradient(registry.make_regularizer(
+          "hessian-esd", 6, seed=3, fixed_probes=True))
+    with tf.Graph().as_default():
+      per_tensor = self._meta_gradient(_per_tensor_lanczos_trace(6, seed=3))
+    self.assertNotEqual(flat[1], 0.)
+    self.assertAllClose(flat, per_tensor, rtol=1e-4, atol=1e-6)
 
 
 if __name__ == "__main__":
