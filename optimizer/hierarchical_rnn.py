@@ -383,15 +383,11 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     """Input features [n, D], scaled gradients Z [n, S] and new statistics."""
     s_count = self.num_gradient_scales
     g = tf.reshape(tf.convert_to_tensor(grad), [-1, 1])
-    inp = [state["inp_decay"]]
-    for _ in range(s_count - 1):
-      inp.append(tf.sqrt(inp[-1]))
-    scl = [state["scl_decay"]]
-    if self.use_multiple_scale_decays and s_count > 1:
-      for _ in range(s_count - 1):
-        scl.append(tf.sqrt(scl[-1]))
+    inp = utils.decay_timescales(state["inp_decay"], s_count)
+    if self.use_multiple_scale_decays:
+      scl = utils.decay_timescales(state["scl_decay"], s_count)
     else:
-      scl = scl * s_count
+      scl = [state["scl_decay"]] * s_count
     accums, mss, scaled = [], [], []
     for i in range(s_count):
       if s_count == 1:

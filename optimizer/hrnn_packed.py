@@ -450,13 +450,9 @@ def _features(hrnn, grad, rows, chunk, first, reference):
      [S, w], new mean squares [S, w]).
   """
   s_count = hrnn.num_gradient_scales
-  inp = [rows["inp_decay"]]
-  for _ in range(s_count - 1):
-    inp.append(tf.sqrt(inp[-1]))
-  scl = [rows["scl_decay"]]
-  if hrnn.use_multiple_scale_decays and s_count > 1:
-    for _ in range(s_count - 1):
-      scl.append(tf.sqrt(scl[-1]))
+  inp = utils.decay_timescales(rows["inp_decay"], s_count)
+  scl = utils.decay_timescales(
+      rows["scl_decay"], s_count if hrnn.use_multiple_scale_decays else 1)
   inp = tf.concat(inp, 0) if s_count > 1 else inp[0]
   scl = tf.concat(scl, 0) if len(scl) > 1 else scl[0]
   if s_count == 1:

@@ -19,6 +19,14 @@ def asinh(x):
   return tf.math.asinh(x)
 
 
+def decay_timescales(decay, count):
+  """[d, d^(1/2), d^(1/4), ...]: `count` decays of doubling timescales."""
+  decays = [decay]
+  for _ in range(count - 1):
+    decays.append(tf.sqrt(decays[-1]))
+  return decays
+
+
 def affine_variables(input_size, output_size, scope="Affine", scale=0.1,
                      vec_mean=0., include_bias=True, bias_init=0.,
                      random_seed=None):
