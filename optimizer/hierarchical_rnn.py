@@ -575,71 +575,41 @@ class HierarchicalRNN(opt.TrainableOptimizer):
 
     return targets, [new_states, new_global], write_state
 
-  def _create_slots(self, var_list):
+  def _slot_initial_values(self, var):
+    initial = self._initialize_state(var)
     if not self.packed_apply:
-      super()._create_slots(var_list)
-      return
-    rows = hrnn_packed.num_state_rows(self)
-    for var in var_list:
-      n = int(np.prod(var.get_shape().as_list()))
-      # Unused ops; they draw the same initializer seeds as the per-tensor
-      # path's slot creation, so that both paths start alike.
-      with tf.name_scope("slot_shapes"):
-        self._initialize_state(var)
-      self._get_or_make_slot_with_initializer(
-          var, tf.zeros_initializer(), tf.TensorShape([rows, n]), tf.float32,
-          _PACKED_SLOT, self._name + "_" + _PACKED_SLOT)
-      if self.num_layers > 1:
-        self._get_or_make_slot_with_initializer(
-            var, tf.zeros_initializer(),
-            tf.TensorShape([1, self.level_sizes[1]]), tf.float32, "layer",
-            self._name + "_layer")
-      self._get_or_make_slot_with_initializer(
-          var, tf.zeros_initializer(), tf.TensorShape([]), tf.float32,
-          opt.STARTED_SLOT, self._name + "_" + opt.STARTED_SLOT)
+      return initial
+    values = {_PACKED_SLOT: hrnn_packed.pack_state(self, initial)}
+    if self.num_layers > 1:
+      values["layer"] = initial["layer"]
+    return values
 
   def _packed_update(self, var_list, grads):
     """(new variable values, new states, write function): packed slots."""
-    keys = [_PACKED_SLOT] + (["layer"] if self.num_layers > 1 else [])
-    packed, layers = [], []
-    for var in var_list:
-      slots = [self.get_slot(var, key) for key in keys]
-
-      def fresh(var=var):
-        initial = self._initialize_state(tf.convert_to_tensor(var))
-        return ([hrnn_packed.pack_state(self, initial)] +
-                [initial[key] for key in keys[1:]])
-
-      started = self.get_slot(var, opt.STARTED_SLOT)
-      values = tf.cond(started > 0.,
-                       lambda slots=slots: [tf.identity(s) for s in slots],
-                       fresh, strict=True)
-      packed.append(values[0])
-      layers.append(values[1] if self.num_layers > 1 else None)
+    states = [self._read_state(var) for var in var_list]
     global_state, write_global = self._read_global_state()
     params = [tf.convert_to_tensor(var) for var in var_list]
     fresh = [1. - self.get_slot(var, opt.STARTED_SLOT) for var in var_list]
     steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
-        self, params, grads, packed, layers,
+        self, params, grads, [state[_PACKED_SLOT] for state in states],
+        [state.get("layer") for state in states],
         global_state[0] if global_state else None, first=fresh,
         xla=self.xla_apply)
     targets = [param - step for param, step in zip(params, steps)]
     new_global = [new_global] if new_global is not None else []
+    new_states = []
+    for value, layer in zip(new_packed, new_layers):
+      new_states.append({_PACKED_SLOT: value})
+      if self.num_layers > 1:
+        new_states[-1]["layer"] = layer
 
     def write_state():
       writes = write_global(new_global)
-      for var, value, layer in zip(var_list, new_packed, new_layers):
-        # (Assigning the pieces to column slices is slower than the copy.)
-        writes.append(tf.assign(self.get_slot(var, _PACKED_SLOT), value))
-        if self.num_layers > 1:
-          writes.append(tf.assign(self.get_slot(var, "layer"), layer))
-        writes.append(tf.assign(self.get_slot(var, opt.STARTED_SLOT), 1.))
+      for var, new_state in zip(var_list, new_states):
+        writes += self._write_state(var, new_state)
       return writes
 
-    new_packed = [hrnn_packed.join_pieces(pieces) for pieces in new_packed]
-    computed = [new_packed, new_global] + (
-        new_layers if self.num_layers > 1 else [])
-    return targets, computed, write_state
+    return targets, [new_states, new_global], write_state
 
   def _read_global_state(self):
     """The apply-mode global RNN state and a function writing its update."""

@@ -10,8 +10,9 @@ coordinates), the tensors of a step are laid side by side into [k, N]
 concatenations are block copies and the GRU is a few (rows x N) matmuls.
 What differs per tensor (the level-0 bias from the higher levels, the means
 for the relative learning rate, the direction's RMS normalisation and the
-level-1 summaries, the "first step" test of the mean squares) goes through a
-[T, N] one-hot matrix of the coordinates' tensors.
+level-1 summaries, the "first step" test of the mean squares) uses static
+column slices. With XLA the coordinate-wise work is compiled in independent
+column chunks that run in parallel.
 
 The maths is that of `HierarchicalRNN._compute_updates` (without attention);
 the results agree with it to float32 rounding (summation order and a faster
@@ -104,9 +105,9 @@ class _Segments(object):
 
   def gather(self, per_tensor):
     """The range's columns of T tensors [R, n_t], as one [R, width]."""
-    columns = [per_tensor[t][:, offset:offset + b - a]
-               for (t, a, b), offset in zip(self.pieces, self.offsets)]
-    return tf.concat(columns, 1) if len(columns) > 1 else columns[0]
+    return _join_columns([per_tensor[t][:, offset:offset + b - a]
+                          for (t, a, b), offset in zip(self.pieces,
+                                                       self.offsets)])
 
   def _per_tensor(self, columns):
     """T columns [R, 1] (zeros for tensors not in range) as [R, T]."""
@@ -242,11 +243,8 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
 
   Returns:
     (update_steps, new_packed_states, new_layer_states, new_global_state):
-    the steps (new parameter = parameter - step) shaped like `params`; per
-    tensor, its new packed state as (first column, [k, width]) pieces, one
-    per chunk it spans (`join_pieces` makes the [k, n_t] state); the new
-    level-1 states
-    ([1, H1] each) and global state ([1, H2]).
+    the steps (new parameter = parameter - step) shaped like `params`, and
+    the new states in the input formats.
   """
   sizes = [int(np.prod(p.get_shape().as_list())) for p in params]
   total = sum(sizes)
@@ -333,22 +331,23 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
         direction /= tf.sqrt(chunk.spread(means["direction_sums"]) + 1e-16)
       step = chunk.split(tf.exp(out["log_step_size"] + lr_offset) * direction)
       rows = chunk.split(tf.concat(out["rows"], 0))
-    for (t, _, _), offset, row, piece in zip(chunk.pieces, chunk.offsets,
-                                             rows, step):
-      new_packed[t].append((offset, row))
+    for (t, _, _), row, piece in zip(chunk.pieces, rows, step):
+      new_packed[t].append(row)
       steps[t].append(piece)
-  steps = [tf.reshape(tf.concat(pieces, 1) if len(pieces) > 1 else pieces[0],
-                      p.get_shape()) for pieces, p in zip(steps, params)]
+  # A tensor that spans chunks is joined from their pieces (assigning the
+  # pieces to column slices of its slot instead is slower than this copy).
+  new_packed = [_join_columns(pieces) for pieces in new_packed]
+  steps = [tf.reshape(_join_columns(pieces), p.get_shape())
+           for pieces, p in zip(steps, params)]
   new_layer_states = ([tf.transpose(new_layers[:, t:t + 1])
                        for t in range(len(sizes))]
                       if new_layers is not None else list(layer_states))
   return steps, new_packed, new_layer_states, new_global
 
 
-def join_pieces(pieces):
-  """A tensor's new packed state [k, n] from its (offset, piece) list."""
-  tensors = [piece for _, piece in pieces]
-  return tf.concat(tensors, 1) if len(tensors) > 1 else tensors[0]
+def _join_columns(pieces):
+  """[R, w_i] tensors side by side as [R, sum w_i]."""
+  return tf.concat(pieces, 1) if len(pieces) > 1 else pieces[0]
 
 
 def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,

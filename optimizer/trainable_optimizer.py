@@ -97,6 +97,14 @@ class TrainableOptimizer(tf.train.Optimizer):
     del param
     return state
 
+  def _slot_initial_values(self, var):
+    """Dict slot key -> initial value of `var`'s apply-mode slots.
+
+    The default keeps one slot per state entry; subclasses may store the
+    state in another layout.
+    """
+    return self._initialize_state(var)
+
   def _compute_update(self, param, grad, state):
     """Returns (new_param, new_state dict) for one tensor."""
     raise NotImplementedError
@@ -142,7 +150,7 @@ class TrainableOptimizer(tf.train.Optimizer):
     """
     for var in var_list:
       with tf.name_scope("slot_shapes"):
-        initial = self._initialize_state(var)
+        initial = self._slot_initial_values(var)
       for key in sorted(initial):
         value = initial[key]
         self._get_or_make_slot_with_initializer(
@@ -161,7 +169,7 @@ class TrainableOptimizer(tf.train.Optimizer):
     started = self.get_slot(var, STARTED_SLOT)
 
     def fresh():
-      initial = self._initialize_state(tf.convert_to_tensor(var))
+      initial = self._slot_initial_values(tf.convert_to_tensor(var))
       return [initial[key] for key in keys]
 
     values = tf.cond(started > 0., lambda: [tf.identity(s) for s in slots],

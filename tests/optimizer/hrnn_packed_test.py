@@ -105,9 +105,7 @@ class PackedStepTest(test_util.TestCase, parameterized.TestCase):
     steps, new_packed, new_layers, packed_global = hrnn_packed.packed_step(
         optimizer, params, grads, packed, layers,
         global_list[0] if global_list else None, xla=xla, chunks=chunks)
-    unpacked = [hrnn_packed.unpack_state(optimizer,
-                                         hrnn_packed.join_pieces(pieces))
-                for pieces in new_packed]
+    unpacked = [hrnn_packed.unpack_state(optimizer, p) for p in new_packed]
 
     self.evaluate(tf.global_variables_initializer())
     if optimizer.num_layers == 1:
