@@ -49,7 +49,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
                learning_rate_momentum_logit_init=3.2, hrnn_affine_scale=0.5,
                global_rnn_sees_all_tensors=False, use_second_derivatives=True,
                use_numerator_epsilon=False, packed_apply=True,
-               xla_apply=True):
+               xla_apply=True, packed_train=True):
     """Creates the optimizer and all its meta-variables under scope "LOL".
 
     Args:
@@ -98,12 +98,17 @@ class HierarchicalRNN(opt.TrainableOptimizer):
         each variable's per-coordinate state in one [k, n] slot and update
         all variables in one feature-major computation (optimizer/
         hrnn_packed.py): the same maths to float32 rounding, about 3x
-        faster on CPU. False uses the per-tensor path of meta-training, one
-        slot per state entry. Attention always uses the per-tensor path.
-        Meta-training (`train`) is unaffected.
+        faster on CPU. False keeps one slot per state entry and runs the
+        per-tensor graph. Attention always uses the per-tensor path.
       xla_apply: compile the packed step with XLA (one fused kernel; it
         compiles on the step's first run). Results agree with
         `xla_apply=False` to float32 rounding. Only with packed_apply.
+      packed_train: in meta-training (`train`), carry each tensor's
+        per-coordinate state through the unroll's loop in the packed layout
+        and take the feature-major step (plain ops, differentiable): the
+        same maths and meta-gradients to float32 rounding, faster. False
+        runs the per-tensor graph. Attention always uses the per-tensor
+        graph.
 
     Raises:
       ValueError: bad level_sizes or init_lr_range, or a relative-LR /
@@ -153,6 +158,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     self.global_rnn_sees_all_tensors = global_rnn_sees_all_tensors
     self.packed_apply = packed_apply and not use_attention
     self.xla_apply = xla_apply
+    self.packed_train = packed_train and not use_attention
     self._num_seeds = 0
 
     state_keys = ["parameter", "layer", "scl_decay", "inp_decay", "true_param"]
@@ -345,9 +351,35 @@ class HierarchicalRNN(opt.TrainableOptimizer):
 
   # --- The update -------------------------------------------------------------
 
+  def _loop_states(self, states):
+    if not self.packed_train:
+      return states
+    loop_states = []
+    for state in states:
+      loop_state = {_PACKED_SLOT: hrnn_packed.pack_state(self, state),
+                    "true_param": state["true_param"]}
+      if self.num_layers > 1:
+        loop_state["layer"] = state["layer"]
+      loop_states.append(loop_state)
+    return loop_states
+
+  def _unloop_states(self, states):
+    if not self.packed_train:
+      return states
+    result = []
+    for loop_state in states:
+      state = hrnn_packed.unpack_state(self, loop_state[_PACKED_SLOT])
+      state.update((key, value) for key, value in loop_state.items()
+                   if key != _PACKED_SLOT)
+      result.append(state)
+    return result
+
   def _compute_updates(self, params, grads, states, global_state,
                        mode_mt=None, teacher_steps=None):
     """One step of the hierarchy for all tensors; see TrainableOptimizer."""
+    if states and _PACKED_SLOT in states[0]:
+      return self._packed_train_updates(params, grads, states, global_state,
+                                        mode_mt, teacher_steps)
     new_params, new_states, new_attend, steps, layer_states = [], [], [], [], []
     with tf.variable_scope(opt.OPTIMIZER_SCOPE, reuse=True):
       mean_log_lr = None
@@ -378,6 +410,27 @@ class HierarchicalRNN(opt.TrainableOptimizer):
         with tf.variable_scope("Layer2_RNN"):
           new_global = [self.cells[2](summary, global_h)[1]]
     return new_params, new_states, new_global, new_attend, steps
+
+  def _packed_train_updates(self, params, grads, states, global_state,
+                            mode_mt, teacher_steps):
+    """`_compute_updates` for states in `_loop_states`' packed form."""
+    steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
+        self, params, grads, [state[_PACKED_SLOT] for state in states],
+        [state.get("layer") for state in states],
+        global_state[0] if global_state else None, differentiable=True)
+    new_params, new_states = [], []
+    for i, (param, step, packed, layer) in enumerate(
+        zip(params, steps, new_packed, new_layers)):
+      new_param = param - step
+      if mode_mt is not None:
+        new_param = opt.teacher_forced(mode_mt, param, teacher_steps[i],
+                                       new_param)
+      new_params.append(new_param)
+      new_states.append({_PACKED_SLOT: packed, "true_param": new_param})
+      if self.num_layers > 1:
+        new_states[-1]["layer"] = layer
+    new_global = [new_global] if new_global is not None else []
+    return new_params, new_states, new_global, list(new_params), steps
 
   def _features(self, grad, state, mean_log_lr):
     """Input features [n, D], scaled gradients Z [n, S] and new statistics."""

@@ -1,4 +1,4 @@
-"""HierarchicalRNN's apply-mode step in a packed, feature-major layout.
+"""HierarchicalRNN's step in a packed, feature-major layout.
 
 The per-tensor path of `hierarchical_rnn.py` keeps each state entry as an
 [n, c] tensor and builds every feature as an [n, 1] column. On CPU that is
@@ -12,7 +12,8 @@ What differs per tensor (the level-0 bias from the higher levels, the means
 for the relative learning rate, the direction's RMS normalisation and the
 level-1 summaries, the "first step" test of the mean squares) uses static
 column slices. With XLA the coordinate-wise work is compiled in independent
-column chunks that run in parallel.
+column chunks that run in parallel. Meta-training (`train()`) carries the
+same layout through its loop and differentiates the step as plain ops.
 
 The maths is that of `HierarchicalRNN._compute_updates` (without attention);
 the results agree with it to float32 rounding (summation order and a faster
@@ -105,9 +106,12 @@ class _Segments(object):
 
   def gather(self, per_tensor):
     """The range's columns of T tensors [R, n_t], as one [R, width]."""
-    return _join_columns([per_tensor[t][:, offset:offset + b - a]
-                          for (t, a, b), offset in zip(self.pieces,
-                                                       self.offsets)])
+    pieces = []
+    for (t, a, b), offset in zip(self.pieces, self.offsets):
+      whole = offset == 0 and b - a == per_tensor[t].get_shape()[1]
+      pieces.append(per_tensor[t] if whole
+                    else per_tensor[t][:, offset:offset + b - a])
+    return _join_columns(pieces)
 
   def _per_tensor(self, columns):
     """T columns [R, 1] (zeros for tensors not in range) as [R, T]."""
@@ -122,8 +126,8 @@ class _Segments(object):
     """[R, width] -> [R, T]: the sum over each tensor's columns."""
     if len(self.pieces) == 1 and self.count == 1:
       return tf.reduce_sum(x, 1, keepdims=True)
-    return self._per_tensor([tf.reduce_sum(x[:, a:b], 1, keepdims=True)
-                             for _, a, b in self.pieces])
+    return self._per_tensor([tf.reduce_sum(piece, 1, keepdims=True)
+                             for piece in self.split(x)])
 
   def all_zero(self, x):
     """[R, width] -> [R, T] as 0/1: whether a tensor's entries are all 0."""
@@ -140,19 +144,28 @@ class _Segments(object):
     """[R, width] -> one [R, piece width] tensor per piece."""
     if len(self.pieces) == 1:
       return [x]
-    return [x[:, a:b] for _, a, b in self.pieces]
+    # One split rather than slices: its gradient is one concatenation,
+    # where each slice's would write a zero-filled copy of x.
+    return tf.split(x, [b - a for _, a, b in self.pieces], axis=1)
 
 
-def _asinh(x):
+def _asinh(x, differentiable=False):
   """asinh(x) = sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))).
 
   Equal to tf.math.asinh to float32 rounding and several times faster on
-  CPU, whose Asinh kernel is not vectorised.
+  CPU, whose Asinh kernel is not vectorised. Differentiating the formula
+  gives 0 instead of 1 at x = 0 (through sign and abs); `differentiable`
+  attaches asinh's own derivative 1 / sqrt(1 + x^2) instead (the value is
+  unchanged for finite x).
   """
   magnitude = tf.abs(x)
   square = tf.square(magnitude)
-  return tf.sign(x) * tf.math.log1p(
-      magnitude + square / (1. + tf.sqrt(1. + square)))
+  root = tf.sqrt(1. + square)
+  value = tf.sign(x) * tf.math.log1p(magnitude + square / (1. + root))
+  if not differentiable:
+    return value
+  return (tf.stop_gradient(value) +
+          (x - tf.stop_gradient(x)) * tf.stop_gradient(1. / root))
 
 
 class _GRUWeights(object):
@@ -183,10 +196,10 @@ def _gru_columns(weights, input_part, state):
     The new state [H, B].
   """
   size = weights.size
-  gates = tf.sigmoid(input_part[:2 * size] +
-                     tf.matmul(weights.gates_state, state))
-  reset, keep = gates[:size], gates[size:]
-  candidate = tf.tanh(input_part[2 * size:] +
+  gates_part, candidate_part = tf.split(input_part, [2 * size, size], axis=0)
+  gates = tf.sigmoid(gates_part + tf.matmul(weights.gates_state, state))
+  reset, keep = tf.split(gates, 2, axis=0)
+  candidate = tf.tanh(candidate_part +
                       tf.matmul(weights.candidate_state, reset * state))
   return keep * state + (1. - keep) * candidate
 
@@ -219,7 +232,7 @@ def num_chunks(total_size, xla):
 
 
 def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
-                first=None, xla=False, chunks=None):
+                first=None, xla=False, chunks=None, differentiable=False):
   """One HierarchicalRNN step of every tensor in the packed layout.
 
   Must run in the variable scope the optimizer was built in (it reads the
@@ -240,6 +253,10 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
     xla: compile the coordinate-wise work with XLA.
     chunks: into how many column ranges to cut the coordinate-wise work
       (independent kernels that can run in parallel); None: `num_chunks`.
+    differentiable: build for differentiation (meta-training): the learning
+      rate's clip passes gradients straight through, as in the per-tensor
+      path, and asinh has its exact derivative at 0. The values are the
+      same.
 
   Returns:
     (update_steps, new_packed_states, new_layer_states, new_global_state):
@@ -293,8 +310,10 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
     reference = None
     if hrnn.use_relative_lr:
       row = hrnn.level_sizes[0]
-      sums = tf.reshape(tf.stack([tf.reduce_sum(p[row:row + 1])
-                                  for p in packed_states]), [1, len(sizes)])
+      k = num_state_rows(hrnn)
+      sums = tf.reshape(tf.stack([
+          tf.reduce_sum(tf.split(p, [row, 1, k - row - 1], axis=0)[1])
+          for p in packed_states]), [1, len(sizes)])
       if hrnn.use_problem_lr_mean:
         reference = tf.fill([1, len(sizes)],
                             tf.reduce_sum(sums) / float(total))
@@ -308,7 +327,7 @@ def packed_step(hrnn, params, grads, packed_states, layer_states, global_state,
         outs.append(_coordinate_stage(
             hrnn, chunk, chunk.gather(grads), chunk.gather(packed_states),
             first, reference, weights0, bias0, readout, shortcut,
-            lr_momentum))
+            lr_momentum, differentiable))
     means = {key: tf.add_n([out[key] for out in outs]) * inverse_sizes
              for key in outs[0] if key.endswith("_sums")}
 
@@ -351,7 +370,7 @@ def _join_columns(pieces):
 
 
 def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,
-                      bias0, readout, shortcut, lr_momentum):
+                      bias0, readout, shortcut, lr_momentum, differentiable):
   """Features, level 0 and readouts of a range of coordinates.
 
   Args:
@@ -367,6 +386,7 @@ def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,
     readout: the `_Readouts`.
     shortcut: [S, 1] gradient-shortcut matrix, or None.
     lr_momentum: the learning-rate momentum (scalar).
+    differentiable: see `packed_step`.
 
   Returns:
     A dict: "direction" [1, w] (not yet normalised), "log_step_size"
@@ -376,7 +396,8 @@ def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,
   names = [name for name, _ in state_rows(hrnn)]
   rows = dict(zip(names, tf.split(state, [n for _, n in state_rows(hrnn)],
                                   axis=0)))
-  x, scaled, accum, ms = _features(hrnn, grad, rows, chunk, first, reference)
+  x, scaled, accum, ms = _features(hrnn, grad, rows, chunk, first, reference,
+                                   differentiable)
   input_part = tf.matmul(weights0.inputs, x) + chunk.spread(bias0)
   h0 = _gru_columns(weights0, input_part, rows["parameter"])
   direction, scl_logit, inp_logit, lr_readout = readout(h0)
@@ -389,8 +410,10 @@ def _coordinate_stage(hrnn, chunk, grad, state, first, reference, weights0,
   if hrnn.dynamic_output_scale:
     result["direction_sums"] = chunk.sums(tf.square(direction))
     log_lr = rows["log_learning_rate"]
-    clipped = tf.clip_by_value(log_lr + lr_readout, hrnn.min_log_lr,
-                               hrnn.max_log_lr)
+    unclipped = log_lr + lr_readout
+    clipped = tf.clip_by_value(unclipped, hrnn.min_log_lr, hrnn.max_log_lr)
+    if differentiable:
+      clipped = unclipped + tf.stop_gradient(clipped - unclipped)
     new_rows.append(lr_momentum * log_lr + (1. - lr_momentum) * clipped)
     result["log_step_size"] = clipped
   else:
@@ -433,7 +456,7 @@ def _level2(hrnn, layers, global_h):
       weights, tf.matmul(weights.inputs, summary) + weights.bias, global_h))
 
 
-def _features(hrnn, grad, rows, chunk, first, reference):
+def _features(hrnn, grad, rows, chunk, first, reference, differentiable):
   """The level-0 inputs of a range of coordinates, feature-major.
 
   Args:
@@ -443,6 +466,7 @@ def _features(hrnn, grad, rows, chunk, first, reference):
     chunk: the range's `_Segments`.
     first: [1 or S, T] fresh-state flags.
     reference: see `_coordinate_stage`.
+    differentiable: see `packed_step`.
 
   Returns:
     (x [D, w] features, scaled gradients [S, w], new gradient averages
@@ -463,11 +487,13 @@ def _features(hrnn, grad, rows, chunk, first, reference):
   old_ms = rows["ms"]
   decay = scl * (1. - chunk.spread(first))
   ms = (1. - decay) * (tf.square(accum) + 1e-12) + decay * old_ms
-  scaled = _asinh(accum / tf.sqrt(ms + 1e-16))
+  scaled = _asinh(accum / tf.sqrt(ms + 1e-16), differentiable)
 
   features = [scaled]
   if s_count > 1 and hrnn.use_grad_products:
-    features.append(scaled[:-1] * scaled[1:])
+    scales = tf.split(scaled, s_count, axis=0)
+    features.append(tf.concat([a * b for a, b in zip(scales[:-1],
+                                                     scales[1:])], 0))
   if hrnn.use_log_means_squared:
     log_ms = tf.math.log(ms + 1e-16)
     features.append(log_ms - tf.reduce_mean(log_ms, 0, keepdims=True))
@@ -502,4 +528,4 @@ class _Readouts(object):
   def __call__(self, h0):
     """Four [1, w] readouts of h0 [H0, w]."""
     out = tf.matmul(self.matrix, h0) + self.bias
-    return out[0:1], out[1:2], out[2:3], out[3:4]
+    return tf.split(out, 4, axis=0)

@@ -105,6 +105,24 @@ class TrainableOptimizer(tf.train.Optimizer):
     """
     return self._initialize_state(var)
 
+  def _loop_states(self, states):
+    """The form in which `train()`'s loop carries the per-tensor states.
+
+    Args:
+      states: list of state dicts (keys `state_keys`), one per tensor.
+
+    Returns:
+      A list of dicts of tensors, one per tensor, that `_compute_updates`
+      accepts and returns inside the loop and `_unloop_states` maps back.
+      The default carries the states as they are; a subclass may carry a
+      layout that is cheaper to update.
+    """
+    return states
+
+  def _unloop_states(self, states):
+    """The inverse of `_loop_states`: per-tensor state dicts."""
+    return states
+
   def _compute_update(self, param, grad, state):
     """Returns (new_param, new_state dict) for one tensor."""
     raise NotImplementedError
@@ -327,7 +345,13 @@ class TrainableOptimizer(tf.train.Optimizer):
                                       tf.logical_not(reset_state)),
                        [restarted[k] for k in keys], values)
       state_vars.append(variables)
-      states0.append(values)
+      states0.append(dict(zip(keys, values)))
+    # The loop may carry the states in another layout; the local variables
+    # keep the per-tensor form.
+    loop_states0 = self._loop_states(states0)
+    loop_keys = [sorted(state) for state in loop_states0]
+    loop_states0 = [[state[k] for k in keys]
+                    for keys, state in zip(loop_keys, loop_states0)]
     global_vars, global0 = local_state_variables(
         self._initialize_global_state(), reset_state)
 
@@ -362,7 +386,7 @@ class TrainableOptimizer(tf.train.Optimizer):
       all_obj = tf.concat([all_obj, tf.reshape(full_obj, [1])], 0)
       obj_accum = tf.reshape(obj_accum + obj_weights[itr] * full_obj, [])
       states = [dict(zip(keys, flat))
-                for keys, flat in zip(state_keys, flat_states)]
+                for keys, flat in zip(loop_keys, flat_states)]
       new_params, new_states, new_global, new_attend, steps = (
           self._compute_updates(params, grads, states, global_state,
                                 mode_mt, teacher))
@@ -371,7 +395,7 @@ class TrainableOptimizer(tf.train.Optimizer):
       mse /= float(problem.num_params)
       obj_accum_mt = tf.reshape(obj_accum_mt + obj_weights[itr] * mse, [])
       new_flat = [[state[k] for k in keys]
-                  for keys, state in zip(state_keys, new_states)]
+                  for keys, state in zip(loop_keys, new_states)]
       return (itr + 1, obj_accum, obj_accum_mt, list(new_params),
               list(new_attend), new_flat, list(new_global), all_obj, regular)
 
@@ -386,18 +410,23 @@ class TrainableOptimizer(tf.train.Optimizer):
       return go_on
 
     loop_vars = (tf.constant(0), tf.constant(0.), tf.constant(0.),
-                 list(params0), list(attend0), states0, list(global0),
+                 list(params0), list(attend0), loop_states0, list(global0),
                  tf.reshape(f_start, [1]), tf.constant(0.))
     invariants = (tf.TensorShape([]), tf.TensorShape([]), tf.TensorShape([]),
                   [tf.TensorShape(s) for s in shapes],
                   [tf.TensorShape(s) for s in shapes],
-                  [[v.get_shape() for v in values] for values in states0],
+                  [[v.get_shape() for v in values] for values in loop_states0],
                   [v.get_shape() for v in global0],
                   tf.TensorShape([None]), tf.TensorShape([]))
     out = tf.while_loop(cond, body, loop_vars, shape_invariants=invariants,
                         swap_memory=swap_memory)
-    (_, meta_obj, meta_obj_mt, params_out, attend_out, states_out, global_out,
-     problem_objectives, regular) = out
+    (_, meta_obj, meta_obj_mt, params_out, attend_out, loop_states_out,
+     global_out, problem_objectives, regular) = out
+    states_out = self._unloop_states(
+        [dict(zip(keys, flat))
+         for keys, flat in zip(loop_keys, loop_states_out)])
+    states_out = [[state[k] for k in keys]
+                  for keys, state in zip(state_keys, states_out)]
 
     metaobj = self.scale_objective(meta_obj, problem_objectives,
                                    initial_obj) + regular

@@ -1,9 +1,10 @@
-"""Tests of the packed apply-mode step against the per-tensor HierarchicalRNN.
+"""Tests of the packed step against the per-tensor HierarchicalRNN.
 
-The per-tensor path (`HierarchicalRNN._compute_updates`, the one meta-training
-uses and tests/optimizer/hierarchical_rnn_test.py checks against numpy) is
-the reference: the packed step, plain or compiled with XLA, cut into any
-number of chunks, must give the same steps and states to float32 rounding.
+The per-tensor path (`HierarchicalRNN._compute_updates`, which
+tests/optimizer/hierarchical_rnn_test.py checks against numpy) is the
+reference: the packed step, plain or compiled with XLA, cut into any number
+of chunks, must give the same steps and states to float32 rounding, and in
+meta-training (`train`) the same unroll outputs and meta-gradients.
 """
 
 from tests import test_util
@@ -14,6 +15,7 @@ import tensorflow.compat.v1 as tf
 
 from optimizer import hierarchical_rnn
 from optimizer import hrnn_packed
+from problems import problem_generator as pg
 
 SHAPES = [(7, 5), (5,), (3, 2, 2), (1,)]
 
@@ -209,6 +211,98 @@ class PackedApplyTest(test_util.TestCase, parameterized.TestCase):
   def test_attention_uses_the_per_tensor_slots(self):
     optimizer = hierarchical_rnn.HierarchicalRNN([4], use_attention=True)
     self.assertFalse(optimizer.packed_apply)
+
+
+class PackedTrainTest(test_util.TestCase, parameterized.TestCase):
+  """train() carrying packed states against the per-tensor loop."""
+
+  def _unrolls(self, config, packed_train, mode_mt=False, extra=None,
+               lr_bias=None, steps=5):
+    """Outputs and meta-gradients of two consecutive unrolls."""
+    with tf.Graph().as_default():
+      problem = pg.FullyConnected(5, 3, hidden_sizes=(4,), random_seed=0)
+      kwargs = dict(CONFIGS[config], **(extra or {}))
+      optimizer = hierarchical_rnn.HierarchicalRNN(
+          kwargs.pop("level_sizes", [6, 7, 8]), random_seed=1,
+          zero_init_lr_weights=False, packed_train=packed_train, **kwargs)
+      out = optimizer.train(problem)
+      meta_vars = tf.trainable_variables()
+      objective = out.metaobjmt if mode_mt else out.metaobj
+      grads = [g for g in tf.gradients(objective, meta_vars)
+               if g is not None]
+      copy = [tf.assign(var, value) for var, value in
+              zip(out.init_loop_vars, out.output_loop_vars)]
+      rng = np.random.RandomState(0)
+      x0 = [rng.randn(*shape).astype(np.float32)
+            for shape in problem.param_shapes]
+      feed = {out.obj_weights: np.ones(steps) / steps,
+              out.mini_data: rng.randn(40, 5).astype(np.float32),
+              out.mini_labels: rng.randint(0, 3, 40).astype(np.int32),
+              out.batches: rng.randint(0, 40, (steps, 8)).astype(np.int32),
+              out.mode_mt: mode_mt}
+      feed.update(zip(out.init_tensors, x0))
+      for labels, shape in zip(out.mt_labels, problem.param_shapes):
+        feed[labels] = rng.randn(steps, *shape).astype(np.float32)
+      results = []
+      with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(),
+                  tf.local_variables_initializer()])
+        if lr_bias is not None:
+          optimizer.lr_bias.load([lr_bias], sess)
+        for unroll in range(2):
+          feed[out.first_unroll] = feed[out.reset_state] = unroll == 0
+          results.append(sess.run(
+              [objective, out.problem_objectives, grads,
+               out.output_loop_vars], feed))
+          sess.run(copy, feed)
+    return results, len(grads)
+
+  def _check(self, config, mode_mt=False, extra=None, lr_bias=None):
+    expected, count = self._unrolls(config, False, mode_mt, extra, lr_bias)
+    actual, packed_count = self._unrolls(config, True, mode_mt, extra,
+                                         lr_bias)
+    self.assertEqual(packed_count, count)
+    for unroll, (want, got) in enumerate(zip(expected, actual)):
+      msg = "unroll %d" % unroll
+      self.assertAllClose(got[0], want[0], rtol=1e-4, atol=1e-7, msg=msg)
+      self.assertAllClose(got[1], want[1], rtol=1e-4, msg=msg)
+      for g_want, g_got in zip(want[2], got[2]):
+        self.assertAllClose(g_got, g_want, rtol=2e-3,
+                            atol=2e-3 * np.max(np.abs(g_want)) + 1e-9,
+                            msg=msg)
+      for v_want, v_got in zip(want[3], got[3]):
+        self.assertAllClose(v_got, v_want, rtol=1e-4, atol=1e-5, msg=msg)
+    # The meta-gradient is not trivially zero (the comparison could fail).
+    self.assertGreater(max(np.max(np.abs(g)) for g in expected[-1][2]), 1e-6)
+
+  @parameterized.parameters("entry_points", "defaults", "one_level",
+                            "every_feature", "fixed_output_scale")
+  def test_unrolls_and_meta_gradients_match_the_per_tensor_loop(self,
+                                                                config):
+    self._check(config)
+
+  def test_imitation_unrolls_match_the_per_tensor_loop(self):
+    self._check("entry_points", mode_mt=True)
+
+  def test_clipped_learning_rates_pass_gradients_straight_through(self):
+    # Initial log learning rates lie in [-13.8, -4.6], clipped at -6; the
+    # readout's bias of 1 takes many of them above the clip at every step.
+    self._check("entry_points", extra=dict(max_log_lr=-6.), lr_bias=1.)
+
+  def test_attention_trains_with_the_per_tensor_loop(self):
+    optimizer = hierarchical_rnn.HierarchicalRNN([4], use_attention=True)
+    self.assertFalse(optimizer.packed_train)
+
+  def test_differentiable_asinh_has_the_exact_derivative(self):
+    x = tf.constant([-30., -2., -1e-3, 0., 1e-3, 0.5, 4., 1e4])
+    fast = hrnn_packed._asinh(x, differentiable=True)
+    value, grad = self.evaluate([fast, tf.gradients(fast, x)[0]])
+    self.assertAllClose(value, np.arcsinh(self.evaluate(x)), rtol=1e-6)
+    self.assertAllClose(grad, 1. / np.sqrt(1. + self.evaluate(x) ** 2),
+                        rtol=1e-6)
+    # The plain formula's derivative at 0 is 0 (through sign and abs).
+    plain = hrnn_packed._asinh(x)
+    self.assertEqual(self.evaluate(tf.gradients(plain, x)[0])[3], 0.)
 
 
 if __name__ == "__main__":
