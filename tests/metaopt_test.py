@@ -301,6 +301,38 @@ class PropagateStateTest(tf.test.TestCase):
     self.assertNotAllClose(carried[1], before[1])
 
 
+class HistogramSummaryTest(tf.test.TestCase):
+
+  def test_state_histograms_show_the_per_tensor_state(self):
+    # HierarchicalRNN's loop carries a packed state; the summaries must see
+    # every per-tensor entry with the values the unroll ends with.
+    spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
+    optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
+                                  ([3, 4, 5],), {"random_seed": 0})
+    with tf.Graph().as_default():
+      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
+                                       5., 0., True)
+      out = graph.train_output
+      keys = sorted(graph.optimizer._initialize_state(out.init_tensors[0]))  # pylint: disable=protected-access
+      with tf.Session() as sess:
+        sess.run([tf.global_variables_initializer(),
+                  tf.local_variables_initializer()])
+        feed = metaopt._feed(out, [np.ones((4, 1), np.float32)], [3], 0,  # pylint: disable=protected-access
+                             metaopt.UnrollData(None, None, None, None),
+                             True)
+        summary, state = sess.run([graph.summary_op, out.output_state[0]],
+                                  feed)
+    histograms = {}
+    for value in tf.Summary.FromString(summary).value:
+      if value.tag.startswith("State/"):
+        histograms[value.tag[len("State/"):]] = value.histo
+    self.assertEqual(sorted(histograms), keys)
+    for key, value in zip(keys, state):
+      self.assertEqual(histograms[key].num, value.size, key)
+      self.assertAllClose([histograms[key].min, histograms[key].max],
+                          [value.min(), value.max()], msg=key)
+
+
 class EvaluationShortcutTest(tf.test.TestCase):
 
   def test_evaluation_scores_the_same_as_with_every_step_recorded(self):
