@@ -351,28 +351,29 @@ class HierarchicalRNN(opt.TrainableOptimizer):
 
   # --- The update -------------------------------------------------------------
 
+  def _to_packed(self, state, keep):
+    """A per-tensor state dict as {"packed": [k, n]} plus its `keep` keys."""
+    packed = {_PACKED_SLOT: hrnn_packed.pack_state(self, state)}
+    packed.update((key, state[key]) for key in keep if key in state)
+    return packed
+
+  def _from_packed(self, packed):
+    """The inverse of `_to_packed`: a per-tensor state dict."""
+    state = hrnn_packed.unpack_state(self, packed[_PACKED_SLOT])
+    state.update((key, value) for key, value in packed.items()
+                 if key != _PACKED_SLOT)
+    return state
+
   def _loop_states(self, states):
     if not self.packed_train:
       return states
-    loop_states = []
-    for state in states:
-      loop_state = {_PACKED_SLOT: hrnn_packed.pack_state(self, state),
-                    "true_param": state["true_param"]}
-      if self.num_layers > 1:
-        loop_state["layer"] = state["layer"]
-      loop_states.append(loop_state)
-    return loop_states
+    return [self._to_packed(state, ("layer", "true_param"))
+            for state in states]
 
   def _unloop_states(self, states):
     if not self.packed_train:
       return states
-    result = []
-    for loop_state in states:
-      state = hrnn_packed.unpack_state(self, loop_state[_PACKED_SLOT])
-      state.update((key, value) for key, value in loop_state.items()
-                   if key != _PACKED_SLOT)
-      result.append(state)
-    return result
+    return [self._from_packed(state) for state in states]
 
   def _compute_updates(self, params, grads, states, global_state,
                        mode_mt=None, teacher_steps=None):
@@ -603,13 +604,10 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     if not self.packed_apply:
       return {key: tf.convert_to_tensor(self.get_slot(var, key))
               for key in self._slot_keys(var)}
-    packed = self.get_slot(var, _PACKED_SLOT)
-    if packed is None:
+    if self.get_slot(var, _PACKED_SLOT) is None:
       return {}
-    state = hrnn_packed.unpack_state(self, tf.convert_to_tensor(packed))
-    if self.num_layers > 1:
-      state["layer"] = tf.convert_to_tensor(self.get_slot(var, "layer"))
-    return state
+    return self._from_packed({key: tf.convert_to_tensor(self.get_slot(var, key))
+                              for key in self._slot_keys(var)})
 
   def _per_tensor_update(self, var_list, grads):
     """(new variable values, new states, write function): one slot per entry."""
@@ -632,10 +630,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     initial = self._initialize_state(var)
     if not self.packed_apply:
       return initial
-    values = {_PACKED_SLOT: hrnn_packed.pack_state(self, initial)}
-    if self.num_layers > 1:
-      values["layer"] = initial["layer"]
-    return values
+    return self._to_packed(initial, ("layer",))
 
   def _packed_update(self, var_list, grads):
     """(new variable values, new states, write function): packed slots."""
