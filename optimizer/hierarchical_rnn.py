@@ -579,10 +579,15 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     with tf.name_scope(name, self._name):
       update_state = (self._packed_update if self.packed_apply
                       else self._per_tensor_update)
-      targets, computed, write_state = update_state(var_list, list(grads))
+      global_state, write_global = self._read_global_state()
+      targets, new_states, new_global = update_state(
+          var_list, list(grads), global_state)
       # Every read happens before any write.
-      with tf.control_dependencies(tf.nest.flatten([targets, computed])):
-        writes = write_state()
+      with tf.control_dependencies(
+          tf.nest.flatten([targets, new_states, new_global])):
+        writes = write_global(new_global)
+        for var, new_state in zip(var_list, new_states):
+          writes += self._write_state(var, new_state)
       with tf.control_dependencies(writes):
         updates = [tf.assign(var, value).op
                    for var, value in zip(var_list, targets)]
@@ -609,22 +614,14 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     return self._from_packed({key: tf.convert_to_tensor(self.get_slot(var, key))
                               for key in self._slot_keys(var)})
 
-  def _per_tensor_update(self, var_list, grads):
-    """(new variable values, new states, write function): one slot per entry."""
+  def _per_tensor_update(self, var_list, grads, global_state):
+    """(new variable values, new states, new global): slot per entry."""
     states = [self._read_state(var) for var in var_list]
-    global_state, write_global = self._read_global_state()
     params = [tf.convert_to_tensor(var) for var in var_list]
     new_params, new_states, new_global, attended, _ = self._compute_updates(
         params, grads, states, global_state)
     targets = attended if self.use_attention else new_params
-
-    def write_state():
-      writes = write_global(new_global)
-      for var, new_state in zip(var_list, new_states):
-        writes += self._write_state(var, new_state)
-      return writes
-
-    return targets, [new_states, new_global], write_state
+    return targets, new_states, new_global
 
   def _slot_initial_values(self, var):
     initial = self._initialize_state(var)
@@ -632,10 +629,9 @@ class HierarchicalRNN(opt.TrainableOptimizer):
       return initial
     return self._to_packed(initial, ("layer",))
 
-  def _packed_update(self, var_list, grads):
-    """(new variable values, new states, write function): packed slots."""
+  def _packed_update(self, var_list, grads, global_state):
+    """(new variable values, new states, new global state): packed slots."""
     states = [self._read_state(var) for var in var_list]
-    global_state, write_global = self._read_global_state()
     params = [tf.convert_to_tensor(var) for var in var_list]
     fresh = [1. - self.get_slot(var, opt.STARTED_SLOT) for var in var_list]
     steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
@@ -650,14 +646,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
       new_states.append({_PACKED_SLOT: value})
       if self.num_layers > 1:
         new_states[-1]["layer"] = layer
-
-    def write_state():
-      writes = write_global(new_global)
-      for var, new_state in zip(var_list, new_states):
-        writes += self._write_state(var, new_state)
-      return writes
-
-    return targets, [new_states, new_global], write_state
+    return targets, new_states, new_global
 
   def _read_global_state(self):
     """The apply-mode global RNN state and a function writing its update."""
