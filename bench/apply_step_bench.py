@@ -15,12 +15,20 @@ F = forward multiply-adds of the model (from TensorFlow's FLOP counter),
 parameter for the HierarchicalRNN's per-coordinate GRU and readouts and 5
 for Adam.
 
+With --ablations it also times two cut-down steps of the default
+HierarchicalRNN, to show where a step's time goes (diagnostics, not
+optimizers): "no level-0 GRU" (the new level-0 state is the old one: the
+gates, the candidate and their state matmuls are skipped) and "state copy"
+(the packed state is read and written back scaled, the update is plain
+gradient descent: the cost of carrying the state through a step).
+
 Usage:
   python bench/apply_step_bench.py [--repetitions=5] [--steps=100]
-      [--models=mlp,conv] [--variants=HRNN,...] [--threads=0]
+      [--models=mlp,conv] [--variants=HRNN,...] [--threads=0] [--ablations]
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -38,6 +46,37 @@ VARIANTS = {
     "HRNN no XLA": {"xla_apply": False},
     "HRNN per-tensor": {"packed_apply": False},
 }
+ABLATIONS = ("no level-0 GRU", "state copy")
+
+
+@contextlib.contextmanager
+def ablated(name):
+  """Builds the default HierarchicalRNN's step cut down as `name` says."""
+  from optimizer import hierarchical_rnn  # pylint: disable=g-import-not-at-top
+  from optimizer import hrnn_packed  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  if name == "no level-0 GRU":
+    owner, attribute = hrnn_packed, "_gru_columns"
+
+    def replacement(weights, input_part, state):
+      # Keeps the input matmul: only the recurrence itself is removed.
+      return state + 0. * input_part[:weights.size]
+  else:
+    owner, attribute = hierarchical_rnn.HierarchicalRNN, "_packed_update"
+
+    def replacement(self, var_list, grads, global_state):
+      states = [self._read_state(var) for var in var_list]  # pylint: disable=protected-access
+      targets = [tf.convert_to_tensor(var) - 1e-3 * tf.convert_to_tensor(g)
+                 for var, g in zip(var_list, grads)]
+      new_states = [{key: value * 0.999 for key, value in state.items()}
+                    for state in states]
+      return targets, new_states, list(global_state)
+  original = getattr(owner, attribute)
+  setattr(owner, attribute, replacement)
+  try:
+    yield
+  finally:
+    setattr(owner, attribute, original)
 
 
 def build_problem(model):
@@ -73,10 +112,12 @@ def build_step(model, optimizer_name):
       optimizer = tf.train.AdamOptimizer(1e-3)
     else:
       spec = settings.optimizer_spec(settings.defaults(), random_seed=0)
-      spec = spec._replace(kwargs=dict(spec.kwargs,
-                                       **VARIANTS[optimizer_name]))
+      spec = spec._replace(kwargs=dict(
+          spec.kwargs, **VARIANTS.get(optimizer_name, {})))
       optimizer = spec.build()
-    train_op = optimizer.apply_gradients(zip(grads, params))
+    with (ablated(optimizer_name) if optimizer_name in ABLATIONS
+          else contextlib.nullcontext()):
+      train_op = optimizer.apply_gradients(zip(grads, params))
     init = tf.global_variables_initializer()
   return graph, train_op, init, flops // 2, problem.num_params
 
@@ -142,6 +183,9 @@ def main():
   parser.add_argument("--variants", default=",".join(VARIANTS),
                       help="HierarchicalRNN variants to time, of %s" %
                       ",".join(VARIANTS))
+  parser.add_argument("--ablations", action="store_true",
+                      help="also time the cut-down steps %s" %
+                      ", ".join(ABLATIONS))
   args = parser.parse_args()
   os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
   import graph_mode  # pylint: disable=g-import-not-at-top
@@ -153,6 +197,8 @@ def main():
     if name not in VARIANTS:
       parser.error("--variants: unknown %r; expected some of %s" %
                    (name, ",".join(VARIANTS)))
+  if args.ablations:
+    variants += list(ABLATIONS)
   for model in args.models.split(","):
     result = measure(model, args.repetitions, args.steps, variants,
                      args.threads)
