@@ -3,7 +3,9 @@
 #   make test     create .venv/ if absent, install the pinned requirements,
 #                 run the whole pytest suite (2 workers), then bazel test //...
 #   make venv     only the virtual environment
-#   make pytest   only the pytest suite
+#   make pytest   only the pytest suite (first installs Debian's
+#                 dataset-fashion-mnist when missing; if that fails, the
+#                 real-data tests skip)
 #   make bazel    only bazel test //...
 
 PYTHON ?= python3
@@ -23,6 +25,7 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $@
 
 pytest: $(STAMP)
+	scripts/ensure_fashion_mnist.sh
 	$(VENV)/bin/python -m pytest -n 2 -q
 
 bazel: $(STAMP)

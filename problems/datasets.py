@@ -1,9 +1,11 @@
 """Data sets for the optimizees: real image data and synthetic generators.
 
 Every function returns a `Dataset(data, labels)` with float32 data (first axis
-= samples) and int32 labels. Labels are integer class ids throughout; the
-original training code one-hot encoded them before feeding, which broke every
-2-class problem (see docs/fidelity.md).
+= samples) and int32 labels, except `mnist_splits` and `fashion_mnist_splits`,
+which return `Splits(train, validation, test)` of three such data sets for
+held-out evaluation (only `train` is ever trained on). Labels are integer
+class ids throughout; the original training code one-hot encoded them before
+feeding, which broke every 2-class problem (see docs/fidelity.md).
 
 Randomness: the original reseeded NumPy's process-global generator inside
 every generator. Here each generator draws from its own
@@ -47,6 +49,20 @@ class Dataset(collections.namedtuple("Dataset", "data labels")):
 
 EMPTY_DATASET = Dataset(np.array([], dtype="float32"),
                         np.array([], dtype="int32"))
+
+
+class Splits(collections.namedtuple("Splits", "train validation test")):
+  """A data set cut into three disjoint parts, each a `Dataset`.
+
+  Attributes:
+    train: what the optimizee trains on (its minibatches come from here).
+    validation: held out, never trained on; for choosing settings (learning
+      rates, checkpoints, early stopping) without touching `test`.
+    test: held out, never trained on; for the reported generalisation
+      numbers (loss and accuracy of the trained optimizee).
+  """
+
+  __slots__ = ()
 
 
 def batch_indices(data_size, num_batches, batch_size, rng=None):
@@ -186,27 +202,106 @@ def random_mlp(n_features, n_samples, random_seed=None, n_layers=6, width=20):
   return _as_dataset(x, h[:, 0] > 0)
 
 
-def _idx_image_dataset(name, folders, base_url, checksums, train,
-                       download_ok):
-  """Loads an MNIST-format split: images /255 as (N, 28, 28, 1), labels (N,).
+class _IdxSource(collections.namedtuple(
+    "_IdxSource", "name folders base_url checksums")):
+  """Where an MNIST-format data set's IDX files are looked for and fetched.
 
-  The training split drops its first MNIST_VALIDATION_SIZE samples, which the
-  original's loader held out for validation.
+  Attributes:
+    name: data set name for messages ("MNIST").
+    folders: folders searched in order; downloads go to the first.
+    base_url: the canonical source folder.
+    checksums: dict gz file name -> SHA-256.
   """
-  prefix = "train" if train else "t10k"
-  stems = [prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"]
-  images_path, labels_path = data_files.find_idx_files(
-      name, stems, folders, base_url, checksums, download_ok)
+
+  __slots__ = ()
+
+  def find(self, stems, download_ok):
+    """Paths of the IDX files `stems`; see `data_files.find_idx_files`."""
+    return data_files.find_idx_files(self.name, stems, self.folders,
+                                     self.base_url, self.checksums,
+                                     download_ok)
+
+
+def _mnist_source(data_dir):
+  folder = os.path.join(data_files.resolve_data_dir(data_dir), "mnist")
+  return _IdxSource("MNIST", [folder], data_files.MNIST_URL,
+                    data_files.MNIST_SHA256)
+
+
+def _fashion_mnist_source(data_dir):
+  folder = os.path.join(data_files.resolve_data_dir(data_dir), "fashion-mnist")
+  return _IdxSource("Fashion-MNIST",
+                    [folder, data_files.FASHION_MNIST_SYSTEM_DIR],
+                    data_files.FASHION_MNIST_URL,
+                    data_files.FASHION_MNIST_SHA256)
+
+
+def _idx_stems(prefix):
+  """The image and label file names of split "train" or "t10k"."""
+  return [prefix + "-images-idx3-ubyte", prefix + "-labels-idx1-ubyte"]
+
+
+def _read_idx_pair(name, images_path, labels_path):
+  """Reads an image and a label file once each; checks their lengths.
+
+  Returns:
+    (images uint8 `(N, 28, 28)`, labels uint8 `(N,)`).
+  """
   images = data_files.read_idx(images_path)
   labels = data_files.read_idx(labels_path)
   if len(images) != len(labels):
     raise ValueError("%s: %d images but %d labels in %s" %
                      (name, len(images), len(labels), labels_path))
+  return images, labels
+
+
+def _image_dataset(images, labels):
+  """The original's preprocessing: uint8 pixels /255 as `(N, 28, 28, 1)`."""
+  images = images.astype(np.float32) * (1.0 / 255.0)
+  return _as_dataset(images.reshape(images.shape + (1,)), labels)
+
+
+def _idx_image_dataset(source, train, download_ok):
+  """Loads one MNIST-format split: images /255 as (N, 28, 28, 1), labels (N,).
+
+  Only the requested split's two files are located and read. The training
+  split drops its first MNIST_VALIDATION_SIZE samples, which the original's
+  loader held out for validation.
+  """
+  paths = source.find(_idx_stems("train" if train else "t10k"), download_ok)
+  images, labels = _read_idx_pair(source.name, *paths)
   if train:
     images = images[MNIST_VALIDATION_SIZE:]
     labels = labels[MNIST_VALIDATION_SIZE:]
-  images = images.astype(np.float32) * (1.0 / 255.0)
-  return _as_dataset(images.reshape(images.shape + (1,)), labels)
+  return _image_dataset(images, labels)
+
+
+def _idx_image_splits(source, download_ok):
+  """All three splits of an MNIST-format data set, each file read once.
+
+  Raises:
+    ValueError: the training file has no more than MNIST_VALIDATION_SIZE
+      images, which would leave nothing to train on.
+  """
+  paths = source.find(_idx_stems("train") + _idx_stems("t10k"), download_ok)
+  images, labels = _read_idx_pair(source.name, *paths[:2])
+  if len(images) <= MNIST_VALIDATION_SIZE:
+    raise ValueError(
+        "%s: the training file %s has %d images; the splits need more than "
+        "the %d held out for validation" %
+        (source.name, paths[0], len(images), MNIST_VALIDATION_SIZE))
+  test_images, test_labels = _read_idx_pair(source.name, *paths[2:])
+  if np.array_equal(images, test_images):
+    # E.g. train-* files linked to the t10k-* ones as a stand-in: the
+    # "held-out" test split would be the training data.
+    raise ValueError(
+        "%s: the training images %s are the test images %s; held-out "
+        "evaluation needs the real training files" %
+        (source.name, paths[0], paths[2]))
+  held = MNIST_VALIDATION_SIZE
+  return Splits(train=_image_dataset(images[held:], labels[held:]),
+                validation=_image_dataset(images[:held], labels[:held]),
+                test=_image_dataset(test_images, test_labels))
 
 
 def mnist(train=True, data_dir=None, download=True):
@@ -221,9 +316,33 @@ def mnist(train=True, data_dir=None, download=True):
   Returns:
     Dataset: float32 images in [0, 1], `(N, 28, 28, 1)`; int32 labels `(N,)`.
   """
-  folder = os.path.join(data_files.resolve_data_dir(data_dir), "mnist")
-  return _idx_image_dataset("MNIST", [folder], data_files.MNIST_URL,
-                            data_files.MNIST_SHA256, train, download)
+  return _idx_image_dataset(_mnist_source(data_dir), train, download)
+
+
+def mnist_splits(data_dir=None, download=True):
+  """MNIST's training, validation and test splits, preprocessed as `mnist`.
+
+  `train` is exactly `mnist(train=True)`: the 60,000 training images less
+  the first MNIST_VALIDATION_SIZE (5,000), i.e. 55,000; `validation` is
+  those first 5,000 (the hold-out the original's loader made); `test` is the
+  10,000 test images, exactly `mnist(train=False)`. Each of the four IDX
+  files is read once.
+
+  Args:
+    data_dir: folder holding `mnist/`; see `data_files.resolve_data_dir`.
+    download: whether to fetch missing files from the canonical source.
+
+  Returns:
+    Splits of Datasets: float32 images in [0, 1], `(N, 28, 28, 1)`; int32
+    labels `(N,)`.
+
+  Raises:
+    data_files.DataNotFoundError: any of the four files is missing (the
+      message names all missing ones).
+    ValueError: the training file has no more than 5,000 images, or holds
+      the test images.
+  """
+  return _idx_image_splits(_mnist_source(data_dir), download)
 
 
 def fashion_mnist(train=True, data_dir=None, download=True):
@@ -233,11 +352,16 @@ def fashion_mnist(train=True, data_dir=None, download=True):
   /usr/share/datasets/fashion-mnist/ (package dataset-fashion-mnist), and
   downloads into the former when both lack the files.
   """
-  folder = os.path.join(data_files.resolve_data_dir(data_dir), "fashion-mnist")
-  folders = [folder, data_files.FASHION_MNIST_SYSTEM_DIR]
-  return _idx_image_dataset("Fashion-MNIST", folders,
-                            data_files.FASHION_MNIST_URL,
-                            data_files.FASHION_MNIST_SHA256, train, download)
+  return _idx_image_dataset(_fashion_mnist_source(data_dir), train, download)
+
+
+def fashion_mnist_splits(data_dir=None, download=True):
+  """Fashion-MNIST's training, validation and test splits; see `mnist_splits`.
+
+  Sizes 55,000 / 5,000 / 10,000; the files are looked for as by
+  `fashion_mnist`.
+  """
+  return _idx_image_splits(_fashion_mnist_source(data_dir), download)
 
 
 def cifar10(train=True, data_dir=None, download=True):

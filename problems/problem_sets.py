@@ -1,15 +1,24 @@
 """Problem sets: lists of (spec, dataset, batch_size) for training and testing.
 
 Every set function returns a list of 3-tuples: a `Spec` of the problem, a
-`datasets.Dataset` or None, and the mini-batch size or None. Data sets are
-loaded (or generated) when the set function is called. Functions that read
-real data take `data_dir` (see `data_files.resolve_data_dir`).
+`datasets.Dataset` (a `datasets.Splits` in HELDOUT_SETS) or None, and the
+mini-batch size or None. Data sets are loaded (or generated) when the set
+function is called. Functions that read real data take `data_dir` (see
+`data_files.resolve_data_dir`).
 
-Two registries map the stem of the entry points' `--include_<stem>_problems`
-flags to set functions, in the original's order:
-  TRAINING_SETS for metarun.py (the meta-training copy's sets), and
-  EVALUATION_SETS for metatest.py (the evaluation copy's test-split sets).
-Use `training_problems` / `evaluation_problems` to assemble a run's list.
+Three registries map the stem of the entry points' `--include_<stem>_problems`
+flags (`flag_name(stem)`) to set functions:
+  TRAINING_SETS for metarun.py (the meta-training copy's sets);
+  EVALUATION_SETS for metatest.py (the evaluation copy's test-split sets;
+    the same stems as their training counterparts, as in the original);
+  HELDOUT_SETS, added here, for held-out evaluation: the evaluation networks
+    on Fashion-MNIST and MNIST with a `datasets.Splits` in place of the data
+    set. The optimizee trains on `splits.train` only; `splits.validation`
+    and `splits.test` are never trained on and measure generalisation. The
+    conv net has linear logits (`PooledConvNet(logits_activation=False)`).
+    Its stems (all ending in "_heldout") occur in no other registry.
+The first two keep the original's order. Use `training_problems`,
+`evaluation_problems` or `heldout_problems` to assemble a run's list.
 """
 
 import collections
@@ -37,11 +46,38 @@ def _quadratics(sizes, kwargs=None):
   return [_Spec(pg.Quadratic, (n,), dict(kwargs or {})) for n in sizes]
 
 
+def _mnist_mlp_spec(hidden_sizes=(20,), activation=tf.nn.sigmoid):
+  """A FullyConnected for 28x28 images and 10 classes (default 784-20-10)."""
+  return _Spec(pg.FullyConnected, (784, 10),
+               {"hidden_sizes": hidden_sizes, "activation": activation})
+
+
+def _mnist_mlp_relu_spec():
+  return _mnist_mlp_spec(activation=tf.nn.relu)
+
+
+def _mnist_mlp_deeper_spec():
+  return _mnist_mlp_spec(hidden_sizes=(20, 20))
+
+
+def _mnist_pooled_conv_spec(logits_activation=True):
+  """The evaluation copy's PooledConvNet for 28x28 grey images.
+
+  Args:
+    logits_activation: False for linear logits (the held-out sets); the
+      default leaves the keyword out, so the spec is the original's.
+  """
+  kwargs = {"activation": tf.nn.relu, "affine_size": 512}
+  if not logits_activation:
+    kwargs["logits_activation"] = False
+  return _Spec(pg.PooledConvNet,
+               ((1, 28, 28), 10, [(3, 3, 16, 1), (5, 5, 32, 1)]), kwargs)
+
+
 def mnist_mlp_problems(data_dir=None):
   """The 784-20-10 sigmoid MLP on the MNIST training split, batch 128."""
-  return [(_Spec(pg.FullyConnected, (784, 10),
-                 {"hidden_sizes": (20,), "activation": tf.nn.sigmoid}),
-           datasets.mnist(train=True, data_dir=data_dir), 128)]
+  return [(_mnist_mlp_spec(), datasets.mnist(train=True, data_dir=data_dir),
+           128)]
 
 
 def mnist_conv_problems(data_dir=None):
@@ -350,31 +386,26 @@ def test_problems(data_dir=None):
   ]
 
 
-def _test_mnist_mlp(hidden_sizes, activation, data_dir):
-  return [(_Spec(pg.FullyConnected, (784, 10),
-                 {"hidden_sizes": hidden_sizes, "activation": activation}),
-           datasets.mnist(train=False, data_dir=data_dir), 128)]
+def _on_mnist_test_split(spec, data_dir):
+  return [(spec, datasets.mnist(train=False, data_dir=data_dir), 128)]
 
 
 def test_mnist_mlp_problems(data_dir=None):
   """The training MLP (784-20-10, sigmoid) on the MNIST test split."""
-  return _test_mnist_mlp((20,), tf.nn.sigmoid, data_dir)
+  return _on_mnist_test_split(_mnist_mlp_spec(), data_dir)
 
 
 def test_mnist_mlp_relu_problems(data_dir=None):
-  return _test_mnist_mlp((20,), tf.nn.relu, data_dir)
+  return _on_mnist_test_split(_mnist_mlp_relu_spec(), data_dir)
 
 
 def test_mnist_mlp_deeper_problems(data_dir=None):
-  return _test_mnist_mlp((20, 20), tf.nn.sigmoid, data_dir)
+  return _on_mnist_test_split(_mnist_mlp_deeper_spec(), data_dir)
 
 
 def test_mnist_conv_problems(data_dir=None):
   """The evaluation copy's pooled ConvNet on the MNIST test split."""
-  return [(_Spec(pg.PooledConvNet,
-                 ((1, 28, 28), 10, [(3, 3, 16, 1), (5, 5, 32, 1)]),
-                 {"activation": tf.nn.relu, "affine_size": 512}),
-           datasets.mnist(train=False, data_dir=data_dir), 128)]
+  return _on_mnist_test_split(_mnist_pooled_conv_spec(), data_dir)
 
 
 def test_mnist_conv_orig_problems(data_dir=None):
@@ -388,6 +419,57 @@ def test_cifar10_conv_problems(data_dir=None):
                  ((3, 32, 32), 10, [(3, 3, 16, 2), (5, 5, 32, 2)]),
                  {"activation": tf.nn.relu, "affine_size": 32}),
            datasets.cifar10(train=False, data_dir=data_dir), 128)]
+
+
+HELDOUT_BATCH_SIZE = 128
+
+
+def _heldout(spec, load_splits, data_dir):
+  return [(spec, load_splits(data_dir=data_dir), HELDOUT_BATCH_SIZE)]
+
+
+def fashion_mnist_mlp_heldout_problems(data_dir=None):
+  """The 784-20-10 sigmoid MLP on Fashion-MNIST's three splits."""
+  return _heldout(_mnist_mlp_spec(), datasets.fashion_mnist_splits, data_dir)
+
+
+def fashion_mnist_mlp_relu_heldout_problems(data_dir=None):
+  """The 784-20-10 ReLU MLP on Fashion-MNIST's three splits."""
+  return _heldout(_mnist_mlp_relu_spec(), datasets.fashion_mnist_splits,
+                  data_dir)
+
+
+def fashion_mnist_mlp_deeper_heldout_problems(data_dir=None):
+  """The 784-20-20-10 sigmoid MLP on Fashion-MNIST's three splits."""
+  return _heldout(_mnist_mlp_deeper_spec(), datasets.fashion_mnist_splits,
+                  data_dir)
+
+
+def fashion_mnist_conv_heldout_problems(data_dir=None):
+  """The evaluation PooledConvNet, linear logits, on Fashion-MNIST's splits."""
+  return _heldout(_mnist_pooled_conv_spec(logits_activation=False),
+                  datasets.fashion_mnist_splits, data_dir)
+
+
+def mnist_mlp_heldout_problems(data_dir=None):
+  """The 784-20-10 sigmoid MLP on MNIST's three splits."""
+  return _heldout(_mnist_mlp_spec(), datasets.mnist_splits, data_dir)
+
+
+def mnist_mlp_relu_heldout_problems(data_dir=None):
+  """The 784-20-10 ReLU MLP on MNIST's three splits."""
+  return _heldout(_mnist_mlp_relu_spec(), datasets.mnist_splits, data_dir)
+
+
+def mnist_mlp_deeper_heldout_problems(data_dir=None):
+  """The 784-20-20-10 sigmoid MLP on MNIST's three splits."""
+  return _heldout(_mnist_mlp_deeper_spec(), datasets.mnist_splits, data_dir)
+
+
+def mnist_conv_heldout_problems(data_dir=None):
+  """The evaluation PooledConvNet, linear logits, on MNIST's three splits."""
+  return _heldout(_mnist_pooled_conv_spec(logits_activation=False),
+                  datasets.mnist_splits, data_dir)
 
 
 # Flag stem -> set function, in the order the original's metarun.py appended
@@ -435,6 +517,23 @@ EVALUATION_SETS = collections.OrderedDict([
     ("mnist_conv", test_mnist_conv_problems),
     ("mnist_conv_orig", test_mnist_conv_orig_problems),
     ("cifar10_conv", test_cifar10_conv_problems),
+])
+
+# Flag stem -> set function for held-out evaluation: each returns
+# [(spec, datasets.Splits, HELDOUT_BATCH_SIZE)]. Fashion-MNIST first (it
+# installs from Debian; see README "Data"), then the MNIST counterparts, which
+# need the MNIST training files.
+HELDOUT_SETS = collections.OrderedDict([
+    ("fashion_mnist_mlp_heldout", fashion_mnist_mlp_heldout_problems),
+    ("fashion_mnist_mlp_relu_heldout",
+     fashion_mnist_mlp_relu_heldout_problems),
+    ("fashion_mnist_mlp_deeper_heldout",
+     fashion_mnist_mlp_deeper_heldout_problems),
+    ("fashion_mnist_conv_heldout", fashion_mnist_conv_heldout_problems),
+    ("mnist_mlp_heldout", mnist_mlp_heldout_problems),
+    ("mnist_mlp_relu_heldout", mnist_mlp_relu_heldout_problems),
+    ("mnist_mlp_deeper_heldout", mnist_mlp_deeper_heldout_problems),
+    ("mnist_conv_heldout", mnist_conv_heldout_problems),
 ])
 
 # Sets that exist but no flag selects, as in the original.
@@ -495,12 +594,37 @@ def training_problems(stems, data_dir=None):
   return problems
 
 
-def evaluation_problems(stems, data_dir=None):
-  """The evaluation problem list for the enabled flag stems (test splits)."""
+def _selected_problems(registry, stems, data_dir):
+  """The sets of `registry` named in `stems`, concatenated in registry order."""
   stems = set(stems)
-  _check_stems(EVALUATION_SETS, stems)
+  _check_stems(registry, stems)
   problems = []
-  for stem, set_fn in EVALUATION_SETS.items():
+  for stem, set_fn in registry.items():
     if stem in stems:
       problems.extend(call_set(set_fn, data_dir))
   return problems
+
+
+def evaluation_problems(stems, data_dir=None):
+  """The evaluation problem list for the enabled flag stems (test splits)."""
+  return _selected_problems(EVALUATION_SETS, stems, data_dir)
+
+
+def heldout_problems(stems, data_dir=None):
+  """The held-out evaluation problem list for the enabled flag stems.
+
+  Sets are appended in HELDOUT_SETS order whatever the order of `stems`.
+
+  Args:
+    stems: iterable of HELDOUT_SETS keys.
+    data_dir: data folder (Fashion-MNIST also falls back to Debian's
+      /usr/share/datasets/fashion-mnist/).
+
+  Returns:
+    A list of (spec, datasets.Splits, batch_size): train on `splits.train`
+    only; `splits.validation` and `splits.test` are never trained on.
+
+  Raises:
+    ValueError: a stem is not in HELDOUT_SETS.
+  """
+  return _selected_problems(HELDOUT_SETS, stems, data_dir)

@@ -10,7 +10,9 @@ URL is pointed at a file:// folder that does not exist.
 
 import os
 import pathlib
+import shutil
 import tempfile
+import unittest
 from unittest import mock
 
 import numpy as np
@@ -101,6 +103,27 @@ def _expected_mnist_images(images):
   """The original's scaling: float32 pixels times 1/255, as (N, 28, 28, 1)."""
   scaled = np.multiply(images.astype(np.float32), 1.0 / 255.0)
   return scaled.reshape(scaled.shape + (1,))
+
+
+_IDX_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+              "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def _read_raw_idx(folder):
+  """The four raw IDX arrays in `folder` (plain or gzipped), by file stem."""
+  raw = {}
+  for stem in _IDX_STEMS:
+    path = os.path.join(folder, stem)
+    if not os.path.isfile(path):
+      path += ".gz"
+    raw[stem] = data_files.read_idx(path)
+  return raw
+
+
+def _has_real_fashion_mnist():
+  return all(os.path.isfile(os.path.join(data_files.FASHION_MNIST_SYSTEM_DIR,
+                                         stem + ".gz"))
+             for stem in _IDX_STEMS)
 
 
 def _no_such_folder_url(root):
@@ -535,6 +558,163 @@ class Cifar10Test(_DataTestCase):
     self.assertEqual(dataset.data.shape, (3, 32, 32, 3))
     self.assertAllEqual(dataset.data, expected_images)
     self.assertAllEqual(dataset.labels, expected_labels)
+
+
+class _SplitsChecks(object):
+  """Checks of a Splits against the raw IDX arrays it was cut from."""
+
+  def assert_splits_are_the_raw_files_cut_at_5000(self, splits, raw):
+    held = datasets.MNIST_VALIDATION_SIZE
+    train_images = raw["train-images-idx3-ubyte"]
+    train_labels = raw["train-labels-idx1-ubyte"]
+    self.assertIsInstance(splits, datasets.Splits)
+    for dataset in splits:
+      self.assertIsInstance(dataset, datasets.Dataset)
+      self.assertEqual(dataset.data.dtype, np.float32)
+      self.assertEqual(dataset.labels.dtype, np.int32)
+      self.assertEqual(dataset.data.shape[1:], (28, 28, 1))
+      self.assertEqual(dataset.labels.shape, (dataset.size,))
+    self.assertEqual(splits.train.size + splits.validation.size,
+                     len(train_images))
+    self.assertAllEqual(splits.train.data,
+                        _expected_mnist_images(train_images[held:]))
+    self.assertAllEqual(splits.train.labels, train_labels[held:])
+    self.assertAllEqual(splits.validation.data,
+                        _expected_mnist_images(train_images[:held]))
+    self.assertAllEqual(splits.validation.labels, train_labels[:held])
+    self.assertAllEqual(splits.test.data,
+                        _expected_mnist_images(raw["t10k-images-idx3-ubyte"]))
+    self.assertAllEqual(splits.test.labels, raw["t10k-labels-idx1-ubyte"])
+
+  def assert_datasets_equal(self, got, expected):
+    self.assertEqual(got.data.dtype, expected.data.dtype)
+    self.assertEqual(got.labels.dtype, expected.labels.dtype)
+    self.assertEqual(got.data.shape, expected.data.shape)
+    self.assertEqual(got.labels.shape, expected.labels.shape)
+    self.assertAllEqual(got.data, expected.data)
+    self.assertAllEqual(got.labels, expected.labels)
+
+
+class MnistSplitsTest(_SplitsChecks, _DataTestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = self.make_tempdir()
+    self.folder = os.path.join(self.root, "mnist")
+    test_util.write_fake_mnist(self.folder, num_train=5007, num_test=11,
+                               seed=21, gzipped=True)
+
+  def test_splits_field_names_are_train_validation_test(self):
+    self.assertEqual(datasets.Splits._fields, ("train", "validation", "test"))
+
+  def test_splits_have_the_documented_sizes(self):
+    splits = datasets.mnist_splits(data_dir=self.root, download=False)
+    self.assertEqual((splits.train.size, splits.validation.size,
+                      splits.test.size), (7, 5000, 11))
+
+  def test_splits_are_the_training_file_cut_at_5000_and_the_test_file(self):
+    splits = datasets.mnist_splits(data_dir=self.root, download=False)
+    self.assert_splits_are_the_raw_files_cut_at_5000(
+        splits, _read_raw_idx(self.folder))
+
+  def test_train_and_test_equal_the_single_split_loaders(self):
+    splits = datasets.mnist_splits(data_dir=self.root, download=False)
+    self.assert_datasets_equal(
+        splits.train,
+        datasets.mnist(train=True, data_dir=self.root, download=False))
+    self.assert_datasets_equal(
+        splits.test,
+        datasets.mnist(train=False, data_dir=self.root, download=False))
+
+  def test_each_idx_file_is_read_once(self):
+    with mock.patch.object(data_files, "read_idx",
+                           wraps=data_files.read_idx) as read_idx:
+      datasets.mnist_splits(data_dir=self.root, download=False)
+    paths = [call.args[0] for call in read_idx.call_args_list]
+    self.assertCountEqual([os.path.basename(p) for p in paths],
+                          [stem + ".gz" for stem in _IDX_STEMS])
+
+  def test_fashion_mnist_splits_read_the_data_dir_first(self):
+    folder = os.path.join(self.root, "fashion-mnist")
+    test_util.write_fake_mnist(folder, num_train=5003, num_test=4, seed=22)
+    splits = datasets.fashion_mnist_splits(data_dir=self.root,
+                                           download=False)
+    self.assert_splits_are_the_raw_files_cut_at_5000(splits,
+                                                     _read_raw_idx(folder))
+    self.assertEqual(splits.test.size, 4)
+
+  def test_a_training_file_of_only_the_hold_out_is_rejected(self):
+    root = self.make_tempdir()
+    test_util.write_fake_mnist(os.path.join(root, "mnist"),
+                               num_train=datasets.MNIST_VALIDATION_SIZE,
+                               num_test=3)
+    with self.assertRaisesRegex(ValueError, "5000 images"):
+      datasets.mnist_splits(data_dir=root, download=False)
+
+  def test_training_files_that_are_the_test_files_are_rejected(self):
+    # The stand-in of ../shared/data (train-* linked to t10k-*) must not
+    # pass for held-out data: its "test" split would be trained on.
+    root = self.make_tempdir()
+    folder = os.path.join(root, "mnist")
+    test_util.write_fake_mnist(folder, num_train=5004, num_test=5004)
+    for kind in ("images-idx3", "labels-idx1"):
+      os.remove(os.path.join(folder, "train-%s-ubyte" % kind))
+      os.symlink(os.path.join(folder, "t10k-%s-ubyte" % kind),
+                 os.path.join(folder, "train-%s-ubyte" % kind))
+    with self.assertRaisesRegex(ValueError, "are the test images"):
+      datasets.mnist_splits(data_dir=root, download=False)
+
+  def test_missing_training_files_are_all_named(self):
+    os.remove(os.path.join(self.folder, "train-images-idx3-ubyte.gz"))
+    os.remove(os.path.join(self.folder, "train-labels-idx1-ubyte.gz"))
+    with self.assertRaises(data_files.DataNotFoundError) as caught:
+      datasets.mnist_splits(data_dir=self.root, download=False)
+    message = str(caught.exception)
+    self.assertIn("train-images-idx3-ubyte", message)
+    self.assertIn("train-labels-idx1-ubyte", message)
+    self.assertNotIn("t10k-images-idx3-ubyte[", message)
+
+
+class RealFashionMnistSplitsTest(_SplitsChecks, test_util.TestCase):
+  """The real Fashion-MNIST (Debian's dataset-fashion-mnist), loaded once."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    if not _has_real_fashion_mnist():
+      raise unittest.SkipTest("dataset-fashion-mnist is not installed")
+    # An empty data_dir: the loaders fall back to the Debian folder.
+    cls._root = tempfile.mkdtemp(prefix="l2o-test-")
+    cls.splits = datasets.fashion_mnist_splits(data_dir=cls._root,
+                                               download=False)
+    cls.raw = _read_raw_idx(data_files.FASHION_MNIST_SYSTEM_DIR)
+
+  @classmethod
+  def tearDownClass(cls):
+    shutil.rmtree(cls._root, ignore_errors=True)
+    super().tearDownClass()
+
+  def test_splits_have_55000_5000_10000_images(self):
+    self.assertEqual(self.splits.train.data.shape, (55000, 28, 28, 1))
+    self.assertEqual(self.splits.validation.data.shape, (5000, 28, 28, 1))
+    self.assertEqual(self.splits.test.data.shape, (10000, 28, 28, 1))
+    self.assertEqual(self.splits.train.labels.shape, (55000,))
+    self.assertAllEqual(np.bincount(self.splits.test.labels, minlength=10),
+                        [1000] * 10)
+
+  def test_splits_are_the_training_file_cut_at_5000_and_the_test_file(self):
+    self.assert_splits_are_the_raw_files_cut_at_5000(self.splits, self.raw)
+
+  def test_train_and_test_equal_the_single_split_loaders(self):
+    self.assert_datasets_equal(
+        self.splits.train,
+        datasets.fashion_mnist(train=True, data_dir=self._root,
+                               download=False))
+    self.assert_datasets_equal(
+        self.splits.test,
+        datasets.fashion_mnist(train=False, data_dir=self._root,
+                               download=False))
+    self.assertEqual(test_util.file_tree(self._root), [])
 
 
 class MissingDataTest(_DataTestCase):

@@ -358,6 +358,38 @@ class ClassifierTest(tf.test.TestCase):
     self.assertAllClose(self.evaluate(logits)[0],
                         pooled[:2] / np.sqrt(1 + 1e-3), rtol=1e-6)
 
+  def test_pooled_conv_net_applies_the_activation_to_logits_by_default(self):
+    self.assertTrue(pg.PooledConvNet((1, 4, 4), 2, [(1, 1, 1)],
+                                     affine_size=4).logits_activation)
+
+  def test_pooled_conv_net_linear_logits_are_the_dense_output(self):
+    linear = pg.PooledConvNet((1, 4, 4), 2, [(1, 1, 1)], affine_size=4,
+                              logits_activation=False)
+    # Identity kernel, dense layer -eye: logits = -pooled(image) * scale < 0.
+    values = [np.ones((1, 1, 1, 1), np.float32), np.zeros(1, np.float32),
+              -np.eye(4, 2, dtype=np.float32), np.zeros(2, np.float32)]
+    image = np.arange(1, 17, dtype=np.float32).reshape(1, 4, 4, 1)
+    pooled = image[0, :, :, 0].reshape(2, 2, 2, 2).max(axis=(1, 3)).ravel()
+    logits = linear.inference([tf.constant(v) for v in values],
+                              tf.constant(image))
+    self.assertAllClose(self.evaluate(logits)[0],
+                        -pooled[:2] / np.sqrt(1 + 1e-3), rtol=1e-6)
+
+  def test_pooled_conv_net_default_is_relu_of_the_linear_logits(self):
+    args = ((1, 28, 28), 10, [(3, 3, 16, 1), (5, 5, 32, 1)])
+    default = pg.PooledConvNet(*args, affine_size=512, random_seed=0)
+    linear = pg.PooledConvNet(*args, affine_size=512, random_seed=0,
+                              logits_activation=False)
+    rng = np.random.RandomState(6)
+    values = [tf.constant(v) for v in test_util.feed_values(default, rng)]
+    data = tf.constant(rng.rand(5, 28, 28, 1).astype(np.float32))
+    default_logits, linear_logits = self.evaluate(
+        [default.inference(values, data), linear.inference(values, data)])
+    self.assertLess(linear_logits.min(), 0.0)
+    self.assertGreater(linear_logits.max(), 0.0)
+    self.assertAllClose(np.maximum(linear_logits, 0.0), default_logits,
+                        rtol=1e-6, atol=1e-6)
+
 
 class GradientCheckTest(tf.test.TestCase):
   """Analytic gradients against central finite differences in float64."""

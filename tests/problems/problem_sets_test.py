@@ -1,10 +1,12 @@
 """Every problem of every registered set builds and has finite values.
 
-Real data sets are replaced by small generated files in the standard layouts.
+Real data sets are replaced by small generated files in the standard layouts;
+one held-out test reads the real Fashion-MNIST where it is installed.
 """
 
 from tests import test_util
 
+import inspect
 import os
 import socket
 import subprocess
@@ -15,6 +17,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from problems import data_files
 from problems import datasets
 from problems import problem_generator as pg
 from problems import problem_sets
@@ -39,18 +42,8 @@ def _entries(set_fn, data_dir):
   return [entry[:3] for entry in problem_sets.call_set(set_fn, data_dir)]
 
 
-class EveryProblemBuildsTest(tf.test.TestCase, parameterized.TestCase):
-
-  @classmethod
-  def setUpClass(cls):
-    super().setUpClass()
-    cls._tmp = tempfile.TemporaryDirectory()
-    cls.data_dir = test_util.make_fake_data_dir(cls._tmp.name)
-
-  @classmethod
-  def tearDownClass(cls):
-    cls._tmp.cleanup()
-    super().tearDownClass()
+class _ProblemChecks(object):
+  """Builds a problem and checks its objective and gradients on one batch."""
 
   def _check_problem(self, spec, dataset, batch_size, where, target=""):
     with tf.Graph().as_default():
@@ -85,6 +78,21 @@ class EveryProblemBuildsTest(tf.test.TestCase, parameterized.TestCase):
     for shape, grad in zip(shapes, grad_values):
       self.assertEqual(grad.shape, tuple(shape), where)
       self.assertTrue(np.all(np.isfinite(grad)), "%s: gradient" % where)
+
+
+class EveryProblemBuildsTest(_ProblemChecks, tf.test.TestCase,
+                             parameterized.TestCase):
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._tmp = tempfile.TemporaryDirectory()
+    cls.data_dir = test_util.make_fake_data_dir(cls._tmp.name)
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._tmp.cleanup()
+    super().tearDownClass()
 
   @parameterized.named_parameters(*_ALL_SETS)
   def test_set_builds_with_finite_objective_and_gradients(self, set_fn):
@@ -170,6 +178,140 @@ class RegistryTest(tf.test.TestCase):
         env=dict(os.environ, PYTHONPATH=root))
     self.assertEqual(result.returncode, 0, result.stderr[-2000:])
     self.assertEqual(result.stdout.strip().splitlines()[-1], "30")
+
+
+def _logits_at_zero_weights(spec, output_bias):
+  """The built network's logits with all parameters zero but the last bias."""
+  with tf.Graph().as_default():
+    problem = spec.build()
+    values = [np.zeros(shape, np.float32) for shape in problem.param_shapes]
+    values[-1] = np.full(problem.param_shapes[-1], output_bias, np.float32)
+    logits = problem.inference([tf.constant(v) for v in values],
+                               tf.zeros([2, 28, 28, 1]))
+    with tf.Session() as sess:
+      return sess.run(logits)
+
+
+class HeldoutSetsTest(_ProblemChecks, tf.test.TestCase,
+                      parameterized.TestCase):
+  """The held-out sets on fake MNIST and Fashion-MNIST files."""
+
+  @classmethod
+  def setUpClass(cls):
+    super().setUpClass()
+    cls._tmp = tempfile.TemporaryDirectory()
+    cls.data_dir = cls._tmp.name
+    cls.written = {
+        name: test_util.write_fake_mnist(os.path.join(cls.data_dir, name),
+                                         num_train=5010, num_test=30, seed=i)
+        for i, name in enumerate(("mnist", "fashion-mnist"))}
+
+  @classmethod
+  def tearDownClass(cls):
+    cls._tmp.cleanup()
+    super().tearDownClass()
+
+  @parameterized.named_parameters(*problem_sets.HELDOUT_SETS.items())
+  def test_set_returns_splits_batch_128_and_builds(self, set_fn):
+    entries = problem_sets.call_set(set_fn, self.data_dir)
+    self.assertLen(entries, 1)
+    spec, splits, batch_size = entries[0]
+    self.assertIsInstance(splits, datasets.Splits)
+    self.assertEqual(batch_size, 128)
+    self.assertEqual([d.size for d in splits], [10, 5000, 30])
+    for name, dataset in zip(splits._fields, splits):
+      self._check_problem(spec, dataset, batch_size,
+                          "%s on %s" % (set_fn.__name__, name))
+
+  @parameterized.parameters("mnist", "fashion_mnist")
+  def test_splits_come_from_the_data_dirs_files(self, data_set):
+    folder = data_set.replace("_", "-")
+    [(_, splits, _)] = problem_sets.heldout_problems(
+        [data_set + "_mlp_heldout"], data_dir=self.data_dir)
+    train_labels = self.written[folder]["train"][1]
+    self.assertAllEqual(splits.train.labels, train_labels[5000:])
+    self.assertAllEqual(splits.validation.labels, train_labels[:5000])
+    self.assertAllEqual(splits.test.labels, self.written[folder]["t10k"][1])
+
+  def test_conv_sets_have_linear_logits_and_the_evaluation_one_does_not(self):
+    for stem in ("fashion_mnist_conv_heldout", "mnist_conv_heldout"):
+      [(spec, _, _)] = problem_sets.heldout_problems([stem], self.data_dir)
+      self.assertIs(spec.callable, pg.PooledConvNet)
+      self.assertAllClose(_logits_at_zero_weights(spec, -1.0),
+                          -np.ones((2, 10)))
+    [(spec, _, _)] = problem_sets.evaluation_problems(["mnist_conv"],
+                                                      self.data_dir)
+    self.assertAllClose(_logits_at_zero_weights(spec, -1.0),
+                        np.zeros((2, 10)))
+
+  def test_networks_are_the_evaluation_sets_networks(self):
+    pairs = [("mlp", "mlp"), ("mlp_relu", "mlp_relu"),
+             ("mlp_deeper", "mlp_deeper"), ("conv", "conv")]
+    for heldout, evaluation in pairs:
+      [(eval_spec, _, _)] = problem_sets.evaluation_problems(
+          ["mnist_" + evaluation], self.data_dir)
+      for data_set in ("mnist", "fashion_mnist"):
+        [(spec, _, _)] = problem_sets.heldout_problems(
+            ["%s_%s_heldout" % (data_set, heldout)], self.data_dir)
+        expected_kwargs = dict(eval_spec.kwargs)
+        if heldout == "conv":
+          expected_kwargs["logits_activation"] = False
+        self.assertIs(spec.callable, eval_spec.callable)
+        self.assertEqual(spec.args, eval_spec.args)
+        self.assertEqual(spec.kwargs, expected_kwargs)
+
+  def test_evaluation_conv_spec_is_unchanged(self):
+    [(spec, _, _)] = problem_sets.evaluation_problems(["mnist_conv"],
+                                                      self.data_dir)
+    self.assertEqual(spec.args,
+                     ((1, 28, 28), 10, [(3, 3, 16, 1), (5, 5, 32, 1)]))
+    self.assertEqual(spec.kwargs, {"activation": tf.nn.relu,
+                                   "affine_size": 512})
+
+  def test_sets_are_appended_in_registry_order(self):
+    problems = problem_sets.heldout_problems(
+        ["mnist_conv_heldout", "mnist_mlp_heldout"], data_dir=self.data_dir)
+    self.assertEqual([p[0].callable for p in problems],
+                     [pg.FullyConnected, pg.PooledConvNet])
+
+  def test_unknown_and_non_heldout_stems_are_rejected(self):
+    with self.assertRaisesRegex(ValueError, "unknown problem set.*mnist_mlp"):
+      problem_sets.heldout_problems(["mnist_mlp"], data_dir=self.data_dir)
+
+  def test_real_fashion_mnist_splits_have_55000_5000_10000_images(self):
+    if not os.path.isfile(os.path.join(data_files.FASHION_MNIST_SYSTEM_DIR,
+                                       "train-images-idx3-ubyte.gz")):
+      self.skipTest("dataset-fashion-mnist is not installed")
+    with tempfile.TemporaryDirectory() as empty:
+      [(_, splits, batch_size)] = problem_sets.heldout_problems(
+          ["fashion_mnist_mlp_heldout"], data_dir=empty)
+    self.assertEqual([d.size for d in splits], [55000, 5000, 10000])
+    self.assertEqual(batch_size, 128)
+
+
+class HeldoutRegistryTest(tf.test.TestCase):
+
+  def test_registry_lists_the_eight_heldout_sets(self):
+    self.assertEqual(list(problem_sets.HELDOUT_SETS), [
+        "fashion_mnist_mlp_heldout", "fashion_mnist_mlp_relu_heldout",
+        "fashion_mnist_mlp_deeper_heldout", "fashion_mnist_conv_heldout",
+        "mnist_mlp_heldout", "mnist_mlp_relu_heldout",
+        "mnist_mlp_deeper_heldout", "mnist_conv_heldout"])
+
+  def test_stems_and_flags_collide_with_no_other_registry(self):
+    others = (set(problem_sets.TRAINING_SETS) |
+              set(problem_sets.EVALUATION_SETS) |
+              set(problem_sets.OTHER_SETS))
+    self.assertEmpty(set(problem_sets.HELDOUT_SETS) & others)
+    other_flags = {problem_sets.flag_name(s) for s in others}
+    for stem in problem_sets.HELDOUT_SETS:
+      self.assertNotIn(problem_sets.flag_name(stem), other_flags)
+    self.assertEqual(problem_sets.flag_name("mnist_conv_heldout"),
+                     "include_mnist_conv_heldout_problems")
+
+  def test_every_set_function_takes_data_dir(self):
+    for set_fn in problem_sets.HELDOUT_SETS.values():
+      self.assertIn("data_dir", inspect.signature(set_fn).parameters)
 
 
 if __name__ == "__main__":
