@@ -9,6 +9,11 @@ Probe vectors are Rademacher (+-1) draws made by TF random ops, so every
 session.run uses fresh probes (reproducible through the graph seed and
 `seed`); `fixed_probes=True` reproduces the original, which drew them once
 in NumPy and baked them into the graph as constants.
+
+The Lanczos recurrence (`lanczos_recurrence`) is written once for any array
+library: `lanczos` builds it from TF ops (differentiable, for meta-training's
+regularisers), and `evaluation.flatness` runs it in NumPy on whole-data-set
+Hessian-vector products.
 """
 
 import numpy as np
@@ -181,14 +186,68 @@ def top_eigenvalue_sum(grads, params, num_iters=10, top_n=1, seed=None):
   return tf.add_n(values)
 
 
+def lanczos_recurrence(product, start, num_steps, dot, sqrt,
+                       breakdown=None):
+  """The Lanczos recurrence, written once for any array library.
+
+  With full re-orthogonalisation as the original: v_0 = normalize(start),
+  alpha_i = <H v_i, v_i>, w = H v_i - alpha_i v_i - beta_i v_{i-1};
+  beta_{i+1} = ||w|| of that raw residual, and v_{i+1} is w after modified
+  Gram-Schmidt against every earlier v, divided by (its norm + 1e-6) as
+  `normalize` does. Vector arithmetic uses the ordinary operators, so the
+  same code builds TF ops (meta-training's regulariser, differentiable) or
+  computes NumPy arrays (evaluation-time curvature, `evaluation.flatness`).
+
+  Args:
+    product: function of a vector returning H times it (rank-1 tensors or
+      arrays, all of one length).
+    start: the starting vector (need not be normalised).
+    num_steps: number of alphas to compute (>= 1).
+    dot: function (a, b) -> scalar inner product in the same library.
+    sqrt: the library's square root of a scalar.
+    breakdown: optional function (beta, alphas, betas) -> bool of the new
+      beta and the coefficients so far, asked before every step after the
+      first; True ends the recurrence early (the Krylov space is exhausted).
+      It needs concrete values, so only eager (NumPy) callers can pass it.
+
+  Returns:
+    (alphas, betas): Python lists of scalars, len(betas) == len(alphas) - 1;
+    len(alphas) is num_steps unless `breakdown` ended it early.
+  """
+
+  def normalize_vector(x):
+    return x / (sqrt(dot(x, x)) + NORM_EPSILON)
+
+  v = normalize_vector(start)
+  basis = [v]
+  hv = product(v)
+  alphas = [dot(hv, v)]
+  betas = []
+  w = hv - alphas[0] * v
+  for _ in range(1, num_steps):
+    beta = sqrt(dot(w, w))
+    if breakdown is not None and breakdown(beta, alphas, betas):
+      break
+    betas.append(beta)
+    v_prev = basis[-1]
+    for b in basis:
+      w = w - dot(w, b) * b
+    v = normalize_vector(w)
+    basis.append(v)
+    hv = product(v)
+    alpha = dot(hv, v)
+    alphas.append(alpha)
+    w = hv - alpha * v - beta * v_prev
+  return alphas, betas
+
+
 def lanczos(grads, params, num_steps=10, seed=None, fixed_probes=False):
   """Lanczos tridiagonalisation of H from a Rademacher start.
 
-  With full re-orthogonalisation as the original: beta_i = ||w|| of the raw
-  residual, v_i = w orthonormalised against every earlier v, then
-  w = H v_i - alpha_i v_i - beta_i v_{i-1}. The vectors are flattened over
-  all parameters (see `flat_hessian_vector_product_fn`); the probe is the
-  one `rademacher_probe` draws.
+  `lanczos_recurrence` in TF ops (see there for the recurrence). The
+  vectors are flattened over all parameters (see
+  `flat_hessian_vector_product_fn`); the start is the probe
+  `rademacher_probe` draws.
 
   Returns:
     (alphas [num_steps], betas [num_steps - 1]): the diagonal and
@@ -196,23 +255,10 @@ def lanczos(grads, params, num_steps=10, seed=None, fixed_probes=False):
   """
   grads = dense_gradients(grads, params)
   product = flat_hessian_vector_product_fn(grads, params)
-  # Single-element lists: `inner`, `normalize` and `orthonormalize` then
-  # act on the flat vectors with one op per step.
-  v = normalize([flatten(rademacher_probe(params, seed, fixed_probes))])
-  basis = [v]
-  hv = [product(v[0])]
-  alphas = [inner(hv, v)]
-  betas = []
-  w = [hv[0] - alphas[0] * v[0]]
-  for _ in range(1, num_steps):
-    betas.append(tf.sqrt(inner(w, w)))
-    v_prev = basis[-1]
-    v = orthonormalize(w, basis)
-    basis.append(v)
-    hv = [product(v[0])]
-    alpha = inner(hv, v)
-    alphas.append(alpha)
-    w = [hv[0] - alpha * v[0] - betas[-1] * v_prev[0]]
+  start = flatten(rademacher_probe(params, seed, fixed_probes))
+  alphas, betas = lanczos_recurrence(
+      product, start, num_steps, dot=lambda a, b: tf.reduce_sum(a * b),
+      sqrt=tf.sqrt)
   return tf.stack(alphas), (tf.stack(betas) if betas else tf.zeros([0]))
 
 

@@ -246,6 +246,64 @@ class LanczosReferenceTest(tf.test.TestCase):
     self.assertAllClose(betas, expected_betas, rtol=1e-4, atol=1e-5)
 
 
+class LanczosRecurrenceTest(tf.test.TestCase):
+  """The one recurrence, run with TF ops and with NumPy."""
+
+  def _case(self, seed=0, ndim=7):
+    rng = np.random.RandomState(seed)
+    basis, _ = np.linalg.qr(rng.randn(ndim, ndim))
+    # Eigenvalues in [1, 3]: well conditioned, so float32 stays close.
+    matrix = basis.dot(np.diag(np.linspace(1., 3., ndim))).dot(basis.T)
+    return matrix, rng.randn(ndim)
+
+  def _tf_recurrence(self, matrix, start, num_steps):
+    constant = tf.constant(matrix, tf.float32)
+    alphas, betas = hessian.lanczos_recurrence(
+        lambda v: tf.linalg.matvec(constant, v),
+        tf.constant(start, tf.float32), num_steps,
+        dot=lambda a, b: tf.reduce_sum(a * b), sqrt=tf.sqrt)
+    return self.evaluate([tf.stack(alphas), tf.stack(betas)])
+
+  def test_tf_and_numpy_paths_agree(self):
+    matrix, start = self._case()
+    tf_alphas, tf_betas = self._tf_recurrence(matrix, start, 6)
+    np_alphas, np_betas = hessian.lanczos_recurrence(
+        matrix.dot, start, 6, dot=np.dot, sqrt=np.sqrt)
+    self.assertLen(np_alphas, 6)
+    self.assertLen(np_betas, 5)
+    self.assertAllClose(tf_alphas, np_alphas, rtol=1e-5, atol=1e-5)
+    self.assertAllClose(tf_betas, np_betas, rtol=1e-5, atol=1e-5)
+
+  def test_numpy_path_is_the_reference_lanczos(self):
+    matrix, start = self._case(seed=1)
+    alphas, betas = hessian.lanczos_recurrence(matrix.dot, start, 6,
+                                               dot=np.dot, sqrt=np.sqrt)
+    expected_alphas, expected_betas = _numpy_lanczos(matrix, start, 6)
+    self.assertAllClose(alphas, expected_alphas, rtol=1e-12, atol=1e-12)
+    self.assertAllClose(betas, expected_betas, rtol=1e-12, atol=1e-12)
+
+  def test_breakdown_ends_the_recurrence(self):
+    # Two distinct eigenvalues: the Krylov space has dimension two.
+    matrix = np.diag([1., 1., 1., 5., 5.])
+    seen = []
+
+    def breakdown(beta, alphas, betas):
+      seen.append((beta, len(alphas), len(betas)))
+      # Not exactly zero: normalize's epsilon leaves a residual ~1e-6.
+      return beta < 1e-4
+
+    alphas, betas = hessian.lanczos_recurrence(
+        matrix.dot, np.ones(5), 5, dot=np.dot, sqrt=np.sqrt,
+        breakdown=breakdown)
+    self.assertLen(alphas, 2)
+    self.assertLen(betas, 1)
+    self.assertEqual([(n, m) for _, n, m in seen], [(1, 0), (2, 1)])
+    self.assertAllClose(np.linalg.eigvalsh(np.diag(alphas) +
+                                           np.diag(betas, 1) +
+                                           np.diag(betas, -1)), [1., 5.],
+                        rtol=1e-5)
+
+
 class JacobianAndRegistryTest(tf.test.TestCase):
 
   def test_mean_squared_gradient(self):
