@@ -5,7 +5,16 @@ For every selected problem and every seed, a fresh optimizee is trained for
 to the original's pickle files in --save_dir, with summary.json (statistics
 per seed and over seeds), a loss-curve PNG when matplotlib is installed, and
 a table on standard output. With --compare_with, other optimizers run on the
-same problems, seeds and batches in the same command.
+same problems, seeds and batches in the same command, and comparison.md
+reports them side by side.
+
+Held-out sets (--include_*_heldout_problems) train on a training split and
+also record loss and accuracy on the training, validation and test splits
+over time. After the last step of every run the Hessian's top eigenvalue and
+trace on the training data measure the flatness of the solution. A
+learning-rate flag given a list (--adam_learning_rate=1e-4,1e-3,1e-2), and
+--init_lr_grid for the learned optimizer, evaluate a grid; the reported
+point is chosen by evaluation.tuning.select.
 
 Examples:
   # The original README's evaluation command (the published checkpoint):
@@ -16,8 +25,15 @@ Examples:
       --num_testing_itrs=10000
   # The same, against Adam and SGD in one run:
   python metatest.py ... --compare_with=Adam,SGD
+  # Tuned against tuned on held-out Fashion-MNIST:
+  python metatest.py --train_dir=... --save_dir=fmnist_eval \
+      --include_fashion_mnist_mlp_relu_heldout_problems \
+      --num_testing_itrs=10000 --compare_with=Adam,RMSProp \
+      --adam_learning_rate=1e-4,3e-4,1e-3,3e-3,1e-2 \
+      --rmsprop_learning_rate=1e-4,3e-4,1e-3,3e-3,1e-2
 """
 
+import collections
 import os
 import sys
 
@@ -29,11 +45,22 @@ from absl import flags
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from evaluation import baselines  # pylint: disable=g-import-not-at-top,wrong-import-position
+from evaluation import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
+from evaluation import tuning  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
 LEARNED = "L2o"
+# Samples per split of the intermediate held-out points: a recording of the
+# conv net on 3 x 2,000 samples takes about 0.5 s on 2 cores (about 7% of a
+# 10,000-step run at 50 points), on 20,000 about 1.6 s.
+METRICS_SUBSET = 5000
+CONV_METRICS_SUBSET = 2000
+# Training samples of the Hessian estimates of conv nets (bounded cost: one
+# Hessian-vector product over 2,000 samples of the evaluation conv net takes
+# about 1.4 s on 2 cores, over 10,000 about 7 s; see bench/RESULTS.md).
+CONV_HESSIAN_SAMPLES = 2000
 # Problem sets the original program defined flags for but never built.
 MISSING_SETS = ("mnist_conv_wider", "mnist_conv_4layers",
                 "cifar10_conv_4layers", "vgg16")
@@ -74,6 +101,10 @@ def define_flags(flag_values=None):
       flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
                            "Evaluate on problem_sets.%s." % set_fn.__name__,
                            flag_values=fv)
+  for stem, set_fn in problem_sets.HELDOUT_SETS.items():
+    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
+                         "Evaluate on problem_sets.%s (held-out splits)." %
+                         set_fn.__name__, flag_values=fv)
   for stem in MISSING_SETS:
     flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
                          "Defined by the original, which has no such set; "
@@ -97,9 +128,47 @@ def define_flags(flag_values=None):
                     "Seeds of the initial parameters (the original hard-coded "
                     "6,12,18,24,30).", flag_values=fv)
   for name, baseline in baselines.BASELINES.items():
-    flags.DEFINE_float(baseline.flag, baseline.learning_rate,
-                       "Learning rate of the %s baseline." % name,
+    flags.DEFINE_list(baseline.flag, ["%g" % baseline.learning_rate],
+                      "Learning rate of the %s baseline; a list is a grid, "
+                      "every point run on the same seeds and the reported "
+                      "one chosen on validation (held-out sets) or on the "
+                      "last 100 training losses." % name, flag_values=fv)
+  flags.DEFINE_list("init_lr_grid", [], "Grid of the learned optimizer's "
+                    "initial per-coordinate learning rates: entries "
+                    "low:high (drawn from that range, as --min_lr/--max_lr) "
+                    "or one value (every coordinate starts there); the "
+                    "--min_lr:--max_lr range is always a point. Empty: that "
+                    "range alone, or, in comparison mode with baseline "
+                    "grids of k points, a default grid of k points.",
+                    flag_values=fv)
+  flags.DEFINE_integer("metrics_every", 0, "Held-out sets: steps between "
+                       "recordings of loss and accuracy on the splits (0: "
+                       "about %d points per run)." % metrics.DEFAULT_POINTS,
                        flag_values=fv)
+  flags.DEFINE_integer("metrics_subset", -1, "Held-out sets: before the last "
+                       "step, measure each split on a fixed random subset of "
+                       "at most this many samples (0: every sample; -1: "
+                       "%d for conv nets, %d otherwise); the last point "
+                       "always uses every sample." % (CONV_METRICS_SUBSET,
+                                                      METRICS_SUBSET),
+                       flag_values=fv)
+  flags.DEFINE_boolean("hessian_metrics", True, "After the last step, "
+                       "estimate the Hessian's top eigenvalue (Lanczos) and "
+                       "trace (Hutchinson) of the loss on the training "
+                       "data.", flag_values=fv)
+  flags.DEFINE_integer("hessian_lanczos_steps", 30, "Lanczos steps of the "
+                       "top eigenvalue and spectral density.", flag_values=fv)
+  flags.DEFINE_integer("hessian_trace_probes", 10, "Rademacher probes of the "
+                       "Hutchinson trace (its standard error is reported).",
+                       flag_values=fv)
+  flags.DEFINE_integer("hessian_max_samples", -1, "Training samples the "
+                       "Hessian is measured on: a fixed subset of at most "
+                       "this many (0: all; -1: %d for conv nets, all "
+                       "otherwise)." % CONV_HESSIAN_SAMPLES, flag_values=fv)
+  flags.DEFINE_boolean("hessian_spectrum", False, "Also plot the Hessian's "
+                       "spectral density (stochastic Lanczos quadrature) of "
+                       "the final solutions: hessian_spectrum-<model_name>."
+                       "png, one panel per optimizer.", flag_values=fv)
   flags.DEFINE_list("compare_with", [], "Comparison mode: also run these "
                     "optimizers (%s) on the same problems and seeds, and "
                     "print a table." % ", ".join((LEARNED,) + baselines.NAMES),
@@ -175,10 +244,18 @@ def validate_flags(values):
     raise FlagError("--num_testing_itrs=%d: must be positive" %
                     values["num_testing_itrs"])
   seeds(values)
-  for name, baseline in baselines.BASELINES.items():
-    if not values[baseline.flag] > 0:
-      raise FlagError("--%s=%g: the %s learning rate must be positive" %
-                      (baseline.flag, values[baseline.flag], name))
+  for name in baselines.NAMES:
+    baseline_grid(values, name)
+  initial_learning_rate_grid(values, (values["min_lr"], values["max_lr"]))
+  if values["metrics_every"] < 0:
+    raise FlagError("--metrics_every=%d: must be >= 0" % values["metrics_every"])
+  for flag in ("metrics_subset", "hessian_max_samples"):
+    if values[flag] < -1:
+      raise FlagError("--%s=%d: must be -1 (automatic), 0 (all) or positive"
+                      % (flag, values[flag]))
+  for flag in ("hessian_lanczos_steps", "hessian_trace_probes"):
+    if values[flag] < 1:
+      raise FlagError("--%s=%d: must be positive" % (flag, values[flag]))
   for stem in MISSING_SETS:
     if values["include_%s_problems" % stem]:
       raise FlagError("--include_%s_problems: the original defines this flag "
@@ -190,14 +267,66 @@ def validate_flags(values):
     raise FlagError("--record_every must be >= 0 and --log_every positive")
 
 
+def baseline_grid(values, name):
+  """The learning-rate grid of baseline `name` (a list of GridPoints).
+
+  Raises:
+    FlagError: its flag is not a list of distinct positive numbers.
+  """
+  try:
+    return tuning.parse_learning_rates(values[baselines.BASELINES[name].flag],
+                                       baselines.BASELINES[name].flag)
+  except ValueError as e:
+    raise FlagError(str(e)) from None
+
+
+def initial_learning_rate_grid(values, original):
+  """The learned optimizer's --init_lr_grid, `original` range first.
+
+  Raises:
+    FlagError: a malformed entry.
+  """
+  try:
+    return tuning.parse_initial_learning_rates(values["init_lr_grid"],
+                                               "init_lr_grid", original)
+  except ValueError as e:
+    raise FlagError(str(e)) from None
+
+
+def grids(values, names, original, out=sys.stdout):
+  """Optimizer name -> its list of GridPoints.
+
+  The learned optimizer's grid is --init_lr_grid (with its original range
+  [--min_lr, --max_lr]); when that flag is empty and baselines of the run
+  have grids of k > 1 points, it gets a default grid of k points, so that a
+  comparison is tuned against tuned on equal budgets.
+  """
+  result = {name: baseline_grid(values, name) for name in names
+            if name != LEARNED}
+  if LEARNED in names:
+    result[LEARNED] = initial_learning_rate_grid(values, original)
+    largest = max([len(g) for g in result.values()] + [1])
+    if not values["init_lr_grid"] and largest > 1:
+      result[LEARNED] = tuning.default_initial_learning_rates(original,
+                                                              largest)
+      out.write("%s: no --init_lr_grid given; tuning its initial learning "
+                "rates over the default %d-point grid %s (the size of the "
+                "largest baseline grid)\n" % (
+                    LEARNED, largest,
+                    ",".join(p.label for p in result[LEARNED])))
+  return result
+
+
 def selected_problem_sets(values):
-  """(evaluation stems, training stems) of the enabled include flags."""
+  """The stems of the enabled include flags, in registry order."""
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   stems = [s for s in problem_sets.EVALUATION_SETS
            if values[problem_sets.flag_name(s)]]
   stems += [s for s in problem_sets.TRAINING_SETS
             if s not in problem_sets.EVALUATION_SETS and
             values[problem_sets.flag_name(s)]]
+  stems += [s for s in problem_sets.HELDOUT_SETS
+            if values[problem_sets.flag_name(s)]]
   return stems
 
 
@@ -269,26 +398,42 @@ def check_learned_optimizer(values, optimizer_values):
 
 
 def problem_entries(values):
-  """(label, spec, dataset, batch_size) of every selected problem."""
+  """A `_Problem` for every selected problem, in registry order."""
+  from evaluation import runner  # pylint: disable=g-import-not-at-top
+  from problems import datasets  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  from problems import problem_spec  # pylint: disable=g-import-not-at-top
   entries = []
   for stem in selected_problem_sets(values):
-    registry = (problem_sets.EVALUATION_SETS
-                if stem in problem_sets.EVALUATION_SETS
-                else problem_sets.TRAINING_SETS)
-    problems = problem_sets.call_set(registry[stem], values["data_dir"])
+    registry = problem_sets.TRAINING_SETS
+    for candidate in (problem_sets.EVALUATION_SETS, problem_sets.HELDOUT_SETS):
+      if stem in candidate:
+        registry = candidate
+    try:
+      problems = problem_sets.call_set(registry[stem], values["data_dir"])
+    except ValueError as e:
+      raise FlagError("--%s: %s" % (problem_sets.flag_name(stem), e)) from None
     for i, (spec, dataset, batch_size) in enumerate(problems):
       label = stem if len(problems) == 1 else "%s_%d" % (stem, i)
-      entries.append((label, spec, dataset, batch_size))
+      splits = dataset if isinstance(dataset, datasets.Splits) else None
+      # Every run rebuilds the problem in its own graph from the same NumPy
+      # seed, so all optimizers and seeds see the same problem.
+      seeded = problem_spec.Spec(runner.build_with_numpy_seed,
+                                 (spec, 1000 + len(entries)), {})
+      entries.append(_Problem(
+          label, seeded, splits.train if splits else dataset, batch_size,
+          splits, _is_conv_net(spec)))
   return entries
 
 
-def record_file(save_dir, optimizer_name, values, seed, label, several):
+def record_file(save_dir, optimizer_name, values, seed, label, several,
+                grid_point=None):
   """The original's pickle name, in a sub-folder for compared optimizers.
 
   The test optimizer's files keep the original's names in --save_dir; the
   others go to <save_dir>/<optimizer>/; with several problems the problem's
-  label is appended so that files do not overwrite each other.
+  label is appended, and for a grid of several points "-lr<point>", so
+  that files do not overwrite each other.
   """
   folder = save_dir
   if optimizer_name != values["test_optimizer"]:
@@ -296,16 +441,68 @@ def record_file(save_dir, optimizer_name, values, seed, label, several):
   name = "seed%d_eval_loss_record.pickle-%s" % (seed, values["model_name"])
   if several:
     name += "-" + label
+  if grid_point is not None:
+    name += "-lr" + grid_point.label.replace(":", "_")
   return os.path.join(folder, name)
 
 
-def _optimizer_factory(name, values, optimizer_values, seed):
+def metrics_file(record_path):
+  """The per-seed JSON file beside a pickle of `record_file`."""
+  folder, name = os.path.split(record_path)
+  return os.path.join(folder, name.replace("_eval_loss_record.pickle-",
+                                           "_metrics-") + ".json")
+
+
+def optimizer_factory(name, optimizer_values, seed, grid_point):
+  """A function building the optimizer `name` at `grid_point`.
+
+  For the learned optimizer the point sets the range of its initial
+  per-coordinate learning rates (--min_lr, --max_lr); the seed also fixes
+  their random draw, so a seed's run is reproducible.
+  """
   if name == LEARNED:
-    # The seed also fixes the learned optimizer's random initial learning
-    # rates, so a seed's run is reproducible.
-    return settings.optimizer_spec(optimizer_values, random_seed=seed).build
-  return baselines.make_baseline(name,
-                                 values[baselines.BASELINES[name].flag])
+    point_values = dict(optimizer_values, min_lr=grid_point.low,
+                        max_lr=grid_point.high)
+    return settings.optimizer_spec(point_values, random_seed=seed).build
+  return baselines.make_baseline(name, grid_point.low)
+
+
+def _is_conv_net(spec):
+  from problems import problem_generator  # pylint: disable=g-import-not-at-top
+  return isinstance(spec.callable, type) and issubclass(
+      spec.callable, (problem_generator.ConvNet,
+                      problem_generator.PooledConvNet))
+
+
+def metrics_subset(values, problem):
+  """--metrics_subset resolved for `problem`: a sample count or None."""
+  subset = values["metrics_subset"]
+  if subset < 0:
+    subset = CONV_METRICS_SUBSET if problem.is_conv_net else METRICS_SUBSET
+  return subset or None
+
+
+def measurements(values, problem):
+  """The runner's `metrics` and `curvature` arguments for a `_Problem`."""
+  chunk = 500 if problem.is_conv_net else 10000
+  splits = problem.splits
+  metrics_config = None
+  if splits is not None:
+    every = (values["metrics_every"] or
+             metrics.default_interval(values["num_testing_itrs"]))
+    metrics_config = metrics.Config(
+        splits=splits._asdict(), every=every,
+        subset=metrics_subset(values, problem), chunk_size=chunk)
+  curvature = None
+  if values["hessian_metrics"]:
+    max_samples = values["hessian_max_samples"]
+    if max_samples < 0:
+      max_samples = CONV_HESSIAN_SAMPLES if problem.is_conv_net else 0
+    curvature = {"lanczos_steps": values["hessian_lanczos_steps"],
+                 "num_probes": values["hessian_trace_probes"],
+                 "max_samples": max_samples or None,
+                 "chunk_size": chunk}
+  return metrics_config, curvature
 
 
 def _make_output_folders(values, names):
@@ -320,35 +517,95 @@ def _make_output_folders(values, names):
                     (save_dir, e.strerror or e)) from None
 
 
-def _evaluate(values, name, optimizer_values, checkpoint, problem, seed,
-              path, out):
-  """One test run; writes its pickles and returns (statistics, losses)."""
+class _Problem(collections.namedtuple("_Problem", [
+    "label", "spec", "dataset", "batch_size", "splits", "is_conv_net"])):
+  """One evaluation problem.
+
+  `spec` builds it with a fixed NumPy seed; `dataset` is what the
+  optimizee trains on; `splits` the held-out `datasets.Splits` or None.
+  """
+
+
+def _evaluate(values, job, checkpoint, problem, out):
+  """One test run; writes its files and returns (statistics, losses, run)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   from evaluation import runner  # pylint: disable=g-import-not-at-top
   from evaluation import summary  # pylint: disable=g-import-not-at-top
-  spec, dataset, batch_size = problem
+  metrics_config, curvature = measurements(values, problem)
   test_run = runner.test_optimizer(
-      _optimizer_factory(name, values, optimizer_values, seed), spec,
-      values["num_testing_itrs"], dataset=dataset, batch_size=batch_size,
-      seed=seed, logdir=checkpoint if name == LEARNED else None,
+      optimizer_factory(job.name, job.optimizer_values, job.seed, job.point),
+      problem.spec, values["num_testing_itrs"], dataset=problem.dataset,
+      batch_size=problem.batch_size, seed=job.seed,
+      logdir=checkpoint if job.name == LEARNED else None,
       record_every=values["record_every"] or None,
-      batch_rng=(np.random.RandomState(seed) if values["seed_batch_order"]
-                 else None),
+      batch_rng=(np.random.RandomState(job.seed)
+                 if values["seed_batch_order"] else None),
       log=lambda line: (out.write(line + "\n"), out.flush()),
-      log_every=values["log_every"])
-  summary.write_loss_record(path, test_run.objective_values)
+      log_every=values["log_every"], metrics=metrics_config,
+      curvature=curvature)
+  summary.write_loss_record(job.path, test_run.objective_values)
   if test_run.records:
-    summary.write_pickle(path.replace("_eval_loss_record.", "_records."),
+    summary.write_pickle(job.path.replace("_eval_loss_record.", "_records."),
                          test_run.records)
+  measured_file = None
+  if test_run.metrics is not None or test_run.curvature is not None:
+    measured_file = summary.write_seed_metrics(
+        metrics_file(job.path), job.seed, test_run.metrics,
+        test_run.final_metrics, test_run.curvature, test_run.metrics_subset)
+  relative = lambda p: p and os.path.relpath(p, values["save_dir"])
   stats = summary.seed_statistics(
-      seed, test_run.objective_values, test_run.final_objective,
-      test_run.seconds_per_step, os.path.relpath(path, values["save_dir"]))
-  out.write("  final loss %s (last-100 mean %s), whole-data loss %s, "
-            "%.2f ms/step -> %s\n" % (
-                stats["final_loss"], stats["final_loss_last100"],
-                stats["final_full_loss"],
-                1e3 * (stats["seconds_per_step"] or 0.), path))
-  return stats, test_run.objective_values
+      job.seed, test_run.objective_values, test_run.final_objective,
+      test_run.seconds_per_step, relative(job.path),
+      heldout=test_run.final_metrics, curvature=test_run.curvature,
+      metrics_file=relative(measured_file))
+  _report_seed(out, stats, job.path)
+  return stats, test_run
+
+
+def _report_seed(out, stats, path):
+  line = "  final loss %s (last-100 mean %s), whole-data loss %s" % (
+      stats["final_loss"], stats["final_loss_last100"],
+      stats["final_full_loss"])
+  heldout = stats.get("heldout")
+  if heldout:
+    line += ", validation loss %.5g, test loss %.5g, test accuracy %.4f" % (
+        heldout["validation_loss"], heldout["test_loss"],
+        heldout["test_accuracy"])
+  curvature = stats.get("curvature")
+  if curvature:
+    line += ", top Hessian eigenvalue %.4g, trace %.4g" % (
+        curvature["top_eigenvalue"], curvature["trace"])
+  out.write("%s, %.2f ms/step -> %s\n" % (
+      line, 1e3 * (stats["seconds_per_step"] or 0.), path))
+
+
+class _Job(collections.namedtuple("_Job", [
+    "name", "point", "seed", "path", "optimizer_values"])):
+  """One run: optimizer `name` at grid `point` with `seed`, into `path`."""
+
+
+def _selection_entry(problem, name, points, choice):
+  return {"problem": problem, "optimizer": name, "rule": choice.rule,
+          "grid": [p.label for p in points], "scores": choice.scores,
+          "diverged": [p.label for p, score in zip(points, choice.scores)
+                       if score is None],
+          "chosen": (None if choice.chosen is None
+                     else points[choice.chosen].label),
+          "at_edge": choice.at_edge}
+
+
+def _grid_flag(name):
+  return "init_lr_grid" if name == LEARNED else baselines.BASELINES[name].flag
+
+
+def _result_entry(name, problem_label, checkpoint, point, several):
+  return {"optimizer": name, "problem": problem_label,
+          "checkpoint": checkpoint if name == LEARNED else None,
+          "learning_rate": None if name == LEARNED else point.low,
+          "initial_learning_rates": ([point.low, point.high]
+                                     if name == LEARNED else None),
+          "grid_point": point.label, "grid_size": several, "chosen": False,
+          "per_seed": []}
 
 
 def run(values, explicit=(), out=sys.stdout):
@@ -365,15 +622,14 @@ def run(values, explicit=(), out=sys.stdout):
   checkpoint = None
   if LEARNED in names:
     checkpoint = check_learned_optimizer(values, optimizer_values)
-  entries = problem_entries(values)
+  grid = grids(values, names, (optimizer_values["min_lr"],
+                               optimizer_values["max_lr"]), out)
+  problems = problem_entries(values)
   _make_output_folders(values, names)
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
-  from evaluation import plot  # pylint: disable=g-import-not-at-top
-  from evaluation import runner  # pylint: disable=g-import-not-at-top
   from evaluation import summary  # pylint: disable=g-import-not-at-top
-  from problems import problem_spec  # pylint: disable=g-import-not-at-top
 
   seed_list = seeds(values)
   header = {
@@ -383,48 +639,114 @@ def run(values, explicit=(), out=sys.stdout):
       "seeds": seed_list,
       "seed_batch_order": values["seed_batch_order"],
       "loss_at_steps": summary.loss_steps(values["num_testing_itrs"]),
+      "grids": {name: [p.label for p in grid[name]] for name in names},
   }
-  results, curves = [], {}
-  total = len(entries) * len(names) * len(seed_list)
-  for index, (label, spec, dataset, batch_size) in enumerate(entries):
-    # Every run rebuilds the problem in its own graph from the same NumPy
-    # seed, so all optimizers and seeds see the same problem.
-    problem = (problem_spec.Spec(runner.build_with_numpy_seed,
-                                 (spec, 1000 + index), {}),
-               dataset, batch_size)
+  results, selection, curves, warnings = [], [], {}, []
+  total = len(problems) * len(seed_list) * sum(len(grid[n]) for n in names)
+  done = 0
+  for problem in problems:
     for name in names:
-      result = {"optimizer": name, "problem": label,
-                "checkpoint": checkpoint if name == LEARNED else None,
-                "learning_rate": (None if name == LEARNED else
-                                  values[baselines.BASELINES[name].flag]),
-                "per_seed": []}
-      results.append(result)
-      for seed in seed_list:
-        out.write("[%d/%d] testing %s with %s using seed %d\n" %
-                  (len(results[:-1]) * len(seed_list) +
-                   len(result["per_seed"]) + 1, total, label, name, seed))
-        out.flush()
-        path = record_file(values["save_dir"], name, values, seed, label,
-                           len(entries) > 1)
-        stats, losses = _evaluate(values, name, optimizer_values, checkpoint,
-                                  problem, seed, path, out)
-        result["per_seed"].append(stats)
-        curves.setdefault(label, {}).setdefault(name, []).append(losses)
-        # Rewritten after every seed: an interrupted run keeps its results.
-        summary_path = summary.write_summary(values["save_dir"], header,
-                                             results)
-  out.write("\n%s\n\n" % summary.table(
-      summary.read_summary(values["save_dir"])["results"]))
+      entries = []
+      for point in grid[name]:
+        several = len(grid[name]) > 1
+        result = _result_entry(name, problem.label, checkpoint, point,
+                               len(grid[name]))
+        results.append(result)
+        entries.append(result)
+        for seed in seed_list:
+          done += 1
+          out.write("[%d/%d] testing %s with %s%s using seed %d\n" % (
+              done, total, problem.label, name,
+              " (%s %s)" % ("initial learning rates" if name == LEARNED else
+                            "learning rate", point.label) if several else "",
+              seed))
+          out.flush()
+          job = _Job(name, point, seed,
+                     record_file(values["save_dir"], name, values, seed,
+                                 problem.label, len(problems) > 1,
+                                 point if several else None),
+                     optimizer_values)
+          stats, test_run = _evaluate(values, job, checkpoint, problem, out)
+          result["per_seed"].append(stats)
+          curves.setdefault(id(result), []).append(test_run)
+          if test_run.metrics is not None:
+            result["history"] = summary.aggregate_history(
+                [r.metrics for r in curves[id(result)]])
+          # Rewritten after every seed: an interrupted run keeps its results.
+          summary_path = summary.write_summary(values["save_dir"], header,
+                                               results, selection)
+      choice = tuning.select(grid[name], [e["per_seed"] for e in entries],
+                             problem.splits is not None)
+      if choice.chosen is not None:
+        entries[choice.chosen]["chosen"] = True
+      selection.append(_selection_entry(problem.label, name, grid[name],
+                                        choice))
+      warning = tuning.edge_warning(name, problem.label, grid[name], choice,
+                                    _grid_flag(name))
+      if warning:
+        warnings.append(warning)
+        out.write(warning + "\n")
+      if choice.chosen is None:
+        warnings.append("warning: %s on %s: every grid point diverged" %
+                        (name, problem.label))
+        out.write(warnings[-1] + "\n")
+      summary_path = summary.write_summary(values["save_dir"], header,
+                                           results, selection)
+  document = summary.read_summary(values["save_dir"])
+  out.write("\n%s\n\n" % summary.table(document["results"]))
+  for warning in warnings:
+    out.write(warning + "\n")
   out.write("summary: %s\n" % summary_path)
+  if len(names) > 1:
+    from evaluation import report  # pylint: disable=g-import-not-at-top
+    path = report.write_comparison(values["save_dir"], document)
+    out.write("comparison: %s\n" % path)
   if values["plot"]:
-    figure = plot.plot_loss_curves(
-        os.path.join(values["save_dir"],
-                     "loss_curves-%s.png" % values["model_name"]),
-        curves, title="model %s, %d seeds" % (values["model_name"],
-                                              len(seed_list)))
-    out.write("plot: %s\n" % figure if figure else
-              "plot: skipped (matplotlib is not installed)\n")
+    _plot(values, results, curves, len(seed_list), out)
   return summary_path
+
+
+def _plot(values, results, curves, num_seeds, out):
+  """The figures of the chosen grid points (one curve per optimizer)."""
+  from evaluation import plot  # pylint: disable=g-import-not-at-top
+  if not plot.available():
+    out.write("plot: skipped (matplotlib is not installed)\n")
+    return
+  losses, heldout, spectra = {}, {}, {}
+  for result in results:
+    if not result["chosen"]:
+      continue
+    label = result["optimizer"]
+    if result["grid_size"] > 1:
+      label += " (%s)" % result["grid_point"]
+    runs = curves[id(result)]
+    losses.setdefault(result["problem"], {})[label] = [
+        r.objective_values for r in runs]
+    if runs[0].metrics is not None:
+      heldout.setdefault(result["problem"], {})[label] = [
+          r.metrics for r in runs]
+    if runs[0].curvature is not None:
+      spectra.setdefault(result["problem"], {})[label] = [
+          (r.curvature.ritz_values, r.curvature.weights) for r in runs]
+  model = values["model_name"]
+  title = "model %s, %d seeds" % (model, num_seeds)
+  folder = values["save_dir"]
+  written = [plot.plot_loss_curves(
+      os.path.join(folder, "loss_curves-%s.png" % model), losses,
+      title=title)]
+  if heldout:
+    written.append(plot.plot_heldout_curves(
+        os.path.join(folder, "heldout_curves-%s.png" % model), heldout,
+        title=title + "; before the last step each split is measured on a "
+        "fixed subset (--metrics_subset)"))
+  if values["hessian_spectrum"] and spectra:
+    for problem, by_optimizer in spectra.items():
+      suffix = "-" + problem if len(spectra) > 1 else ""
+      written.append(plot.plot_hessian_spectra(
+          os.path.join(folder, "hessian_spectrum-%s%s.png" % (model, suffix)),
+          by_optimizer, title="%s: %s" % (problem, title)))
+  for path in written:
+    out.write("plot: %s\n" % path)
 
 
 def main(argv):

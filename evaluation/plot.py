@@ -1,11 +1,17 @@
-"""The loss-curve figure of an evaluation (optional: needs matplotlib).
+"""The figures of an evaluation (optional: need matplotlib).
 
-One panel per problem, one curve per optimizer: the mean over seeds of the
-per-step minibatch loss, smoothed with a moving average, on a log scale,
-with the range over seeds shaded.
+Loss curves: one panel per problem, one curve per optimizer: the mean over
+seeds of the per-step minibatch loss, smoothed with a moving average, on a
+log scale, with the range over seeds shaded. Held-out curves: per problem,
+training loss, test loss and test accuracy against the step. Hessian
+spectra: one panel per optimizer, the SLQ spectral density of the Hessian at
+the solutions found (`evaluation.flatness`), averaged over seeds, on a log
+scale, with each seed's top eigenvalue marked.
 """
 
 import numpy as np
+
+from evaluation import flatness
 
 
 def available():
@@ -63,6 +69,138 @@ def plot_loss_curves(path, curves, title=""):
     axis.set_ylabel("minibatch loss (moving average)")
     axis.set_title(problem)
     axis.legend()
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  pyplot.close(figure)
+  return path
+
+
+# Panels of the held-out figure: (history key, y label, log scale).
+HELDOUT_PANELS = (("train_loss", "training loss", True),
+                  ("test_loss", "test loss", True),
+                  ("test_accuracy", "test accuracy", False))
+
+
+def plot_heldout_curves(path, curves, title=""):
+  """Writes a PNG of loss and accuracy on the splits against the step.
+
+  Args:
+    path: output file.
+    curves: dict problem name -> dict optimizer label -> list of per-seed
+      histories (dicts with "steps" and the HELDOUT_PANELS keys, as
+      `metrics.SplitMetrics.history`).
+    title: figure title.
+
+  Returns:
+    `path`, or None when matplotlib is not installed.
+  """
+  if not available():
+    return None
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  figure, axes = pyplot.subplots(len(curves), len(HELDOUT_PANELS),
+                                 squeeze=False,
+                                 figsize=(5 * len(HELDOUT_PANELS),
+                                          3.8 * len(curves)))
+  for row, (problem, by_optimizer) in zip(axes, curves.items()):
+    for axis, (key, label, log_scale) in zip(row, HELDOUT_PANELS):
+      for name, histories in by_optimizer.items():
+        steps = np.asarray(histories[0]["steps"])
+        values = np.asarray([h[key] for h in histories], dtype=np.float64)
+        line, = axis.plot(steps, np.mean(values, axis=0),
+                          label="%s (%d seeds)" % (name, len(histories)))
+        axis.fill_between(steps, np.min(values, axis=0),
+                          np.max(values, axis=0), color=line.get_color(),
+                          alpha=0.2)
+      if log_scale:
+        axis.set_yscale("log")
+      axis.set_xlabel("step")
+      axis.set_ylabel(label)
+      axis.set_title("%s: %s" % (problem, label))
+    row[-1].legend()
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  figure.savefig(path, dpi=100)
+  pyplot.close(figure)
+  return path
+
+
+# The Hessian-spectrum figure: Gaussian broadening of the Ritz values as a
+# fraction of the plotted eigenvalue range, the floor (a fraction of the
+# highest density plotted) that keeps the log axis finite where the density
+# vanishes, and the number of grid points.
+SPECTRUM_WIDTH_FRACTION = 0.01
+SPECTRUM_FLOOR_FRACTION = 1e-6
+SPECTRUM_GRID_POINTS = 1000
+
+
+def spectrum_grid(spectra):
+  """An eigenvalue grid covering every Ritz value, and the broadening width.
+
+  Args:
+    spectra: as for `plot_hessian_spectra`.
+
+  Returns:
+    (grid, width): SPECTRUM_GRID_POINTS floats spanning all the Ritz values
+    with a margin of five widths on each side, and the Gaussians' width
+    (SPECTRUM_WIDTH_FRACTION of the span of the Ritz values).
+  """
+  values = np.concatenate([np.asarray(ritz, dtype=np.float64)
+                           for runs in spectra.values()
+                           for ritz, _ in runs])
+  low, high = float(np.min(values)), float(np.max(values))
+  span = high - low if high > low else max(abs(high), 1.)
+  width = SPECTRUM_WIDTH_FRACTION * span
+  grid = np.linspace(low - 5 * width, high + 5 * width, SPECTRUM_GRID_POINTS)
+  return grid, width
+
+
+def plot_hessian_spectra(path, spectra, title=""):
+  """Writes a PNG of the Hessian spectral densities at the solutions found.
+
+  One panel per optimizer, all on one eigenvalue axis: the Gaussian-
+  broadened SLQ density (`flatness.density`) averaged over seeds, on a log
+  scale clipped at a small floor, with each seed's top eigenvalue (largest
+  Ritz value) marked by a dashed line.
+
+  Args:
+    path: output file.
+    spectra: dict optimizer name -> list over seeds of (ritz_values,
+      weights) pairs (the fields of `flatness.Curvature`).
+    title: figure title.
+
+  Returns:
+    `path`, or None when matplotlib is not installed.
+  """
+  if not available():
+    return None
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  grid, width = spectrum_grid(spectra)
+  densities = {name: np.mean([flatness.density(ritz, weights, grid, width)
+                               for ritz, weights in runs], axis=0)
+               for name, runs in spectra.items()}
+  floor = SPECTRUM_FLOOR_FRACTION * max(np.max(d) for d in densities.values())
+  figure, axes = pyplot.subplots(len(spectra), 1, squeeze=False, sharex=True,
+                                 figsize=(7, 3 * len(spectra)))
+  for axis, (name, runs) in zip(axes[:, 0], spectra.items()):
+    line, = axis.plot(grid, np.maximum(densities[name], floor),
+                      label="density (mean of %d seeds)" % len(runs))
+    for seed, (ritz, _) in enumerate(runs):
+      axis.axvline(np.max(ritz), color=line.get_color(), linestyle="--",
+                   linewidth=1, alpha=0.7,
+                   label="top eigenvalue of each seed" if seed == 0 else None)
+    axis.set_yscale("log")
+    axis.set_ylim(bottom=floor)
+    axis.set_ylabel("spectral density")
+    axis.set_title(name)
+    axis.legend()
+  axes[-1, 0].set_xlabel("Hessian eigenvalue")
   if title:
     figure.suptitle(title)
   figure.tight_layout()

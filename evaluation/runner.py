@@ -17,6 +17,9 @@ import time
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from evaluation import data_pool
+from evaluation import flatness
+from evaluation import metrics as metrics_lib
 from optimizer import checkpoints
 from optimizer import trainable_optimizer
 from problems import datasets
@@ -39,15 +42,27 @@ class TestRun(collections.namedtuple(
     final_objective: the objective on the whole data set after the last
       step.
     checkpoint_path: the checkpoint restored from, or None.
+    metrics: with `metrics`, the recorded history (dict: "steps" and
+      "<split>_loss" / "<split>_accuracy" lists), else None.
+    final_metrics: with `metrics`, loss and accuracy on every sample of
+      every split after the last step (dict), else None.
+    curvature: with `curvature`, the `flatness.Curvature` of the final
+      parameters on the training data, else None.
+    metrics_subset: the most samples per split of the intermediate points,
+      or None (whole splits).
   """
 
   def __new__(cls, objective_values, parameters, records,
               seconds_per_step=(), final_objective=None,
-              checkpoint_path=None):
+              checkpoint_path=None, **measured):
     self = super().__new__(cls, objective_values, parameters, records)
     self.seconds_per_step = list(seconds_per_step)
     self.final_objective = final_objective
     self.checkpoint_path = checkpoint_path
+    for name in ("metrics", "final_metrics", "curvature", "metrics_subset"):
+      setattr(self, name, measured.pop(name, None))
+    if measured:
+      raise TypeError("unknown TestRun fields %s" % sorted(measured))
     return self
 
 
@@ -75,7 +90,7 @@ def _new_graph_needed(optimizer, problem):
 def test_optimizer(optimizer, problem, num_iter, dataset=None,
                    batch_size=None, seed=None, graph=None, logdir=None,
                    record_every=None, restore_model_name="", batch_rng=None,
-                   log=None, log_every=1000):
+                   log=None, log_every=1000, metrics=None, curvature=None):
   """Optimises a freshly initialised problem for `num_iter` steps.
 
   Args:
@@ -100,6 +115,13 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
       global generator, as the original).
     log: optional function of a progress line.
     log_every: steps between progress lines.
+    metrics: a `metrics.Config`: record loss and accuracy on its splits
+      (held-out data) at its interval and after the last step.
+    curvature: keyword arguments of `flatness.measure` (lanczos_steps,
+      num_probes, max_samples, chunk_size, seed): after the last step,
+      estimate the Hessian's top eigenvalue, trace and spectral density of
+      the loss on the whole `dataset` (or a fixed random subset of
+      `max_samples`).
 
   Returns:
     A `TestRun`.
@@ -117,15 +139,25 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
     batch_size = dataset.size
   with graph.as_default():
     run = _build(optimizer, problem, seed, dataset)
+    pool = _measurement_pool(dataset, metrics, curvature)
+    split_metrics, record_at = None, ()
+    if metrics is not None:
+      split_metrics = metrics_lib.SplitMetrics(run.problem, run.true_params,
+                                               pool, metrics)
+      record_at = set(metrics_lib.recording_steps(num_iter, metrics.every))
     with tf.Session(graph=graph) as sess:
       checkpoint_path = _initialize(sess, run, logdir, restore_model_name)
       run.problem.init_fn(sess)
+      if pool is not None:
+        pool.initialize(sess)
       batches = dataset.batch_indices(num_iter, batch_size, rng=batch_rng)
       values, times, records = [], [], collections.defaultdict(list)
       started = time.time()
       for i, batch in enumerate(batches):
         if log is not None and i % log_every == 0 and i:
           _log_progress(log, i, num_iter, values, started)
+        if i in record_at:
+          split_metrics.record(sess, i)
         feed = _feed(run, dataset, batch)
         if record_every and i % record_every == 0:
           _record(sess, run, dataset, feed, i, records)
@@ -139,10 +171,34 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
         values.append(np.float32(value))
       if log is not None and num_iter:
         _log_progress(log, num_iter, num_iter, values, started)
+      measured = {}
+      if split_metrics is not None:
+        if num_iter in record_at:
+          split_metrics.record(sess, num_iter)
+        measured.update(metrics=dict(split_metrics.history),
+                        final_metrics=split_metrics.final(sess),
+                        metrics_subset=split_metrics.subset_size)
+      if curvature is not None:
+        measured["curvature"] = flatness.measure(
+            sess, run.problem, run.true_params, pool, "train", **curvature)
       final = full_objective(sess, run.true_objective, run, dataset)
       parameters = sess.run(run.true_params)
   return TestRun(values, parameters, dict(records), times, final,
-                 checkpoint_path)
+                 checkpoint_path, **measured)
+
+
+def _measurement_pool(dataset, metrics, curvature):
+  """The in-graph data of the measurements, or None when none needs data.
+
+  With held-out metrics the pool holds their splits, shuffled so that
+  their first samples are the fixed subsets of both measurements; the
+  training split is `dataset`, the data the optimizee trains on.
+  """
+  if metrics is not None:
+    return data_pool.DataPool(metrics.splits, shuffled=tuple(metrics.splits))
+  if curvature is not None and dataset.size:
+    return data_pool.DataPool({"train": dataset}, shuffled=("train",))
+  return None
 
 
 class _Run(collections.namedtuple("_Run", [

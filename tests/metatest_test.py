@@ -13,6 +13,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import metatest
+from evaluation import summary
 from optimizer import settings
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -78,21 +79,63 @@ class FlagTest(test_util.TestCase):
   def test_the_hard_coded_values_became_flags_with_the_original_values(self):
     values, _ = metatest.parse_flags(["metatest.py"])
     self.assertEqual(metatest.seeds(values), [6, 12, 18, 24, 30])
-    self.assertEqual((values["sgd_learning_rate"],
-                      values["adam_learning_rate"],
-                      values["adagrad_learning_rate"]), (1e-3, 1e-4, 1e-5))
+    grids = [metatest.baseline_grid(values, name)
+             for name in ("SGD", "Adam", "Adagrad")]
+    self.assertEqual([[p.low for p in grid] for grid in grids],
+                     [[1e-3], [1e-4], [1e-5]])
 
-  def test_the_readme_command_parses(self):
-    values, explicit = metatest.parse_flags([
-        "metatest.py", "--train_dir=../l2o-scale-regularize-train/hess_cl_mt",
-        "--save_dir=hess_cl_mt_eval", "--include_mnist_mlp_relu_problems",
-        "--model_name=mnist-relu", "--restore_model_name=model.ckpt-0",
-        "--num_testing_itrs=10000"])
-    self.assertTrue(values["include_mnist_mlp_relu_problems"])
-    self.assertEqual(metatest.log_directory(values),
-                     "../l2o-scale-regularize-train/hess_cl_mt/"
-                     "HierarchicalRNN_GRUCell_20_2")
-    self.assertIn("num_testing_itrs", explicit)
+  def test_a_learning_rate_flag_takes_one_value_or_a_grid(self):
+    values, _ = metatest.parse_flags(["metatest.py",
+                                      "--adam_learning_rate=0.003"])
+    self.assertEqual([p.low for p in metatest.baseline_grid(values, "Adam")],
+                     [0.003])
+    values, _ = metatest.parse_flags([
+        "metatest.py", "--rmsprop_learning_rate=1e-4,3e-4,1e-3"])
+    self.assertEqual(
+        [p.low for p in metatest.baseline_grid(values, "RMSProp")],
+        [1e-4, 3e-4, 1e-3])
+
+  def test_the_learned_grid_gets_the_size_of_the_baseline_grids(self):
+    values, _ = metatest.parse_flags([
+        "metatest.py", "--compare_with=Adam",
+        "--adam_learning_rate=1e-4,1e-3,1e-2"])
+    out = io.StringIO()
+    grids = metatest.grids(values, ["L2o", "Adam"], (1e-6, 1e-2), out)
+    self.assertLen(grids["L2o"], 3)
+    self.assertEqual(grids["L2o"][0].label, "1e-06:0.01")
+    self.assertIn("default 3-point grid", out.getvalue())
+    values, _ = metatest.parse_flags([
+        "metatest.py", "--compare_with=Adam", "--init_lr_grid=1e-3",
+        "--adam_learning_rate=1e-4,1e-3,1e-2"])
+    grids = metatest.grids(values, ["L2o", "Adam"], (1e-6, 1e-2), out)
+    self.assertEqual([p.label for p in grids["L2o"]], ["1e-06:0.01", "0.001"])
+
+  def test_an_initial_learning_rate_point_sets_the_learned_rates(self):
+    # Read back from the optimizer's state after the first step (the state
+    # is made then). An optimizer with freshly initialised meta-parameters
+    # leaves its learning rates where they start, so a single-value point
+    # shows exactly, and a range point spreads them over its range.
+    optimizer_values = settings.complete({})
+    rates = {}
+    for text in ("0.001", "1e-05", "1e-06:0.01"):
+      point = metatest.tuning.parse_initial_learning_rates(
+          [text], "init_lr_grid", (1e-6, 1e-2))[-1]
+      factory = metatest.optimizer_factory("L2o", optimizer_values, 7, point)
+      with tf.Graph().as_default():
+        var = tf.Variable(np.linspace(-1., 1., 40).astype(np.float32))
+        optimizer = factory()
+        step = optimizer.minimize(tf.reduce_sum(tf.square(var)),
+                                  var_list=[var])
+        with tf.Session() as sess:
+          sess.run(tf.global_variables_initializer())
+          sess.run(step)
+          state = sess.run(optimizer.variable_state(var))
+      rates[text] = np.exp(state["log_learning_rate"])
+    self.assertAllClose(rates["0.001"], np.full([40, 1], 1e-3), rtol=1e-5)
+    self.assertAllClose(rates["1e-05"], np.full([40, 1], 1e-5), rtol=1e-5)
+    spread = rates["1e-06:0.01"]
+    self.assertAllInRange(spread, 1e-6, 1e-2)
+    self.assertGreater(spread.max() / spread.min(), 3.)
 
 
 class BadInputTest(test_util.TestCase):
@@ -129,8 +172,17 @@ class BadInputTest(test_util.TestCase):
     self.assertIn("--num_testing_itrs=0",
                   self._error("--num_testing_itrs=0",
                               "--include_bowl_problems"))
-    self.assertIn("--adam_learning_rate=-1",
+    self.assertIn("--adam_learning_rate: '-1' is not a positive number",
                   self._error("--adam_learning_rate=-1",
+                              "--include_bowl_problems"))
+    self.assertIn("--sgd_learning_rate: 0.1 is listed twice",
+                  self._error("--sgd_learning_rate=0.1,0.1",
+                              "--include_bowl_problems"))
+    self.assertIn("--init_lr_grid: '1e-2:1e-3': the range's low end",
+                  self._error("--init_lr_grid=1e-2:1e-3",
+                              "--include_bowl_problems"))
+    self.assertIn("--hessian_lanczos_steps=0",
+                  self._error("--hessian_lanczos_steps=0",
                               "--include_bowl_problems"))
 
   def test_no_problem_or_a_problem_set_that_never_existed(self):
@@ -182,9 +234,11 @@ class EvaluationRunTest(test_util.TestCase):
     out = io.StringIO()
     summary_path = metatest.run(values, explicit, out=out)
     names = ["seed%d_eval_loss_record.pickle-mnist-relu" % s for s in (6, 12)]
+    names += ["seed%d_metrics-mnist-relu.json" % s for s in (6, 12)]
     expected = set(names + ["Adam/" + n for n in names] +
                    ["SGD/" + n for n in names] + ["Adam/", "SGD/",
-                                                  "summary.json"])
+                                                  "summary.json",
+                                                  "comparison.md"])
     from evaluation import plot  # pylint: disable=g-import-not-at-top
     if plot.available():
       expected.add("loss_curves-mnist-relu.png")
@@ -218,6 +272,86 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertIn("step 10/12", text)
     self.assertRegex(text, r"\| mnist_mlp_relu +\| Adam ")
 
+  def test_a_tuned_comparison_on_a_held_out_set_writes_every_grid_point(self):
+    train_dir = self.make_tempdir()
+    save_initial_optimizer(os.path.join(train_dir,
+                                        "HierarchicalRNN_GRUCell_20_2"))
+    save_dir = os.path.join(train_dir, "eval")
+    data_dir = self.make_tempdir()
+    test_util.write_fake_mnist(os.path.join(data_dir, "mnist"),
+                               num_train=5300, num_test=80)
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_mnist_mlp_relu_heldout_problems", "--model_name=h",
+        "--num_testing_itrs=20", "--seeds=6,12", "--compare_with=Adam",
+        "--adam_learning_rate=1e-3,1e-1", "--metrics_every=5",
+        "--metrics_subset=100", "--hessian_lanczos_steps=4",
+        "--hessian_trace_probes=2", "--hessian_spectrum",
+        "--data_dir=" + data_dir])
+    out = io.StringIO()
+    summary_path = metatest.run(values, explicit, out=out)
+    document = summary.read_summary(save_dir)
+    self.assertEqual(summary_path, os.path.join(save_dir, "summary.json"))
+    # Two points each: the learned optimizer gets a default grid of the
+    # baselines' size, its original range first.
+    self.assertEqual(document["grids"], {"L2o": ["1e-06:0.01", "0.001"],
+                                         "Adam": ["0.001", "0.1"]})
+    self.assertEqual([(r["optimizer"], r["grid_point"])
+                      for r in document["results"]],
+                     [("L2o", "1e-06:0.01"), ("L2o", "0.001"),
+                      ("Adam", "0.001"), ("Adam", "0.1")])
+    for selection in document["selection"]:
+      self.assertEqual(selection["rule"], metatest.tuning.RULE_VALIDATION)
+      results = [r for r in document["results"]
+                 if r["optimizer"] == selection["optimizer"]]
+      # The chosen point has the lowest mean validation loss of the files.
+      means = [np.mean([s["heldout"]["validation_loss"]
+                        for s in r["per_seed"]]) for r in results]
+      self.assertAllClose(selection["scores"], means)
+      self.assertEqual([r["chosen"] for r in results],
+                       [i == int(np.argmin(means)) for i in range(2)])
+      self.assertEqual(selection["chosen"],
+                       results[int(np.argmin(means))]["grid_point"])
+    for result in document["results"]:
+      history = result["history"]
+      self.assertEqual(history["steps"], [0, 5, 10, 15, 20])
+      for entry in result["per_seed"]:
+        self.assertEqual(entry["curvature"]["lanczos_steps"], 4)
+        self.assertAllInRange(entry["heldout"]["test_accuracy"], 0., 1.)
+        with open(os.path.join(save_dir, entry["metrics_file"])) as f:
+          measured = json.load(f)
+        self.assertEqual(measured["steps"], [0, 5, 10, 15, 20])
+        self.assertEqual(measured["subset"], 100)
+        self.assertEqual(measured["final"], entry["heldout"])
+        self.assertLen(measured["curvature"]["ritz_values"], 4)
+        self.assertAllClose(measured["test_loss"][-1],
+                            entry["heldout"]["test_loss"], rtol=1e-5)
+        self.assertAllInRange(measured["test_loss"],
+                              min(history["test_loss"]["min"]) - 1e-9,
+                              max(history["test_loss"]["max"]) + 1e-9)
+    files = set(test_util.file_tree(save_dir))
+    for name in ("seed6_eval_loss_record.pickle-h-lr0.001",
+                 "seed12_metrics-h-lr1e-06_0.01.json",
+                 "Adam/seed6_eval_loss_record.pickle-h-lr0.1",
+                 "Adam/seed12_metrics-h-lr0.001.json", "comparison.md"):
+      self.assertIn(name, files)
+    from evaluation import plot  # pylint: disable=g-import-not-at-top
+    if plot.available():
+      for name in ("loss_curves-h.png", "heldout_curves-h.png",
+                   "hessian_spectrum-h.png"):
+        self.assertIn(name, files)
+    with open(os.path.join(save_dir, "comparison.md")) as f:
+      comparison = f.read()
+    self.assertIn("Tuned against tuned: every optimizer was evaluated on a "
+                  "grid of 2 points", comparison)
+    self.assertRegex(comparison, r"\| L2o +\| initial lr ")
+    self.assertRegex(comparison, r"\| Adam +\| lr ")
+    text = out.getvalue()
+    self.assertIn("[8/8] testing mnist_mlp_relu_heldout with Adam "
+                  "(learning rate 0.1) using seed 12", text)
+    self.assertIn("comparison: " + os.path.join(save_dir, "comparison.md"),
+                  text)
+
   def test_a_learned_optimizer_run_is_reproducible(self):
     train_dir = self.make_tempdir()
     save_initial_optimizer(os.path.join(train_dir,
@@ -246,7 +380,8 @@ class EvaluationRunTest(test_util.TestCase):
         "--num_testing_itrs=5", "--seeds=1", "--noplot"])
     metatest.run(values, explicit, out=io.StringIO())
     self.assertEqual(test_util.file_tree(save_dir),
-                     ["seed1_eval_loss_record.pickle-mt", "summary.json"])
+                     ["seed1_eval_loss_record.pickle-mt",
+                      "seed1_metrics-mt.json", "summary.json"])
     self.assertFalse(os.path.exists("/nonexistent/train_dir"))
     with open(os.path.join(save_dir, "summary.json")) as f:
       document = json.load(f)

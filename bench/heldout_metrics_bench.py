@@ -1,0 +1,121 @@
+"""Benchmark: the cost of held-out metrics and Hessian estimates in evaluation.
+
+For the Fashion-MNIST held-out sets (ReLU MLP 784-20-10 and the conv net,
+batch 128), times whole `evaluation.runner.test_optimizer` runs of
+--steps steps three ways, alternating within each repetition:
+  plain:     no measurements (as the original sets run);
+  metrics:   loss and accuracy on the training, validation and test
+             splits at metatest's default interval (about 50 points, on
+             fixed subsets) and on every sample after the last step;
+  hessian:   plain plus the top eigenvalue and trace of the final solution
+             (metatest's defaults).
+and reports the medians and the ratios metrics / plain and hessian / plain
+(wall time of the whole call: graph, session, steps and measurements).
+Needs Fashion-MNIST (Debian's dataset-fashion-mnist, which `make test`
+installs).
+
+Usage:
+  python bench/heldout_metrics_bench.py [--steps=10000] [--repetitions=3]
+      [--models=mlp,conv] [--optimizers=Adam,L2o]
+      [--kinds=plain,metrics,hessian]
+"""
+
+import argparse
+import json
+import os
+import sys
+import time
+
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, _ROOT)
+
+MODELS = {"mlp": "fashion_mnist_mlp_relu_heldout",
+          "conv": "fashion_mnist_conv_heldout"}
+
+
+def _problem_and_flags(stem):
+  """metatest.py's problem entry and flag values for held-out set `stem`."""
+  import metatest  # pylint: disable=g-import-not-at-top
+  from problems import data_files  # pylint: disable=g-import-not-at-top
+  values, _ = metatest.parse_flags(["metatest.py",
+                                    "--include_%s_problems" % stem])
+  try:
+    return metatest.problem_entries(values)[0], values
+  except data_files.DataNotFoundError as e:
+    raise SystemExit("heldout_metrics_bench.py: %s" % e) from None
+
+
+def _one_run(kind, optimizer_name, problem, values, steps):
+  """Seconds of one test_optimizer call with metatest's measurements."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import metatest  # pylint: disable=g-import-not-at-top
+  from evaluation import runner  # pylint: disable=g-import-not-at-top
+  from evaluation import tuning  # pylint: disable=g-import-not-at-top
+  from optimizer import settings  # pylint: disable=g-import-not-at-top
+  values = dict(values, num_testing_itrs=steps)
+  metrics_config, curvature = metatest.measurements(values, problem)
+  if kind != "metrics":
+    metrics_config = None
+  if kind != "hessian":
+    curvature = None
+  optimizer_values = settings.complete({})
+  point = (tuning.point(optimizer_values["min_lr"], optimizer_values["max_lr"])
+           if optimizer_name == metatest.LEARNED else tuning.point(1e-3))
+  factory = metatest.optimizer_factory(optimizer_name, optimizer_values, 6,
+                                       point)
+  started = time.perf_counter()
+  runner.test_optimizer(factory, problem.spec, steps, dataset=problem.dataset,
+                        batch_size=problem.batch_size, seed=6,
+                        batch_rng=np.random.RandomState(6),
+                        metrics=metrics_config, curvature=curvature)
+  return time.perf_counter() - started
+
+
+def main():
+  parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+  parser.add_argument("--steps", type=int, default=10000)
+  parser.add_argument("--repetitions", type=int, default=3)
+  parser.add_argument("--models", default="mlp,conv")
+  parser.add_argument("--optimizers", default="Adam,L2o")
+  parser.add_argument("--kinds", default="plain,metrics,hessian",
+                      help="which of plain, metrics, hessian to time "
+                      "(plain is always timed)")
+  args = parser.parse_args()
+  import graph_mode  # pylint: disable=g-import-not-at-top
+  graph_mode.enable()
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  tf.logging.set_verbosity(tf.logging.ERROR)
+  kinds = ["plain"] + [k for k in args.kinds.split(",")
+                       if k in ("metrics", "hessian")]
+  results = []
+  for model in args.models.split(","):
+    problem, values = _problem_and_flags(MODELS[model])
+    for name in args.optimizers.split(","):
+      times = {kind: [] for kind in kinds}
+      for repetition in range(args.repetitions):
+        for kind in kinds:
+          seconds = _one_run(kind, name, problem, values, args.steps)
+          times[kind].append(seconds)
+          print("%s %s rep %d/%d %-8s %.1f s" % (
+              model, name, repetition + 1, args.repetitions, kind, seconds),
+                flush=True)
+      median = {kind: float(np.median(v)) for kind, v in times.items()}
+      row = {"model": model, "optimizer": name, "steps": args.steps,
+             "seconds": times, "median_seconds": median}
+      line = "%s %s: plain %.1f s" % (model, name, median["plain"])
+      for kind in kinds[1:]:
+        # Ratios of the runs of one repetition (run back to back).
+        ratios = [t / p for t, p in zip(times[kind], times["plain"])]
+        row["ratio_" + kind] = float(np.median(ratios))
+        row["ratio_%s_range" % kind] = [min(ratios), max(ratios)]
+        line += ", %s %.1f s (x%.3f, %.3f-%.3f)" % (
+            kind, median[kind], row["ratio_" + kind], min(ratios),
+            max(ratios))
+      results.append(row)
+      print(line, flush=True)
+  print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+  main()
