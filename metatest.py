@@ -608,6 +608,84 @@ def _result_entry(name, problem_label, checkpoint, point, several):
           "per_seed": []}
 
 
+class _Evaluation(object):
+  """The runs of one metatest.py command and what they produced.
+
+  Attributes:
+    results: summary.json's result entries, one per (problem, optimizer,
+      grid point), in run order.
+    selection: summary.json's selection entries.
+    runs: id(result) -> its `runner.TestRun`s, one per seed.
+    warnings: lines repeated after the table.
+  """
+
+  def __init__(self, values, header, seed_list, total, checkpoint,
+               several_problems, out):
+    from evaluation import summary  # pylint: disable=g-import-not-at-top
+    self._summary = summary
+    self._values, self._header, self._out = values, header, out
+    self._seeds, self._total, self._done = seed_list, total, 0
+    self._checkpoint = checkpoint
+    self._several_problems = several_problems
+    self.results, self.selection, self.runs, self.warnings = [], [], {}, []
+
+  def _write(self):
+    # Rewritten after every seed: an interrupted run keeps its results.
+    return self._summary.write_summary(self._values["save_dir"],
+                                       self._header, self.results,
+                                       self.selection)
+
+  def _warn(self, line):
+    self.warnings.append(line)
+    self._out.write(line + "\n")
+
+  def run_point(self, problem, name, point, grid_size, optimizer_values):
+    """Every seed of optimizer `name` at `point` on `problem`."""
+    result = _result_entry(name, problem.label, self._checkpoint, point,
+                           grid_size)
+    self.results.append(result)
+    self.runs[id(result)] = []
+    for seed in self._seeds:
+      self._done += 1
+      self._out.write("[%d/%d] testing %s with %s%s using seed %d\n" % (
+          self._done, self._total, problem.label, name,
+          " (%s %s)" % ("initial learning rates" if name == LEARNED else
+                        "learning rate", point.label) if grid_size > 1
+          else "", seed))
+      self._out.flush()
+      job = _Job(name, point, seed,
+                 record_file(self._values["save_dir"], name, self._values,
+                             seed, problem.label, self._several_problems,
+                             point if grid_size > 1 else None),
+                 optimizer_values)
+      stats, test_run = _evaluate(self._values, job, self._checkpoint,
+                                  problem, self._out)
+      result["per_seed"].append(stats)
+      self.runs[id(result)].append(test_run)
+      if test_run.metrics is not None:
+        result["history"] = self._summary.aggregate_history(
+            [r.metrics for r in self.runs[id(result)]])
+      self._write()
+    return result
+
+  def choose(self, problem, name, points, entries):
+    """Marks the chosen grid point of `name` on `problem` (tuning.select)."""
+    choice = tuning.select(points, [e["per_seed"] for e in entries],
+                           problem.splits is not None)
+    if choice.chosen is not None:
+      entries[choice.chosen]["chosen"] = True
+    self.selection.append(_selection_entry(problem.label, name, points,
+                                           choice))
+    warning = tuning.edge_warning(name, problem.label, points, choice,
+                                  _grid_flag(name))
+    if warning:
+      self._warn(warning)
+    if choice.chosen is None:
+      self._warn("warning: %s on %s: every grid point diverged" %
+                 (name, problem.label))
+    return self._write()
+
+
 def run(values, explicit=(), out=sys.stdout):
   """Evaluates as the flag values say; returns the summary.json path.
 
@@ -641,68 +719,26 @@ def run(values, explicit=(), out=sys.stdout):
       "loss_at_steps": summary.loss_steps(values["num_testing_itrs"]),
       "grids": {name: [p.label for p in grid[name]] for name in names},
   }
-  results, selection, curves, warnings = [], [], {}, []
   total = len(problems) * len(seed_list) * sum(len(grid[n]) for n in names)
-  done = 0
+  evaluation = _Evaluation(values, header, seed_list, total, checkpoint,
+                           len(problems) > 1, out)
   for problem in problems:
     for name in names:
-      entries = []
-      for point in grid[name]:
-        several = len(grid[name]) > 1
-        result = _result_entry(name, problem.label, checkpoint, point,
-                               len(grid[name]))
-        results.append(result)
-        entries.append(result)
-        for seed in seed_list:
-          done += 1
-          out.write("[%d/%d] testing %s with %s%s using seed %d\n" % (
-              done, total, problem.label, name,
-              " (%s %s)" % ("initial learning rates" if name == LEARNED else
-                            "learning rate", point.label) if several else "",
-              seed))
-          out.flush()
-          job = _Job(name, point, seed,
-                     record_file(values["save_dir"], name, values, seed,
-                                 problem.label, len(problems) > 1,
-                                 point if several else None),
-                     optimizer_values)
-          stats, test_run = _evaluate(values, job, checkpoint, problem, out)
-          result["per_seed"].append(stats)
-          curves.setdefault(id(result), []).append(test_run)
-          if test_run.metrics is not None:
-            result["history"] = summary.aggregate_history(
-                [r.metrics for r in curves[id(result)]])
-          # Rewritten after every seed: an interrupted run keeps its results.
-          summary_path = summary.write_summary(values["save_dir"], header,
-                                               results, selection)
-      choice = tuning.select(grid[name], [e["per_seed"] for e in entries],
-                             problem.splits is not None)
-      if choice.chosen is not None:
-        entries[choice.chosen]["chosen"] = True
-      selection.append(_selection_entry(problem.label, name, grid[name],
-                                        choice))
-      warning = tuning.edge_warning(name, problem.label, grid[name], choice,
-                                    _grid_flag(name))
-      if warning:
-        warnings.append(warning)
-        out.write(warning + "\n")
-      if choice.chosen is None:
-        warnings.append("warning: %s on %s: every grid point diverged" %
-                        (name, problem.label))
-        out.write(warnings[-1] + "\n")
-      summary_path = summary.write_summary(values["save_dir"], header,
-                                           results, selection)
+      entries = [evaluation.run_point(problem, name, point, len(grid[name]),
+                                      optimizer_values)
+                 for point in grid[name]]
+      summary_path = evaluation.choose(problem, name, grid[name], entries)
   document = summary.read_summary(values["save_dir"])
   out.write("\n%s\n\n" % summary.table(document["results"]))
-  for warning in warnings:
+  for warning in evaluation.warnings:
     out.write(warning + "\n")
   out.write("summary: %s\n" % summary_path)
   if len(names) > 1:
     from evaluation import report  # pylint: disable=g-import-not-at-top
-    path = report.write_comparison(values["save_dir"], document)
-    out.write("comparison: %s\n" % path)
+    out.write("comparison: %s\n" % report.write_comparison(
+        values["save_dir"], document))
   if values["plot"]:
-    _plot(values, results, curves, len(seed_list), out)
+    _plot(values, evaluation.results, evaluation.runs, len(seed_list), out)
   return summary_path
 
 

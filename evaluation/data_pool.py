@@ -41,7 +41,7 @@ def _prepare(datasets, shuffled):
     if name in shuffled:
       index = np.random.RandomState(SUBSET_SEED).permutation(dataset.size)
     parts.append((np.asarray(dataset.data, dtype=np.float32)[index],
-                  np.reshape(dataset.labels, [-1]).astype(np.int32)[index]))
+                  np.asarray(dataset.labels).astype(np.int32)[index]))
     ranges[name] = (start, start + dataset.size)
     start += dataset.size
   value = (np.concatenate([p[0] for p in parts], 0),
@@ -60,7 +60,8 @@ class DataPool(object):
 
   Attributes:
     data: float32 tensor, the samples of the current chunk.
-    labels: int32 tensor `(B,)`, their labels.
+    labels: int32 tensor `(B, ...)`, their labels (shaped as the data
+      sets' labels, which must agree).
     sizes: dict name -> number of samples.
   """
 

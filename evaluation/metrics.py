@@ -87,11 +87,11 @@ class SplitMetrics(object):
     self.names += [n for n in config.splits if n not in self.names]
     self.subset_size = int(config.subset) if config.subset else None
     with tf.name_scope("split_metrics"):
-      count = tf.cast(tf.size(pool.labels), tf.float32)
+      count = tf.cast(tf.shape(pool.labels)[0], tf.float32)
       self._loss_sum = problem.objective(params, pool.data, pool.labels) * count
       self._correct = tf.reduce_sum(tf.cast(
           tf.equal(predictions(problem.inference(params, pool.data)),
-                   pool.labels), tf.float32))
+                   tf.reshape(pool.labels, [-1])), tf.float32))
     self.history = collections.OrderedDict([("steps", [])])
     for name in self.names:
       self.history[name + "_loss"] = []
