@@ -57,6 +57,9 @@ LEARNED = "L2o"
 # 10,000-step run at 50 points), on 20,000 about 1.6 s.
 METRICS_SUBSET = 5000
 CONV_METRICS_SUBSET = 2000
+# The learned optimizers with initial per-coordinate learning rates
+# (--min_lr, --max_lr), the hyper-parameter --init_lr_grid tunes.
+INITIAL_LR_OPTIMIZERS = ("HierarchicalRNN", "CoordinatewiseRNN")
 # Training samples of the Hessian estimates of conv nets (bounded cost: one
 # Hessian-vector product over 2,000 samples of the evaluation conv net takes
 # about 1.4 s on 2 cores, over 10,000 about 7 s; see bench/RESULTS.md).
@@ -293,17 +296,34 @@ def initial_learning_rate_grid(values, original):
     raise FlagError(str(e)) from None
 
 
-def grids(values, names, original, out=sys.stdout):
+def grids(values, names, optimizer_values, out=sys.stdout):
   """Optimizer name -> its list of GridPoints.
+
+  `optimizer_values` are the learned optimizer's settings (its name, and
+  [min_lr, max_lr], the original range of its initial learning rates).
 
   The learned optimizer's grid is --init_lr_grid (with its original range
   [--min_lr, --max_lr]); when that flag is empty and baselines of the run
   have grids of k > 1 points, it gets a default grid of k points, so that a
-  comparison is tuned against tuned on equal budgets.
+  comparison is tuned against tuned on equal budgets. Learned optimizers
+  without initial learning rates have a one-point grid.
+
+  Raises:
+    FlagError: --init_lr_grid for an optimizer without initial learning
+      rates.
   """
   result = {name: baseline_grid(values, name) for name in names
             if name != LEARNED}
-  if LEARNED in names:
+  original = (optimizer_values["min_lr"], optimizer_values["max_lr"])
+  kind = optimizer_values["optimizer"]
+  if LEARNED in names and kind not in INITIAL_LR_OPTIMIZERS:
+    if values["init_lr_grid"]:
+      raise FlagError("--init_lr_grid: the %s optimizer has no initial "
+                      "learning rates to tune (only %s)" % (
+                          kind,
+                          " and ".join(INITIAL_LR_OPTIMIZERS)))
+    result[LEARNED] = [tuning.point(*original)]
+  elif LEARNED in names:
     result[LEARNED] = initial_learning_rate_grid(values, original)
     largest = max([len(g) for g in result.values()] + [1])
     if not values["init_lr_grid"] and largest > 1:
@@ -700,8 +720,7 @@ def run(values, explicit=(), out=sys.stdout):
   checkpoint = None
   if LEARNED in names:
     checkpoint = check_learned_optimizer(values, optimizer_values)
-  grid = grids(values, names, (optimizer_values["min_lr"],
-                               optimizer_values["max_lr"]), out)
+  grid = grids(values, names, optimizer_values, out)
   problems = problem_entries(values)
   _make_output_folders(values, names)
   graph_mode.enable()

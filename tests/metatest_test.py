@@ -100,15 +100,26 @@ class FlagTest(test_util.TestCase):
         "metatest.py", "--compare_with=Adam",
         "--adam_learning_rate=1e-4,1e-3,1e-2"])
     out = io.StringIO()
-    grids = metatest.grids(values, ["L2o", "Adam"], (1e-6, 1e-2), out)
+    optimizer_values = settings.complete({})
+    grids = metatest.grids(values, ["L2o", "Adam"], optimizer_values, out)
     self.assertLen(grids["L2o"], 3)
     self.assertEqual(grids["L2o"][0].label, "1e-06:0.01")
     self.assertIn("default 3-point grid", out.getvalue())
     values, _ = metatest.parse_flags([
         "metatest.py", "--compare_with=Adam", "--init_lr_grid=1e-3",
         "--adam_learning_rate=1e-4,1e-3,1e-2"])
-    grids = metatest.grids(values, ["L2o", "Adam"], (1e-6, 1e-2), out)
+    grids = metatest.grids(values, ["L2o", "Adam"], optimizer_values, out)
     self.assertEqual([p.label for p in grids["L2o"]], ["1e-06:0.01", "0.001"])
+    # An optimizer without initial learning rates has one point, and
+    # cannot be given a grid.
+    other = settings.complete({"optimizer": "GlobalLearningRate"})
+    values["init_lr_grid"] = []
+    self.assertLen(metatest.grids(values, ["L2o", "Adam"], other, out)["L2o"],
+                   1)
+    values["init_lr_grid"] = ["1e-3"]
+    with self.assertRaisesRegex(metatest.FlagError,
+                                "^--init_lr_grid: the GlobalLearningRate "):
+      metatest.grids(values, ["L2o", "Adam"], other, out)
 
   def test_an_initial_learning_rate_point_sets_the_learned_rates(self):
     # Read back from the optimizer's state after the first step (the state
