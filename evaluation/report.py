@@ -7,6 +7,7 @@ can be regenerated from the files (`write_comparison(save_dir,
 summary.read_summary(save_dir))`).
 """
 
+import math
 import os
 
 from evaluation import summary
@@ -23,15 +24,21 @@ def _cell(stats, scale=1., digits=4):
   return "%.*g ± %.2g" % (digits, stats["mean"] * scale, stats["std"] * scale)
 
 
+def _position(label):
+  """A grid label's place on a log axis (a range's geometric mean)."""
+  low, _, high = label.partition(":")
+  return math.sqrt(float(low) * float(high or low))
+
+
 def _grid_text(selection):
+  """Every point with its score, lowest learning rate first; the chosen
+  one bold."""
   labels = []
-  for label, score in zip(selection["grid"], selection["scores"]):
-    if score is None:
-      labels.append(label + " (diverged)")
-    elif label == selection["chosen"]:
-      labels.append("**%s**" % label)
-    else:
-      labels.append(label)
+  for label, score in sorted(zip(selection["grid"], selection["scores"]),
+                             key=lambda pair: _position(pair[0])):
+    text = "%s: %s" % (label, "diverged" if score is None
+                       else "%.3g" % score)
+    labels.append("**%s**" % text if label == selection["chosen"] else text)
   return ", ".join(labels)
 
 
@@ -51,8 +58,9 @@ def problem_table(document, problem):
                 if s["problem"] == problem}
   header = (["optimizer", "chosen point"] +
             ["train loss @%d" % s for s in steps] +
-            ["test loss", "test accuracy", "top eigenvalue", "ms/step",
-             "grid (rule: see below)"])
+            ["last-100 mean", "test loss", "test accuracy", "top eigenvalue",
+             "ms/step",
+             "grid point: score (chosen in bold)"])
   rows = [header]
   for result in chosen:
     stats = result["aggregate"]
@@ -61,7 +69,8 @@ def problem_table(document, problem):
     rows.append(
         [result["optimizer"], kind + result["grid_point"]] +
         [_cell(stats.get("loss_at/%d" % s)) for s in steps] +
-        [_cell(stats.get("heldout/test_loss")),
+        [_cell(stats.get("final_loss_last100")),
+         _cell(stats.get("heldout/test_loss")),
          _cell(stats.get("heldout/test_accuracy")),
          _cell(stats.get("curvature/top_eigenvalue")),
          _cell(stats.get("seconds_per_step"), 1e3, 3),
@@ -120,10 +129,12 @@ def comparison_markdown(document):
       "column the chosen point is bold.",
       "",
       "Values are mean ± std over seeds. Train loss @k: the mini-batch "
-      "training loss at step k. Test loss and accuracy: every test sample, "
+      "training loss at step k; last-100 mean: the mean of the last 100 "
+      "mini-batch losses. Test loss and accuracy: every test sample, "
       "after the last step (held-out sets only; n/a elsewhere). Top "
       "eigenvalue: the Hessian's largest eigenvalue of the training loss at "
-      "the final parameters (Lanczos).",
+      "the final parameters (Lanczos). Score: the quantity of the rule "
+      "above, mean over seeds.",
   ]
   for problem in problems:
     lines += ["", "## %s" % problem, ""] + problem_table(document, problem)

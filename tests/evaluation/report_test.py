@@ -62,7 +62,7 @@ class ComparisonTest(test_util.TestCase):
     self.assertRegex(rows[2], r"^\| Adam +\| lr 0.01 ")
     self.assertIn("0.2 ± 0.1", rows[2])      # final mini-batch loss
     self.assertIn("0.45 ", rows[2])          # test loss, equal over seeds
-    self.assertIn("0.001, **0.01**, 0.1 (diverged)", rows[2])
+    self.assertIn("0.001: 0.4, **0.01: 0.2**, 0.1: diverged", rows[2])
     self.assertIn("Grids differ in size (Adam 3, L2o 1)", text)
 
   def test_the_summary_table_marks_the_chosen_point_of_a_grid(self):
