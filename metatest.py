@@ -628,6 +628,29 @@ def _result_entry(name, problem_label, checkpoint, point, several):
           "per_seed": []}
 
 
+def _describe_measurements(values, problem, out):
+  """One line saying what is measured besides the training losses."""
+  metrics_config, curvature = measurements(values, problem)
+  parts = []
+  if metrics_config is not None:
+    parts.append(
+        "loss and accuracy on %s every %d steps (%s) and on every sample "
+        "after the last step" % (
+            "/".join(metrics_config.splits), metrics_config.every,
+            "each split on a fixed subset of at most %d samples" %
+            metrics_config.subset if metrics_config.subset
+            else "every sample"))
+  if curvature is not None:
+    parts.append(
+        "after the last step the Hessian's top eigenvalue (%d Lanczos "
+        "steps) and trace (%d probes) on %s" % (
+            curvature["lanczos_steps"], curvature["num_probes"],
+            "a fixed subset of %d training samples" % curvature["max_samples"]
+            if curvature["max_samples"] else "the whole training data"))
+  if parts:
+    out.write("%s: measuring %s\n" % (problem.label, "; ".join(parts)))
+
+
 class _Evaluation(object):
   """The runs of one metatest.py command and what they produced.
 
@@ -742,6 +765,7 @@ def run(values, explicit=(), out=sys.stdout):
   evaluation = _Evaluation(values, header, seed_list, total, checkpoint,
                            len(problems) > 1, out)
   for problem in problems:
+    _describe_measurements(values, problem, out)
     for name in names:
       entries = [evaluation.run_point(problem, name, point, len(grid[name]),
                                       optimizer_values)

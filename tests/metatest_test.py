@@ -362,6 +362,9 @@ class EvaluationRunTest(test_util.TestCase):
                   "(learning rate 0.1) using seed 12", text)
     self.assertIn("comparison: " + os.path.join(save_dir, "comparison.md"),
                   text)
+    self.assertIn("mnist_mlp_relu_heldout: measuring loss and accuracy on "
+                  "train/validation/test every 5 steps (each split on a "
+                  "fixed subset of at most 100 samples)", text)
 
   def test_a_learned_optimizer_run_is_reproducible(self):
     train_dir = self.make_tempdir()
