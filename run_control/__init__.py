@@ -1,0 +1,1 @@
+"""What keeps a run's files whole: atomic writes, one writer, clean interrupts."""
