@@ -25,14 +25,18 @@ import tensorflow.compat.v1 as tf
 import curriculum
 from evaluation import runner
 import teacher as teacher_lib
+from optimizer import checkpoint_files
+from optimizer import checkpoints
 from optimizer import trainable_optimizer
 from optimizer import utils
 from problems import datasets
+from run_control import interrupts
+from run_control import lock
 
 OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
 # The original's evaluation routine lives with the other evaluation code.
 test_optimizer = runner.test_optimizer
-CHECKPOINT_PREFIX = "model.ckpt"
+CHECKPOINT_PREFIX = checkpoint_files.PREFIX
 
 
 def sample_numiter(scale, min_steps=50, rng=None):
@@ -190,8 +194,11 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
     clipped = [tf.clip_by_value(utils.make_finite(g, tf.zeros_like(g)),
                                 -gradient_clip, gradient_clip)
                for g in (tf.convert_to_tensor(g) for g in raw)]
-    op = meta_optimizer.apply_gradients(zip(clipped, meta_vars),
-                                        global_step=global_step)
+    # Every meta-gradient is complete before any meta-parameter changes:
+    # reads of reference variables alias their buffers (see E14).
+    with tf.control_dependencies(clipped):
+      op = meta_optimizer.apply_gradients(zip(clipped, meta_vars),
+                                          global_step=global_step)
     return op, raw, clipped
 
   pairs = list(zip(out.init_loop_vars, out.output_loop_vars))
@@ -248,7 +255,8 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
     best_evaluation = tf.get_variable(
         "best_evaluation", [], tf.float32,
         initializer=tf.constant_initializer(np.inf), trainable=False)
-  saver = tf.train.Saver(max_to_keep=10000)
+  # Checkpoints are kept and named by checkpoint_files, not the Saver.
+  saver = tf.train.Saver(max_to_keep=None)
   # The meta-parameters and their RMSProp slots (what a curriculum stage
   # restores).
   meta_saver = tf.train.Saver(
@@ -261,7 +269,8 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
                    loop_var_values, load_loop_vars_op)
 
 
-def restore_or_initialize_fn(graph, logdir, log=print, shared=False):
+def restore_or_initialize_fn(graph, logdir, log=print, shared=False,
+                             resuming=True, checkpoint=None):
   """A function of a session resuming from `logdir`'s latest checkpoint.
 
   Builds its ops now (call before finalising the graph). Without a
@@ -275,10 +284,17 @@ def restore_or_initialize_fn(graph, logdir, log=print, shared=False):
   (and any global variable still uninitialised); only when none is
   initialised does it restore or initialise as above.
 
+  The checkpoint is the newest one that reads back whole
+  (`checkpoint_files.latest_complete`). `resuming` says whether it was
+  there when the run started (the message "resuming from ...") or was
+  written by this run for an earlier problem draw (no message).
+  `checkpoint` names the prefix to restore instead of looking (the caller
+  has verified it).
+
   Returns:
     fn(sess) -> the checkpoint path restored from, or None.
   """
-  start = _restore_or_initialize_fn(graph, logdir, log)
+  start = _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint)
   if not shared:
     return start
   global_vars = tf.global_variables()
@@ -324,9 +340,9 @@ def _uninitialized(variables):
   return names
 
 
-def _restore_or_initialize_fn(graph, logdir, log):
+def _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint):
   local_init = tf.local_variables_initializer()
-  path = tf.train.latest_checkpoint(logdir)
+  path = checkpoint or checkpoint_files.latest_complete(logdir, log)
   if path is None:
     global_init = tf.global_variables_initializer()
 
@@ -335,6 +351,13 @@ def _restore_or_initialize_fn(graph, logdir, log):
       return None
 
     return initialize
+  # The meta-parameters must be there; the other variables (slots,
+  # counters) may be missing from older checkpoints.
+  required = [v for v in tf.trainable_variables()
+              if v.op.name.startswith(OPTIMIZER_SCOPE + "/")]
+  checkpoints.check_compatible(
+      path, required,
+      optional=[v for v in tf.global_variables() if v not in required])
   stored = dict(tf.train.list_variables(path))
   present = [v for v in tf.global_variables() if v.op.name in stored]
   missing = [v for v in tf.global_variables() if v.op.name not in stored]
@@ -344,8 +367,9 @@ def _restore_or_initialize_fn(graph, logdir, log):
   def restore(sess):
     restorer.restore(sess, path)
     sess.run([init_missing, local_init])
-    log("resuming from %s, global step %d" %
-        (path, sess.run(graph.global_step)))
+    if resuming:
+      log("resuming from %s, global step %d" %
+          (path, sess.run(graph.global_step)))
     return path
 
   return restore
@@ -552,17 +576,21 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
     num_unroll_func = lambda: sample_numiter(40, 10, np_rng)
   if num_partial_unroll_itrs_func is None:
     num_partial_unroll_itrs_func = lambda: sample_numiter(20, 10, np_rng)
-  if writes:
-    tf.io.gfile.makedirs(logdir)
   total = num_problems * num_meta_iterations
-  draws = draw_problems(problems_and_data, num_problems,
-                        select_random_problems, py_rng)
-  best = np.inf
-  eval_lengths = [fix_unroll_length] * (fix_num_steps_eval //
-                                        fix_unroll_length)
-  writer = tf.summary.FileWriter(logdir) if writes else _NoSummaries()
+  held = open_log_directory(logdir, log) if writes else None
+  writer = _NoSummaries()
   progress = None
+  done_now = 0
   try:
+    start_checkpoint = (checkpoint_files.latest_complete(logdir, log)
+                        if writes else None)
+    draws = draw_problems(problems_and_data, num_problems,
+                          select_random_problems, py_rng)
+    best = np.inf
+    eval_lengths = [fix_unroll_length] * (fix_num_steps_eval //
+                                          fix_unroll_length)
+    if writes:
+      writer = tf.summary.FileWriter(logdir)
     for draw, (spec, dataset, batch_size) in enumerate(draws):
       graph_obj = tf.Graph()
       with graph_obj.as_default():
@@ -575,8 +603,10 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
               meta_regularizer_weight, optimizee_regularizer_weight,
               imitation=if_mt)
           if writes:
-            start_session = restore_or_initialize_fn(graph, logdir, log,
-                                                     shared=shared)
+            start_session = restore_or_initialize_fn(
+                graph, logdir, log, shared=shared,
+                resuming=draw == 0 and start_checkpoint is not None,
+                checkpoint=start_checkpoint if draw == 0 else None)
           else:
             start_session = wait_for_chief_fn(cluster)
         graph_obj.finalize()
@@ -590,6 +620,7 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
           # The progress counters are the chief's; the other workers of a
           # cluster always run all their meta-iterations.
           done = int(sess.run(graph.progress)) if writes else 0
+          done_now = max(done_now, done)
           best = float(sess.run(graph.best_evaluation)) if writes else best
           if progress is None:
             progress = Progress(total, done, out)
@@ -617,6 +648,11 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                 reset_rnn_params, mini_batch_size, data_freeze,
                 obj_train_max_multiplier, regularize_time, reg_scale, np_rng,
                 teacher if imitate else None, mt_k)
+            if not np.isfinite(metaobj):
+              log("warning: meta-iteration %d/%d: the meta-objective is %s "
+                  "(non-finite meta-gradients are zeroed; lower "
+                  "--meta_learning_rate if this persists)" %
+                  (k + 1, total, metaobj))
             evaluation = None
             stop = False
             if writes and (local_k + 1) % evaluation_period == 0:
@@ -638,8 +674,12 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
                     ((local_k + 1) // evaluation_period, evaluation))
               _write_scalar(writer, "Evaluation", evaluation,
                             sess.run(graph.global_step))
+              if not np.isfinite(evaluation):
+                log("warning: meta-iteration %d/%d: the evaluation cost is "
+                    "%s" % (k + 1, total, evaluation))
             if writes:
               graph.progress.load(k + 1, sess)
+            done_now = k + 1
             if schedule is None and writes:
               if evaluation is not None and evaluation < best:
                 best = evaluation
@@ -664,16 +704,63 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data,
           teacher.close()
     if shared:
       _finish_cluster_run(cluster, graph_obj, graph, logdir, total, log)
+  except interrupts.Interrupted as e:
+    raise RunInterrupted(
+        e.signum, min(done_now + 1, total), total,
+        checkpoint_files.latest(logdir) if writes else None) from None
   finally:
     writer.close()
+    if held is not None:
+      held.release()
   if not writes:
     log("worker %d: done" % cluster.config.task)
     return best
-  log("checkpoints in %s (best evaluation %s in %s-0)" %
-      (logdir, "none" if not np.isfinite(best) else "%.6g" % best,
-       CHECKPOINT_PREFIX))
+  if np.isfinite(best):
+    log("checkpoints in %s (best evaluation %.6g in %s-0)" %
+        (logdir, best, CHECKPOINT_PREFIX))
+  else:
+    log("checkpoints in %s; no evaluation was finite, so %s-0 (the best) "
+        "was not written" % (logdir, CHECKPOINT_PREFIX))
   return best
 
+
+def open_log_directory(logdir, log=print, program="meta-training"):
+  """Creates and locks `logdir`; completes or removes interrupted writes.
+
+  The lock is re-entrant within a process (metarun.py takes it before
+  checking the flags against the checkpoints, then `train_optimizer`).
+
+  Returns:
+    The held `lock.DirectoryLock`.
+
+  Raises:
+    lock.LockError: another process is writing there.
+  """
+  tf.io.gfile.makedirs(logdir)
+  held = lock.DirectoryLock(logdir, program).acquire()
+  completed, removed = checkpoint_files.recover(logdir)
+  for checkpoint_name in completed:
+    log("completed the interrupted save of %s" % checkpoint_name)
+  if removed:
+    log("removed %d temporary file(s) left by an interrupted run" %
+        len(removed))
+  return held
+
+
+class RunInterrupted(interrupts.Interrupted):
+  """SIGINT/SIGTERM during meta-training, with where the run stood.
+
+  Attributes:
+    meta_iteration: the meta-iteration under way (1-based).
+    total: meta-iterations of the run.
+    checkpoint: the prefix a rerun resumes from, or None.
+  """
+
+  def __init__(self, signum, meta_iteration, total, checkpoint):
+    super().__init__(signum)
+    self.meta_iteration = meta_iteration
+    self.total = total
+    self.checkpoint = checkpoint
 
 def _finish_cluster_run(cluster, graph_obj, graph, logdir, total, log):
   """The end of a worker's run in a cluster (see `cluster` for the protocol).
@@ -703,8 +790,7 @@ class _NoSummaries(object):
 
 
 def _save(sess, graph, logdir, number):
-  graph.saver.save(sess, os.path.join(logdir, CHECKPOINT_PREFIX),
-                   global_step=number, write_meta_graph=False)
+  checkpoint_files.save(sess, graph.saver, logdir, number)
 
 
 def _curriculum_step(sess, graph, logdir, schedule, run_evaluation, index,
@@ -776,6 +862,7 @@ def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
         mt_k)
   metaobjs = []
   for unroll in range(len(lengths)):
+    interrupts.check()
     reset = unroll == 0 and (k == 0 if reset_rnn_params else True)
     switch = regularizer_switch(unroll, len(lengths), regularize_time,
                                 reg_scale)

@@ -29,6 +29,11 @@ import tempfile
 # user asked for it.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+if __name__ == "__main__":
+  # Ctrl-C during the imports (TensorFlow takes seconds): one line.
+  from run_control import interrupts as _interrupts  # pylint: disable=g-import-not-at-top
+  _interrupts.exit_while_starting("metarun.py")
+
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
 
@@ -176,6 +181,12 @@ def validate_flags(values):
   """
   from optimizer import registry  # pylint: disable=g-import-not-at-top
   from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
+  if not values["train_dir"]:
+    raise FlagError("--train_dir is empty: give the folder for the "
+                    "checkpoints, e.g. --train_dir=runs/first")
+  if values["seed"] is not None and not 0 <= values["seed"] < 2**31:
+    raise FlagError("--seed=%d: expected an integer in [0, 2^31) (or no "
+                    "--seed for an unseeded run)" % values["seed"])
   for name, reason in _NOT_YET_SUPPORTED.items():
     if values[name] != FLAGS[name].default:
       raise FlagError("--%s=%s: %s; leave it at its default %s" %
@@ -194,6 +205,12 @@ def validate_flags(values):
                "min_num_itr_partial_unroll", "num_gradient_scales"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  if values["evaluation_period"] > values["num_meta_iterations"]:
+    raise FlagError(
+        "--evaluation_period=%d exceeds --num_meta_iterations=%d: no "
+        "evaluation would run, so model.ckpt-0 (the best meta-parameters) "
+        "would never be written" % (values["evaluation_period"],
+                                    values["num_meta_iterations"]))
   for name in ("fix_num_steps", "fix_num_steps_eval"):
     if values["fix_unroll_length"] > values[name]:
       raise FlagError("--fix_unroll_length=%d exceeds --%s=%d: a run needs "
@@ -288,6 +305,37 @@ def check_writable(logdir):
                     (logdir, e.strerror or e)) from None
 
 
+def check_resumable(logdir, values):
+  """Checks the checkpoint a run in `logdir` would resume from.
+
+  Call holding `logdir`'s lock (`metaopt.open_log_directory`), before
+  anything is written: finds the newest checkpoint that reads back whole
+  (silently: meta-training reports what it skips) and checks that the
+  flags' optimizer fits it.
+
+  Returns:
+    The checkpoint prefix, or None for a fresh start.
+
+  Raises:
+    checkpoints.CheckpointError: checkpoint files that do not read back or
+      were written by an optimizer of another shape.
+  """
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
+  from optimizer import checkpoints  # pylint: disable=g-import-not-at-top
+  path = checkpoint_files.latest_complete(logdir)
+  if path is None:
+    return None
+  with tf.Graph().as_default():
+    optimizer_spec(values).build()
+    checkpoints.check_compatible(path, checkpoints.meta_variables())
+  return path
+
+
+class RunFailed(RuntimeError):
+  """Meta-training ran but produced nothing to evaluate."""
+
+
 def optimizer_spec(values):
   """The Spec of the optimizer the flags describe."""
   return settings.optimizer_spec(values)
@@ -310,10 +358,6 @@ def run(values, out=sys.stdout):
   validate_flags(values)
   config = cluster_config(values)
   logdir = log_directory(values)
-  # Only the chief of a cluster writes files.
-  if config is None or config.is_chief:
-    check_writable(logdir)
-    settings.save(logdir, values)
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
@@ -321,6 +365,26 @@ def run(values, out=sys.stdout):
   if config is not None and config.job_name == cluster.PS_JOB:
     cluster.run_parameter_server(config, out)
     return None
+  # Only the chief of a cluster writes files.
+  if config is not None and not config.is_chief:
+    return _meta_train(values, config, logdir, out)
+  import metaopt  # pylint: disable=g-import-not-at-top
+  check_writable(logdir)
+  held = metaopt.open_log_directory(
+      logdir, lambda m: out.write(m + "\n"), program="metarun.py")
+  try:
+    check_resumable(logdir, values)
+    settings.save(logdir, values)
+    return _meta_train(values, config, logdir, out)
+  finally:
+    held.release()
+
+
+def _meta_train(values, config, logdir, out):
+  """Runs meta-training (the log directory is held if this task writes)."""
+  import numpy as np  # pylint: disable=g-import-not-at-top
+  import cluster  # pylint: disable=g-import-not-at-top
+  from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
   worker = None if config is None else cluster.Worker(config, out)
   import metaopt  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
@@ -334,7 +398,7 @@ def run(values, out=sys.stdout):
   seed = values["seed"]
   if worker is not None:
     seed = cluster.task_seed(seed, config.task)
-  metaopt.train_optimizer(
+  best = metaopt.train_optimizer(
       logdir, optimizer_spec(values), problems,
       num_problems=values["num_problems"],
       num_meta_iterations=values["num_meta_iterations"],
@@ -371,9 +435,16 @@ def run(values, out=sys.stdout):
     if not worker.is_chief:
       return logdir
     worker.release_parameter_servers()
+  best_file = checkpoint_files.name(0)
+  if not np.isfinite(best) or not checkpoint_files.is_complete(
+      os.path.join(logdir, best_file)):
+    raise RunFailed(
+        "no evaluation of this run was finite (see the warnings above), so "
+        "%s was not written; lower --meta_learning_rate or check the "
+        "problem" % best_file)
   out.write("evaluate with: python metatest.py --train_dir=%s "
-            "--restore_model_name=model.ckpt-0 --include_<set>_problems\n" %
-            values["train_dir"])
+            "--restore_model_name=%s --include_<set>_problems\n" %
+            (values["train_dir"], best_file))
   return logdir
 
 
@@ -395,13 +466,28 @@ def main(argv):
     sys.exit("metarun.py: unexpected arguments %s" % " ".join(argv[1:]))
   values = {name: FLAGS[name].value for name in FLAGS}
   import cluster  # pylint: disable=g-import-not-at-top
+  import metaopt  # pylint: disable=g-import-not-at-top
+  from optimizer import checkpoints  # pylint: disable=g-import-not-at-top
+  from problems import data_files  # pylint: disable=g-import-not-at-top
+  from run_control import interrupts  # pylint: disable=g-import-not-at-top
+  from run_control import lock  # pylint: disable=g-import-not-at-top
   try:
-    run(values)
-  except FlagError as e:
-    sys.exit("metarun.py: %s" % e)
-  except FileNotFoundError as e:
-    sys.exit("metarun.py: %s" % e)
-  except cluster.ClusterError as e:
+    with interrupts.handling():
+      run(values)
+  except metaopt.RunInterrupted as e:
+    resume = ("resume from %s" % os.path.basename(e.checkpoint)
+              if e.checkpoint else "start again (no checkpoint was written)")
+    print("metarun.py: interrupted (%s) at meta-iteration %d of %d; rerun "
+          "the same command to %s" % (e, e.meta_iteration, e.total, resume),
+          file=sys.stderr)
+    sys.exit(e.exit_status)
+  except interrupts.Interrupted as e:
+    print("metarun.py: interrupted (%s) before meta-training started; "
+          "nothing was changed" % e, file=sys.stderr)
+    sys.exit(e.exit_status)
+  except (FlagError, FileNotFoundError, cluster.ClusterError,
+          checkpoints.CheckpointError, lock.LockError, RunFailed,
+          data_files.DataNotFoundError, data_files.DataFileError) as e:
     sys.exit("metarun.py: %s" % e)
 
 

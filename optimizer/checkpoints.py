@@ -16,36 +16,32 @@ checkpoint, so the ordinary initialiser loads them whenever it runs (the
 original README warned that initialising after restoring undid the restore).
 """
 
+import inspect
 import os
 
 import tensorflow.compat.v1 as tf
 
+from optimizer import checkpoint_files
 from optimizer import settings
 from optimizer import trainable_optimizer
 
 OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
 
 
-class CheckpointError(ValueError):
-  """A checkpoint that is missing or does not fit the optimizer."""
+CheckpointError = checkpoint_files.CheckpointError
 
 
 def available_checkpoints(directory):
-  """The checkpoint prefixes (file names) found in `directory`, sorted."""
-  if not os.path.isdir(directory):
-    return []
-  names = [f[:-len(".index")] for f in os.listdir(directory)
-           if f.endswith(".index")]
-  return sorted(names, key=_checkpoint_sort_key)
-
-
-def _checkpoint_sort_key(name):
-  number = name.rsplit("-", 1)[-1]
-  return (0, int(number), name) if number.isdigit() else (1, 0, name)
+  """The complete checkpoint prefixes (file names) in `directory`, sorted."""
+  return checkpoint_files.listed(directory)
 
 
 def resolve_checkpoint(path, restore_model_name=""):
   """The checkpoint prefix that `path` (and a file name) designate.
+
+  Only `path` itself is read: a state file naming checkpoints elsewhere
+  (absolute paths of a directory since moved or copied) is read by file
+  name within the directory.
 
   Args:
     path: a checkpoint prefix (".../model.ckpt-0"), or a directory holding
@@ -60,14 +56,17 @@ def resolve_checkpoint(path, restore_model_name=""):
   Raises:
     CheckpointError: nothing suitable there (the message says what exists).
   """
-  if not restore_model_name and tf.io.gfile.exists(path + ".index"):
+  if not restore_model_name and checkpoint_files.is_complete(path):
     return path
   if not os.path.isdir(path):
+    if os.path.exists(path + ".index"):
+      raise CheckpointError("%s: incomplete checkpoint (its .data file is "
+                            "missing)" % path)
     raise CheckpointError("%s: no such checkpoint or directory" % path)
   directory = path
-  if not available_checkpoints(directory) and not restore_model_name:
+  if not _holds_checkpoint_files(directory):
     subdirectories = [os.path.join(path, d) for d in sorted(os.listdir(path))
-                      if available_checkpoints(os.path.join(path, d))]
+                      if _holds_checkpoint_files(os.path.join(path, d))]
     if len(subdirectories) == 1:
       directory = subdirectories[0]
     elif len(subdirectories) > 1:
@@ -75,21 +74,24 @@ def resolve_checkpoint(path, restore_model_name=""):
           "%s: several log directories hold checkpoints (%s); name one" %
           (path, ", ".join(os.path.basename(d) for d in subdirectories)))
   if restore_model_name:
-    candidate = os.path.join(directory, restore_model_name)
-    if tf.io.gfile.exists(candidate + ".index"):
+    candidate = checkpoint_files.readable(directory, restore_model_name)
+    if candidate is not None:
       return candidate
     found = available_checkpoints(directory)
     raise CheckpointError(
         "no checkpoint %s in %s (%s)" %
         (restore_model_name, directory,
          "found: " + ", ".join(found) if found else "it holds no checkpoint"))
-  latest = tf.train.latest_checkpoint(directory)
+  latest = checkpoint_files.latest(directory)
   if latest is None:
-    found = available_checkpoints(directory)
-    if not found:
-      raise CheckpointError("%s holds no checkpoint" % directory)
-    latest = os.path.join(directory, found[-1])
+    raise CheckpointError("%s holds no checkpoint" % directory)
   return latest
+
+
+def _holds_checkpoint_files(directory):
+  return os.path.isdir(directory) and any(
+      f.endswith(".index") and not f.startswith(".")
+      for f in os.listdir(directory))
 
 
 def meta_variables(graph=None):
@@ -99,24 +101,31 @@ def meta_variables(graph=None):
           if v.op.name.startswith(OPTIMIZER_SCOPE + "/")]
 
 
-def check_compatible(path, variables):
+def check_compatible(path, variables, optional=()):
   """Checks that checkpoint `path` holds every variable with its shape.
 
+  Every tensor of the checkpoint is read, so that a truncated or
+  corrupted file fails here rather than in a later initialiser.
+
+  Args:
+    path: checkpoint prefix.
+    variables: variables the checkpoint must hold, with their shapes.
+    optional: variables it may lack (e.g. counters that older checkpoints
+      do not have) but must hold with their shapes if it has them.
+
   Raises:
-    CheckpointError: a variable is missing or has another shape; the
-      message names the first few and says which settings to check.
+    CheckpointError: the checkpoint does not read back whole, or a
+      variable is missing or has another shape; the message names the
+      first few and says which settings to check.
   """
-  try:
-    stored = dict(tf.train.list_variables(path))
-  except (tf.errors.OpError, ValueError) as e:
-    raise CheckpointError("%s: unreadable checkpoint (%s)" %
-                          (path, str(e).splitlines()[0])) from None
+  stored = checkpoint_files.verify(path)
   missing, mismatched = [], []
-  for var in variables:
+  for var in list(variables) + list(optional):
     name = var.op.name
     shape = var.get_shape().as_list()
     if name not in stored:
-      missing.append(name)
+      if var not in optional:
+        missing.append(name)
     elif list(stored[name]) != shape:
       mismatched.append("%s is %s in the checkpoint, %s here" %
                         (name, list(stored[name]), shape))
@@ -196,8 +205,10 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
     `checkpoint_path` naming the checkpoint used.
 
   Raises:
-    CheckpointError: no checkpoint there, or it does not fit the settings.
-    ValueError: an unknown setting name.
+    CheckpointError: no checkpoint there, it does not read back whole, or
+      it does not fit the settings.
+    ValueError: an unknown setting name, or an `optimizer_kwargs` entry
+      the constructor does not take or of another type than its default.
   """
   checkpoint_path = resolve_checkpoint(path, restore_model_name)
   values = dict(optimizer_settings if optimizer_settings is not None
@@ -207,6 +218,7 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
   before = set(v.op.name for v in meta_variables())
   spec = settings.optimizer_spec(values, random_seed)
   if optimizer_kwargs:
+    _check_kwargs(spec.callable, optimizer_kwargs)
     spec = spec._replace(kwargs=dict(spec.kwargs, **optimizer_kwargs))
   optimizer = spec.build()
   created = [v for v in meta_variables() if v.op.name not in before]
@@ -215,3 +227,32 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
       checkpoint_path, {v.op.name: v for v in created})
   optimizer.checkpoint_path = checkpoint_path
   return optimizer
+
+
+def _check_kwargs(constructor, kwargs):
+  """Checks names and types of extra constructor arguments.
+
+  Raises:
+    ValueError: a name `constructor` does not take, or a value whose type
+      differs from the default's (e.g. the string "no" for a bool).
+  """
+  parameters = inspect.signature(constructor).parameters
+  for key, value in sorted(kwargs.items()):
+    if key not in parameters:
+      raise ValueError(
+          "optimizer_kwargs: %s takes no argument %r (it takes %s)" %
+          (constructor.__name__, key, ", ".join(sorted(parameters))))
+    default = parameters[key].default
+    if isinstance(default, bool):
+      expected = (bool,)
+    elif isinstance(default, (int, float)):
+      expected = (int, float)
+    elif isinstance(default, str):
+      expected = (str,)
+    else:
+      continue
+    if not isinstance(value, expected) or (
+        expected != (bool,) and isinstance(value, bool)):
+      raise ValueError(
+          "optimizer_kwargs: %s=%r: expected a %s like the default %r" %
+          (key, value, expected[0].__name__, default))

@@ -12,6 +12,7 @@ import json
 import os
 
 from problems import problem_spec
+from run_control import atomic
 
 # The HierarchicalRNN's level sizes are fixed in the original (the cell_size
 # and num_cells flags only name the log directory for it).
@@ -174,12 +175,7 @@ def save(logdir, values):
   path = os.path.join(logdir, CONFIG_FILE)
   if os.path.exists(path):
     return path
-  record = {name: values[name] for name in NAMES}
-  temporary = path + ".tmp-%d" % os.getpid()
-  with open(temporary, "w") as f:
-    json.dump(record, f, indent=1, sort_keys=True)
-    f.write("\n")
-  os.replace(temporary, path)
+  atomic.write_json(path, {name: values[name] for name in NAMES})
   return path
 
 

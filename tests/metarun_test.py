@@ -138,6 +138,14 @@ class BadInputTest(tf.test.TestCase):
                   self._error(if_cl=True, fix_unroll_length=120,
                               fix_num_steps=200, fix_num_steps_eval=200))
 
+  def test_run_wide_values_are_checked(self):
+    self.assertIn("--train_dir is empty", self._error(train_dir=""))
+    self.assertIn("--seed=-1: expected an integer in [0, 2^31)",
+                  self._error(seed=-1))
+    self.assertIn("--evaluation_period=6 exceeds --num_meta_iterations=5",
+                  self._error(evaluation_period=6))
+    metarun.validate_flags(_defaults(seed=0))
+
   def test_later_features_are_rejected_until_implemented(self):
     self.assertIn("--set_profiling=", self._error(set_profiling=True))
 

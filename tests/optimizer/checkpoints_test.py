@@ -3,6 +3,7 @@
 from tests import test_util
 
 import os
+import shutil
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -77,6 +78,24 @@ class ResolveCheckpointTest(test_util.TestCase):
     with self.assertRaisesRegex(checkpoints.CheckpointError,
                                 "holds no checkpoint"):
       checkpoints.resolve_checkpoint(self.make_tempdir())
+
+  def test_a_train_dir_with_a_file_name_is_followed(self):
+    self.assertEqual(
+        checkpoints.resolve_checkpoint(self.train_dir, "model.ckpt-0"),
+        self.first)
+
+  def test_a_copied_directory_reads_only_its_own_checkpoints(self):
+    # State files of older runs hold absolute paths into the original.
+    copy = os.path.join(self.make_tempdir(), "copy")
+    shutil.copytree(self.logdir, copy)
+    with open(os.path.join(copy, "checkpoint"), "w") as f:
+      f.write('model_checkpoint_path: "%s"\n' % self.latest)
+    shutil.rmtree(self.logdir)
+    self.assertEqual(checkpoints.resolve_checkpoint(copy),
+                     os.path.join(copy, "model.ckpt-12"))
+    with tf.Graph().as_default():
+      opt = checkpoints.load_learned_optimizer(copy)
+    self.assertEqual(opt.checkpoint_path, os.path.join(copy, "model.ckpt-12"))
 
   def test_several_log_directories_must_be_named(self):
     write_checkpoint(os.path.join(self.train_dir, "Other_GRUCell_20_2"))
@@ -153,6 +172,32 @@ class RestoreTest(test_util.TestCase):
           results.append(sess.run(user_vars))
     for packed, per_tensor in zip(*results):
       self.assertAllClose(packed, per_tensor, rtol=1e-5, atol=1e-6)
+
+  def test_damaged_checkpoints_are_refused_when_loaded(self):
+    data = self.path + ".data-00000-of-00001"
+    with open(data, "rb") as f:
+      content = f.read()
+    flipped = bytearray(content)
+    flipped[len(content) // 2] ^= 0xff
+    for damaged in (content[:len(content) // 3], bytes(flipped)):
+      with open(data, "wb") as f:
+        f.write(damaged)
+      with tf.Graph().as_default():
+        with self.assertRaises(checkpoints.CheckpointError) as context:
+          checkpoints.load_learned_optimizer(self.path)
+      self.assertIn("model.ckpt-3: unreadable checkpoint",
+                    str(context.exception))
+      self.assertNotIn("\n", str(context.exception))
+
+  def test_bad_optimizer_kwargs_are_refused(self):
+    for kwargs, message in (({"xla_apply": "no"},
+                             "xla_apply='no': expected a bool"),
+                            ({"xla": True}, "takes no argument 'xla'"),
+                            ({"packed_apply": 1}, "expected a bool")):
+      with tf.Graph().as_default():
+        with self.assertRaisesRegex(ValueError, message):
+          checkpoints.load_learned_optimizer(self.path,
+                                             optimizer_kwargs=kwargs)
 
   def test_restore_leaves_other_variables_alone(self):
     with tf.Graph().as_default():
