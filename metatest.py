@@ -16,6 +16,15 @@ learning-rate flag given a list (--adam_learning_rate=1e-4,1e-3,1e-2), and
 --init_lr_grid for the learned optimizer, evaluate a grid; the reported
 point is chosen by evaluation.tuning.select.
 
+One metatest.py at a time writes to a --save_dir (it holds the folder's
+lock). Each seed's files are written, atomically, when the seed finishes;
+summary.json, comparison.md and the figures once, at the end. SIGINT
+(Ctrl-C) or SIGTERM stops the program with one line and exit status 130 or
+143, leaving every file complete and an earlier run's summary.json as it
+was. Two runs of the same command write the same pickles, bit for bit
+(except on the problem sets with gradient noise, drawn unseeded as in the
+original; see the README).
+
 Examples:
   # The original README's evaluation command (the published checkpoint):
   python metatest.py \
@@ -34,10 +43,17 @@ Examples:
 """
 
 import collections
+import contextlib
+import json
 import os
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+if __name__ == "__main__":
+  # Ctrl-C during the imports (TensorFlow takes seconds): one line.
+  from run_control import interrupts as _interrupts  # pylint: disable=g-import-not-at-top
+  _interrupts.exit_while_starting("metatest.py")
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
@@ -48,9 +64,13 @@ from evaluation import baselines  # pylint: disable=g-import-not-at-top,wrong-im
 from evaluation import metrics  # pylint: disable=g-import-not-at-top,wrong-import-position
 from evaluation import tuning  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import atomic  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import interrupts  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import lock  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
+PROGRAM = "metatest.py"
 LEARNED = "L2o"
 # Samples per split of the intermediate held-out points: a recording of the
 # conv net on 3 x 2,000 samples takes about 0.5 s on 2 cores (about 7% of a
@@ -218,7 +238,8 @@ def seeds(values):
   """--seeds as a list of ints.
 
   Raises:
-    FlagError: not a non-empty list of integers.
+    FlagError: not a non-empty list of distinct integers (a seed listed
+      twice would run twice into the same files).
   """
   try:
     result = [int(s) for s in values["seeds"]]
@@ -227,6 +248,14 @@ def seeds(values):
                     "6,12,18,24,30" % ",".join(values["seeds"])) from None
   if not result:
     raise FlagError("--seeds: give at least one seed")
+  twice = sorted(set(s for s in result if result.count(s) > 1))
+  if twice:
+    raise FlagError("--seeds=%s: seed%s %s listed more than once; expected "
+                    "distinct seeds (each run writes its seed's files)" % (
+                        ",".join(values["seeds"]),
+                        "s" if len(twice) > 1 else "",
+                        " and ".join(str(s) for s in twice) +
+                        (" are" if len(twice) > 1 else " is")))
   return result
 
 
@@ -418,8 +447,15 @@ def check_learned_optimizer(values, optimizer_values):
 
 
 def problem_entries(values):
-  """A `_Problem` for every selected problem, in registry order."""
+  """A `_Problem` for every selected problem, in registry order.
+
+  Raises:
+    FlagError: a problem set that cannot be built as its flag asks.
+    data_files.DataNotFoundError, data_files.DataFileError: its data are
+      missing or unreadable.
+  """
   from evaluation import runner  # pylint: disable=g-import-not-at-top
+  from problems import data_files  # pylint: disable=g-import-not-at-top
   from problems import datasets  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   from problems import problem_spec  # pylint: disable=g-import-not-at-top
@@ -431,6 +467,8 @@ def problem_entries(values):
         registry = candidate
     try:
       problems = problem_sets.call_set(registry[stem], values["data_dir"])
+    except data_files.DataFileError:
+      raise  # A file's fault, not the flag's: main reports it as it is.
     except ValueError as e:
       raise FlagError("--%s: %s" % (problem_sets.flag_name(stem), e)) from None
     for i, (spec, dataset, batch_size) in enumerate(problems):
@@ -525,16 +563,51 @@ def measurements(values, problem):
   return metrics_config, curvature
 
 
-def _make_output_folders(values, names):
+@contextlib.contextmanager
+def _locked_save_dir(values):
+  """A block holding the lock of --save_dir (created if needed).
+
+  Raises:
+    FlagError: the folder cannot be created or locked.
+    lock.LockError: another process holds the lock (the message names it).
+  """
   save_dir = values["save_dir"]
   try:
     os.makedirs(save_dir, exist_ok=True)
-    for name in names:
-      if name != values["test_optimizer"]:
-        os.makedirs(os.path.join(save_dir, name), exist_ok=True)
+    held = lock.DirectoryLock(save_dir, PROGRAM).acquire()
+  except OSError as e:
+    raise FlagError("--save_dir: cannot create or lock %s (%s)" %
+                    (save_dir, e.strerror or e)) from None
+  try:
+    yield
+  finally:
+    held.release()
+
+
+def _make_output_folders(values, names, out):
+  """Creates the compared optimizers' sub-folders; clears leftovers.
+
+  Call while holding the lock of --save_dir: the temporary files that a
+  killed run left in these folders are deleted (and named on `out`).
+
+  Raises:
+    FlagError: a folder cannot be created.
+  """
+  save_dir = values["save_dir"]
+  folders = [save_dir] + [os.path.join(save_dir, name) for name in names
+                          if name != values["test_optimizer"]]
+  removed = []
+  try:
+    for folder in folders:
+      os.makedirs(folder, exist_ok=True)
+      removed += [os.path.join(folder, name)
+                  for name in atomic.remove_leftovers(folder)]
   except OSError as e:
     raise FlagError("--save_dir: cannot create %s (%s)" %
-                    (save_dir, e.strerror or e)) from None
+                    (folder, e.strerror or e)) from None
+  if removed:
+    out.write("removed %d temporary file%s of an interrupted run: %s\n" % (
+        len(removed), "s" if len(removed) > 1 else "", ", ".join(removed)))
 
 
 class _Problem(collections.namedtuple("_Problem", [
@@ -546,8 +619,15 @@ class _Problem(collections.namedtuple("_Problem", [
   """
 
 
-def _evaluate(values, job, checkpoint, problem, out):
-  """One test run; writes its files and returns (statistics, losses, run)."""
+def _evaluate(values, job, checkpoint, problem, out, written=None):
+  """One test run; returns (its summary.json statistics, its TestRun).
+
+  Its files (the pickle, the detailed records, the measurements' JSON) are
+  written when it has finished, each atomically and all in a block that a
+  SIGINT or SIGTERM does not interrupt (the signal is raised after it): a
+  seed's files are there and complete, or not there. `written`, a function
+  of no arguments, is called at the end of that block.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from evaluation import runner  # pylint: disable=g-import-not-at-top
   from evaluation import summary  # pylint: disable=g-import-not-at-top
@@ -563,15 +643,21 @@ def _evaluate(values, job, checkpoint, problem, out):
       log=lambda line: (out.write(line + "\n"), out.flush()),
       log_every=values["log_every"], metrics=metrics_config,
       curvature=curvature)
-  summary.write_loss_record(job.path, test_run.objective_values)
-  if test_run.records:
-    summary.write_pickle(job.path.replace("_eval_loss_record.", "_records."),
-                         test_run.records)
   measured_file = None
   if test_run.metrics is not None or test_run.curvature is not None:
-    measured_file = summary.write_seed_metrics(
-        metrics_file(job.path), job.seed, test_run.metrics,
-        test_run.final_metrics, test_run.curvature, test_run.metrics_subset)
+    measured_file = metrics_file(job.path)
+  with interrupts.deferred():
+    summary.write_loss_record(job.path, test_run.objective_values)
+    if test_run.records:
+      summary.write_pickle(
+          job.path.replace("_eval_loss_record.", "_records."),
+          test_run.records)
+    if measured_file is not None:
+      summary.write_seed_metrics(
+          measured_file, job.seed, test_run.metrics, test_run.final_metrics,
+          test_run.curvature, test_run.metrics_subset)
+    if written is not None:
+      written()
   relative = lambda p: p and os.path.relpath(p, values["save_dir"])
   stats = summary.seed_statistics(
       job.seed, test_run.objective_values, test_run.final_objective,
@@ -597,6 +683,7 @@ def _report_seed(out, stats, path):
         curvature["top_eigenvalue"], curvature["trace"])
   out.write("%s, %.2f ms/step -> %s\n" % (
       line, 1e3 * (stats["seconds_per_step"] or 0.), path))
+  out.flush()
 
 
 class _Job(collections.namedtuple("_Job", [
@@ -651,6 +738,26 @@ def _describe_measurements(values, problem, out):
     out.write("%s: measuring %s\n" % (problem.label, "; ".join(parts)))
 
 
+class RunInterrupted(Exception):
+  """SIGINT or SIGTERM stopped the runs; str() is the line to print.
+
+  Attributes:
+    exit_status: 128 + the signal's number (130 or 143).
+  """
+
+  def __init__(self, interrupted, finished, total, written=False):
+    if written:
+      line = ("interrupted (%s) after all %d runs and their summary; every "
+              "file is complete" % (interrupted, total))
+    else:
+      line = ("interrupted (%s) after %d of %d runs; the finished runs' "
+              "files are complete, summary.json is left as it was (it is "
+              "written at the end); rerun the same command to redo the rest"
+              % (interrupted, finished, total))
+    super().__init__(line)
+    self.exit_status = interrupted.exit_status
+
+
 class _Evaluation(object):
   """The runs of one metatest.py command and what they produced.
 
@@ -660,27 +767,27 @@ class _Evaluation(object):
     selection: summary.json's selection entries.
     runs: id(result) -> its `runner.TestRun`s, one per seed.
     warnings: lines repeated after the table.
+    finished: the runs whose files are written.
+    written: whether summary.json and the other files over all runs are.
   """
 
-  def __init__(self, values, header, seed_list, total, checkpoint,
-               several_problems, out):
+  def __init__(self, values, seed_list, total, checkpoint, several_problems,
+               out):
     from evaluation import summary  # pylint: disable=g-import-not-at-top
     self._summary = summary
-    self._values, self._header, self._out = values, header, out
+    self._values, self._out = values, out
     self._seeds, self._total, self._done = seed_list, total, 0
     self._checkpoint = checkpoint
     self._several_problems = several_problems
     self.results, self.selection, self.runs, self.warnings = [], [], {}, []
-
-  def _write(self):
-    # Rewritten after every seed: an interrupted run keeps its results.
-    return self._summary.write_summary(self._values["save_dir"],
-                                       self._header, self.results,
-                                       self.selection)
+    self.finished, self.written = 0, False
 
   def _warn(self, line):
     self.warnings.append(line)
     self._out.write(line + "\n")
+
+  def _count_written(self):
+    self.finished += 1
 
   def run_point(self, problem, name, point, grid_size, optimizer_values):
     """Every seed of optimizer `name` at `point` on `problem`."""
@@ -702,13 +809,12 @@ class _Evaluation(object):
                              point if grid_size > 1 else None),
                  optimizer_values)
       stats, test_run = _evaluate(self._values, job, self._checkpoint,
-                                  problem, self._out)
+                                  problem, self._out, self._count_written)
       result["per_seed"].append(stats)
       self.runs[id(result)].append(test_run)
       if test_run.metrics is not None:
         result["history"] = self._summary.aggregate_history(
             [r.metrics for r in self.runs[id(result)]])
-      self._write()
     return result
 
   def choose(self, problem, name, points, entries):
@@ -726,16 +832,31 @@ class _Evaluation(object):
     if choice.chosen is None:
       self._warn("warning: %s on %s: every grid point diverged" %
                  (name, problem.label))
-    return self._write()
 
 
 def run(values, explicit=(), out=sys.stdout):
   """Evaluates as the flag values say; returns the summary.json path.
 
+  Every flag, the checkpoint and the data are checked before anything is
+  written. The runs then hold the lock of --save_dir (one metatest.py per
+  folder); each seed's files are written atomically when it finishes, and
+  summary.json, comparison.md and the figures once, at the end, so that an
+  interrupted run leaves the files of an earlier complete run as they were
+  (except the seeds' files it rewrote).
+
   Args:
     values: dict flag name -> value.
     explicit: names of the flags set on the command line.
     out: progress and result stream.
+
+  Raises:
+    FlagError: a flag value that cannot work (the message names it).
+    lock.LockError: another process holds the lock of --save_dir.
+    data_files.DataNotFoundError, data_files.DataFileError: data missing or
+      unreadable.
+    checkpoints.CheckpointError: a checkpoint that cannot be read.
+    RunInterrupted: SIGINT or SIGTERM (inside `interrupts.handling()`)
+      after the runs started.
   """
   validate_flags(values)
   names = optimizer_names(values)
@@ -745,13 +866,40 @@ def run(values, explicit=(), out=sys.stdout):
     checkpoint = check_learned_optimizer(values, optimizer_values)
   grid = grids(values, names, optimizer_values, out)
   problems = problem_entries(values)
-  _make_output_folders(values, names)
-  graph_mode.enable()
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  tf.logging.set_verbosity(tf.logging.ERROR)
-  from evaluation import summary  # pylint: disable=g-import-not-at-top
+  with _locked_save_dir(values):
+    _make_output_folders(values, names, out)
+    graph_mode.enable()
+    import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+    tf.logging.set_verbosity(tf.logging.ERROR)
+    seed_list = seeds(values)
+    total = len(problems) * len(seed_list) * sum(len(grid[n]) for n in names)
+    evaluation = _Evaluation(values, seed_list, total, checkpoint,
+                             len(problems) > 1, out)
+    try:
+      for problem in problems:
+        _describe_measurements(values, problem, out)
+        for name in names:
+          entries = [evaluation.run_point(problem, name, point,
+                                          len(grid[name]), optimizer_values)
+                     for point in grid[name]]
+          evaluation.choose(problem, name, grid[name], entries)
+      return _write_results(values, names, grid, seed_list, evaluation, out)
+    except interrupts.Interrupted as e:
+      raise RunInterrupted(e, evaluation.finished, total,
+                           evaluation.written) from None
 
-  seed_list = seeds(values)
+
+def _write_results(values, names, grid, seed_list, evaluation, out):
+  """Prints the table; writes summary.json and the files over all runs.
+
+  They are written in one block that SIGINT and SIGTERM do not interrupt,
+  summary.json first; each file atomically.
+
+  Returns:
+    The summary.json path.
+  """
+  from evaluation import summary  # pylint: disable=g-import-not-at-top
+  save_dir = values["save_dir"]
   header = {
       "command": list(sys.argv),
       "model_name": values["model_name"],
@@ -761,36 +909,41 @@ def run(values, explicit=(), out=sys.stdout):
       "loss_at_steps": summary.loss_steps(values["num_testing_itrs"]),
       "grids": {name: [p.label for p in grid[name]] for name in names},
   }
-  total = len(problems) * len(seed_list) * sum(len(grid[n]) for n in names)
-  evaluation = _Evaluation(values, header, seed_list, total, checkpoint,
-                           len(problems) > 1, out)
-  for problem in problems:
-    _describe_measurements(values, problem, out)
-    for name in names:
-      entries = [evaluation.run_point(problem, name, point, len(grid[name]),
-                                      optimizer_values)
-                 for point in grid[name]]
-      summary_path = evaluation.choose(problem, name, grid[name], entries)
-  document = summary.read_summary(values["save_dir"])
+  text = summary.json_text(summary.make_summary(header, evaluation.results,
+                                                evaluation.selection))
+  # What a reader of summary.json gets (the table and comparison.md are
+  # made from the file's content).
+  document = json.loads(text)
   out.write("\n%s\n\n" % summary.table(document["results"]))
   for warning in evaluation.warnings:
     out.write(warning + "\n")
-  out.write("summary: %s\n" % summary_path)
-  if len(names) > 1:
-    from evaluation import report  # pylint: disable=g-import-not-at-top
-    out.write("comparison: %s\n" % report.write_comparison(
-        values["save_dir"], document))
-  if values["plot"]:
-    _plot(values, evaluation.results, evaluation.runs, len(seed_list), out)
+  lines = []
+  with interrupts.deferred():
+    summary_path = summary.summary_path(save_dir)
+    atomic.write_text(summary_path, text)
+    lines.append("summary: %s" % summary_path)
+    if len(names) > 1:
+      from evaluation import report  # pylint: disable=g-import-not-at-top
+      lines.append("comparison: %s" % report.write_comparison(save_dir,
+                                                              document))
+    if values["plot"]:
+      lines += _plot(values, evaluation.results, evaluation.runs,
+                     len(seed_list))
+    evaluation.written = True
+  for line in lines:
+    out.write(line + "\n")
   return summary_path
 
 
-def _plot(values, results, curves, num_seeds, out):
-  """The figures of the chosen grid points (one curve per optimizer)."""
+def _plot(values, results, curves, num_seeds):
+  """Writes the figures of the chosen grid points (a curve per optimizer).
+
+  Returns:
+    The lines reporting them.
+  """
   from evaluation import plot  # pylint: disable=g-import-not-at-top
   if not plot.available():
-    out.write("plot: skipped (matplotlib is not installed)\n")
-    return
+    return ["plot: skipped (matplotlib is not installed)"]
   losses, heldout, spectra = {}, {}, {}
   for result in results:
     if not result["chosen"]:
@@ -824,23 +977,33 @@ def _plot(values, results, curves, num_seeds, out):
       written.append(plot.plot_hessian_spectra(
           os.path.join(folder, "hessian_spectrum-%s%s.png" % (model, suffix)),
           by_optimizer, title="%s: %s" % (problem, title)))
-  for path in written:
-    out.write("plot: %s\n" % path)
+  return ["plot: %s" % path for path in written]
 
 
 def main(argv):
   if len(argv) > 1:
-    sys.exit("metatest.py: unexpected arguments %s" % " ".join(argv[1:]))
+    sys.exit("%s: unexpected arguments %s" % (PROGRAM, " ".join(argv[1:])))
   values = {name: FLAGS[name].value for name in FLAGS}
   explicit = {name for name in FLAGS if FLAGS[name].present}
   from optimizer import checkpoints  # pylint: disable=g-import-not-at-top
   from problems import data_files  # pylint: disable=g-import-not-at-top
-  try:
-    run(values, explicit)
-  except FlagError as e:
-    sys.exit("metatest.py: %s" % e)
-  except (data_files.DataNotFoundError, checkpoints.CheckpointError) as e:
-    sys.exit("metatest.py: %s" % e)
+  with interrupts.handling():
+    try:
+      run(values, explicit)
+    except (FlagError, lock.LockError, data_files.DataNotFoundError,
+            data_files.DataFileError, checkpoints.CheckpointError) as e:
+      sys.exit("%s: %s" % (PROGRAM, e))
+    except RunInterrupted as e:
+      _exit_interrupted(str(e), e.exit_status)
+    except interrupts.Interrupted as e:
+      _exit_interrupted("interrupted (%s) before the first run; no result "
+                        "file was written" % e, e.exit_status)
+
+
+def _exit_interrupted(line, status):
+  sys.stderr.write("%s: %s\n" % (PROGRAM, line))
+  sys.stderr.flush()
+  sys.exit(status)
 
 
 if __name__ == "__main__":

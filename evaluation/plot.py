@@ -7,11 +7,18 @@ training loss, test loss and test accuracy against the step. Hessian
 spectra: one panel per optimizer, the SLQ spectral density of the Hessian at
 the solutions found (`evaluation.flatness`), averaged over seeds, on a log
 scale, with each seed's top eigenvalue marked.
+
+Each figure is rendered in memory and written atomically, so a reader or an
+interruption sees the old file or the new one, never half of one.
 """
+
+import io
+import os
 
 import numpy as np
 
 from evaluation import flatness
+from run_control import atomic
 
 
 def available():
@@ -21,6 +28,14 @@ def available():
   except ImportError:
     return False
   return True
+
+
+def _save(figure, path):
+  """Writes `figure` to `path` (format from its extension) atomically."""
+  buffer = io.BytesIO()
+  figure.savefig(buffer, dpi=100,
+                 format=os.path.splitext(path)[1][1:] or "png")
+  atomic.write_bytes(path, buffer.getvalue())
 
 
 def smooth(values, window):
@@ -72,7 +87,7 @@ def plot_loss_curves(path, curves, title=""):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  _save(figure, path)
   pyplot.close(figure)
   return path
 
@@ -124,7 +139,7 @@ def plot_heldout_curves(path, curves, title=""):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  _save(figure, path)
   pyplot.close(figure)
   return path
 
@@ -204,6 +219,6 @@ def plot_hessian_spectra(path, spectra, title=""):
   if title:
     figure.suptitle(title)
   figure.tight_layout()
-  figure.savefig(path, dpi=100)
+  _save(figure, path)
   pyplot.close(figure)
   return path

@@ -11,6 +11,7 @@ import math
 import os
 
 from evaluation import summary
+from run_control import atomic
 
 COMPARISON_FILE = "comparison.md"
 TRAINING_STEPS = (100, 1000, 10000)
@@ -144,6 +145,5 @@ def comparison_markdown(document):
 def write_comparison(save_dir, document):
   """Writes `<save_dir>/comparison.md` atomically; returns its path."""
   path = os.path.join(save_dir, COMPARISON_FILE)
-  text = comparison_markdown(document)
-  summary.write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+  atomic.write_text(path, comparison_markdown(document))
   return path

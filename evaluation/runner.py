@@ -6,6 +6,7 @@ optimise for `num_iter` steps on minibatches of the problem's data set and
 record the objective at every step. Corrections over the original (see
 docs/fidelity.md): each call can build its own graph, the recorded loss is
 the minibatch loss before the step (ordered by a control dependency), the
+update waits for every gradient (so a run repeats bit for bit), the
 update is built once, a learned optimizer is recognised by its type rather
 than by catching TypeError, an empty checkpoint name means the latest
 checkpoint, and the batch order can be seeded.
@@ -25,6 +26,7 @@ from optimizer import trainable_optimizer
 from problems import datasets
 from problems import problem_generator
 from problems import problem_spec
+from run_control import interrupts
 
 # The chunk size of full-dataset objectives (bounded memory on conv nets).
 FULL_OBJECTIVE_CHUNK = 1000
@@ -154,6 +156,7 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
       values, times, records = [], [], collections.defaultdict(list)
       started = time.time()
       for i, batch in enumerate(batches):
+        interrupts.check()
         if log is not None and i % log_every == 0 and i:
           _log_progress(log, i, num_iter, values, started)
         if i in record_at:
@@ -223,8 +226,12 @@ def _build(optimizer, problem, seed, dataset):
   grads = problem.gradients(objective, params)
   if not isinstance(optimizer, tf.train.Optimizer):
     optimizer = optimizer()
-  # The step waits for the recorded loss, so the loss is the pre-step one.
-  with tf.control_dependencies([objective]):
+  # The step waits for the recorded loss, so the loss is the pre-step one,
+  # and for every gradient: reads of reference variables alias their
+  # buffers, so an update applied while another gradient was still being
+  # computed changed that gradient (a race that made two identical runs of
+  # the baselines differ from the first steps on).
+  with tf.control_dependencies([objective] + _gradient_tensors(grads)):
     train_op = optimizer.apply_gradients(zip(grads, params))
   true_params = [tf.convert_to_tensor(p) for p in params]
   true_objective = objective
@@ -237,6 +244,17 @@ def _build(optimizer, problem, seed, dataset):
     pre_step_objective = true_objective
   return _Run(problem, optimizer, params, true_params, data, labels,
               objective, true_objective, pre_step_objective, grads, train_op)
+
+
+def _gradient_tensors(grads):
+  """The tensors of `grads` (the parts of IndexedSlices), Nones left out."""
+  tensors = []
+  for grad in grads:
+    if isinstance(grad, tf.IndexedSlices):
+      tensors += [grad.values, grad.indices]
+    elif grad is not None:
+      tensors.append(grad)
+  return tensors
 
 
 def _shape(array):

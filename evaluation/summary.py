@@ -46,6 +46,8 @@ import pickle
 
 import numpy as np
 
+from run_control import atomic
+
 FORMAT_VERSION = 2
 SUMMARY_FILE = "summary.json"
 SMOOTHING = 100
@@ -158,21 +160,9 @@ def aggregate(per_seed):
   return result
 
 
-def write_atomically(path, write):
-  """Calls write(file) on a temporary file, then moves it to `path`."""
-  temporary = "%s.tmp-%d" % (path, os.getpid())
-  try:
-    with open(temporary, "wb") as f:
-      write(f)
-    os.replace(temporary, path)
-  finally:
-    if os.path.exists(temporary):
-      os.remove(temporary)
-
-
 def write_pickle(path, value):
-  """Pickles `value` to `path` atomically."""
-  write_atomically(path, lambda f: pickle.dump(value, f))
+  """Pickles `value` to `path` atomically (`run_control.atomic`)."""
+  atomic.write_bytes(path, pickle.dumps(value))
 
 
 def write_loss_record(path, losses):
@@ -202,10 +192,14 @@ def aggregate_history(histories):
   return result
 
 
+def json_text(document):
+  """`document` as the indented JSON text of the result files."""
+  return json.dumps(document, indent=1, allow_nan=False) + "\n"
+
+
 def write_json(path, document):
   """Writes `document` as indented JSON to `path`, atomically."""
-  text = json.dumps(document, indent=1, allow_nan=False) + "\n"
-  write_atomically(path, lambda f: f.write(text.encode("utf-8")))
+  atomic.write_text(path, json_text(document))
 
 
 def _plain(values):
@@ -251,29 +245,40 @@ def read_json(path):
     return json.load(f)
 
 
-def write_summary(save_dir, header, results, selection=()):
-  """Writes `<save_dir>/summary.json`; returns its path.
+def make_summary(header, results, selection=()):
+  """The summary.json document (see the module docstring).
 
   Args:
-    save_dir: output folder.
     header: dict of run-wide entries (command, model_name, seeds, ...).
     results: list of result dicts (optimizer, problem, per_seed, ...); each
       gets its "aggregate" here.
-    selection: list of SELECTION dicts (see the module docstring).
+    selection: list of SELECTION dicts.
   """
   document = {"format": FORMAT_VERSION}
   document.update(header)
   document["results"] = [dict(r, aggregate=aggregate(r["per_seed"]))
                          for r in results]
   document["selection"] = list(selection)
-  path = os.path.join(save_dir, SUMMARY_FILE)
-  write_json(path, document)
+  return document
+
+
+def summary_path(save_dir):
+  return os.path.join(save_dir, SUMMARY_FILE)
+
+
+def write_summary(save_dir, header, results, selection=()):
+  """Writes `<save_dir>/summary.json` atomically; returns its path.
+
+  The arguments are those of `make_summary`.
+  """
+  path = summary_path(save_dir)
+  write_json(path, make_summary(header, results, selection))
   return path
 
 
 def read_summary(save_dir):
   """The parsed summary.json of `save_dir`."""
-  return read_json(os.path.join(save_dir, SUMMARY_FILE))
+  return read_json(summary_path(save_dir))
 
 
 def _cell(stats, scale=1., digits=4):

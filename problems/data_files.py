@@ -12,7 +12,10 @@ against their published SHA-256 sums. A download goes to a temporary folder
 first and is moved into place only when complete and verified, so a failed or
 interrupted download never leaves a partial file behind. When a download is
 impossible (no network), `DataNotFoundError` names what is missing, where it
-was looked for and how to point the code elsewhere.
+was looked for and how to point the code elsewhere. A file that is there but
+unreadable (truncated, corrupt, of another format) raises `DataFileError`,
+whose one-line message names the file, what was expected of it and what to
+do.
 """
 
 import gzip
@@ -70,6 +73,23 @@ _DOWNLOAD_TIMEOUT_S = 60
 
 class DataNotFoundError(FileNotFoundError):
   """A data set's files are neither on disk nor downloadable."""
+
+
+class DataFileError(ValueError):
+  """A data file exists but is not a complete file of its format.
+
+  The message is one line: the file, what it should have been, what was
+  found, and the remedy (delete it so that it is downloaded again, or
+  replace it).
+  """
+
+
+_REMEDY = "delete it to download it again (or replace it with a good copy)"
+
+
+def _bad_file(path, expected, found):
+  return DataFileError("%s: not %s (%s); %s" % (path, expected, found,
+                                                 _REMEDY))
 
 
 def default_data_dir():
@@ -185,10 +205,35 @@ def find_idx_files(name, stems, folders, base_url, checksums, download_ok):
                        os.path.basename(folders[0]), cause)
 
 
-def _open_maybe_gzip(path):
+_GZIP_MAGIC = b"\x1f\x8b"
+
+
+def _is_gzipped(path):
   with open(path, "rb") as f:
-    gzipped = f.read(2) == b"\x1f\x8b"
-  return gzip.open(path, "rb") if gzipped else open(path, "rb")
+    return f.read(2) == _GZIP_MAGIC
+
+
+def _idx_shape(f):
+  """Reads an IDX header from `f`; returns the array shape it announces.
+
+  Raises:
+    ValueError: the header is short or its magic number is not an IDX
+      image or label file's (the message says what was found).
+  """
+  header = f.read(8)
+  if len(header) < 8:
+    raise ValueError("%d bytes, shorter than the 8-byte header" % len(header))
+  magic, count = struct.unpack(">II", header)
+  if magic == _IDX_IMAGES_MAGIC:
+    dims = f.read(8)
+    if len(dims) < 8:
+      raise ValueError("the image header ends after %d of its 16 bytes" %
+                       (8 + len(dims)))
+    return (count,) + struct.unpack(">II", dims)
+  if magic == _IDX_LABELS_MAGIC:
+    return (count,)
+  raise ValueError("magic number %d, neither %d (images) nor %d (labels)" %
+                   (magic, _IDX_IMAGES_MAGIC, _IDX_LABELS_MAGIC))
 
 
 def read_idx(path):
@@ -201,31 +246,41 @@ def read_idx(path):
     uint8 array: `(count, rows, cols)` for images, `(count,)` for labels.
 
   Raises:
-    ValueError: the file is not a well-formed IDX image or label file.
+    DataFileError: the file cannot be read or is not a complete IDX image or
+      label file (a truncated or corrupt gzip stream, garbage, a wrong magic
+      number, or a size that does not match the header).
   """
   try:
-    with _open_maybe_gzip(path) as f:
-      header = f.read(8)
-      if len(header) < 8:
-        raise ValueError("%s: not an IDX file (too short)" % path)
-      magic, count = struct.unpack(">II", header)
-      if magic == _IDX_IMAGES_MAGIC:
-        dims = f.read(8)
-        if len(dims) < 8:
-          raise ValueError("%s: IDX image header is truncated" % path)
-        shape = (count,) + struct.unpack(">II", dims)
-      elif magic == _IDX_LABELS_MAGIC:
-        shape = (count,)
-      else:
-        raise ValueError("%s: IDX magic number %d is neither %d (images) nor "
-                         "%d (labels)" % (path, magic, _IDX_IMAGES_MAGIC,
-                                          _IDX_LABELS_MAGIC))
+    gzipped = _is_gzipped(path)
+  except OSError as e:
+    raise DataFileError("%s: cannot read it (%s)" %
+                        (path, e.strerror or e)) from None
+  named_gz = path.endswith(".gz")
+  if gzipped:
+    expected = "a complete gzip'd IDX image or label file"
+  elif named_gz:
+    expected = "a gzip'd IDX image or label file"
+  else:
+    expected = "an IDX image or label file"
+  try:
+    with (gzip.open(path, "rb") if gzipped else open(path, "rb")) as f:
+      shape = _idx_shape(f)
       data = np.frombuffer(f.read(), dtype=np.uint8)
-  except (EOFError, gzip.BadGzipFile, zlib.error) as e:
-    raise ValueError("%s: corrupt gzip stream (%s)" % (path, e)) from e
+  except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+    raise _bad_file(path, expected, "corrupt gzip stream: %s" % e) from None
+  except OSError as e:
+    raise DataFileError("%s: cannot read it (%s)" %
+                        (path, e.strerror or e)) from None
+  except ValueError as e:
+    if named_gz and not gzipped:
+      # Plain IDX files named .gz are read too (some copies are); this one
+      # is neither.
+      e = "no gzip header (1f 8b), and read as a plain IDX file: %s" % e
+    raise _bad_file(path, expected, e) from None
   if data.size != int(np.prod(shape)):
-    raise ValueError("%s: expected %d values for shape %s, found %d" %
-                     (path, int(np.prod(shape)), shape, data.size))
+    raise _bad_file(path, expected, "the header announces %d values of shape "
+                    "%s, the file holds %d" % (int(np.prod(shape)), shape,
+                                               data.size))
   return data.reshape(shape)
 
 
@@ -257,16 +312,37 @@ def read_cifar_batch(path):
 
   Returns:
     (images, labels): uint8 `(N, 3, 32, 32)` and int64 `(N,)`.
+
+  Raises:
+    DataFileError: the file cannot be read or is not such a batch (a
+      truncated or corrupt pickle, missing keys, wrong sizes).
   """
-  with open(path, "rb") as f:
-    batch = pickle.load(f, encoding="bytes")
+  expected = "a CIFAR-10 python batch (a pickled dict with data and labels)"
+  try:
+    with open(path, "rb") as f:
+      batch = pickle.load(f, encoding="bytes")
+  except OSError as e:
+    raise DataFileError("%s: cannot read it (%s)" %
+                        (path, e.strerror or e)) from None
+  except Exception as e:  # pylint: disable=broad-except
+    # Unpickling garbage raises almost anything (UnpicklingError, EOFError,
+    # ValueError, KeyError, ...).
+    raise _bad_file(path, expected, "%s: %s" % (type(e).__name__, e)) from None
+  if not isinstance(batch, dict):
+    raise _bad_file(path, expected, "a pickled %s" % type(batch).__name__)
   batch = {(k.decode("utf8") if isinstance(k, bytes) else k): v
            for k, v in batch.items()}
-  images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
-  labels = np.asarray(batch["labels"], dtype=np.int64)
+  missing = [k for k in ("data", "labels") if k not in batch]
+  if missing:
+    raise _bad_file(path, expected, "no %s entry" % " or ".join(missing))
+  try:
+    images = np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+    labels = np.asarray(batch["labels"], dtype=np.int64)
+  except (TypeError, ValueError, OverflowError) as e:
+    raise _bad_file(path, expected, e) from None
   if len(images) != len(labels):
-    raise ValueError("%s: %d images but %d labels" %
-                     (path, len(images), len(labels)))
+    raise _bad_file(path, expected, "%d images but %d labels" %
+                    (len(images), len(labels)))
   return images, labels
 
 

@@ -246,12 +246,17 @@ def _read_idx_pair(name, images_path, labels_path):
 
   Returns:
     (images uint8 `(N, 28, 28)`, labels uint8 `(N,)`).
+
+  Raises:
+    data_files.DataFileError: a file is not a complete IDX file, or the two
+      hold different numbers of samples.
   """
   images = data_files.read_idx(images_path)
   labels = data_files.read_idx(labels_path)
   if len(images) != len(labels):
-    raise ValueError("%s: %d images but %d labels in %s" %
-                     (name, len(images), len(labels), labels_path))
+    raise data_files.DataFileError("%s: %d images but %d labels in %s" %
+                                   (name, len(images), len(labels),
+                                    labels_path))
   return images, labels
 
 
@@ -280,13 +285,14 @@ def _idx_image_splits(source, download_ok):
   """All three splits of an MNIST-format data set, each file read once.
 
   Raises:
-    ValueError: the training file has no more than MNIST_VALIDATION_SIZE
-      images, which would leave nothing to train on.
+    data_files.DataFileError: a file is unreadable, the training file has no
+      more than MNIST_VALIDATION_SIZE images (which would leave nothing to
+      train on), or it holds the test images.
   """
   paths = source.find(_idx_stems("train") + _idx_stems("t10k"), download_ok)
   images, labels = _read_idx_pair(source.name, *paths[:2])
   if len(images) <= MNIST_VALIDATION_SIZE:
-    raise ValueError(
+    raise data_files.DataFileError(
         "%s: the training file %s has %d images; the splits need more than "
         "the %d held out for validation" %
         (source.name, paths[0], len(images), MNIST_VALIDATION_SIZE))
@@ -294,7 +300,7 @@ def _idx_image_splits(source, download_ok):
   if np.array_equal(images, test_images):
     # E.g. train-* files linked to the t10k-* ones as a stand-in: the
     # "held-out" test split would be the training data.
-    raise ValueError(
+    raise data_files.DataFileError(
         "%s: the training images %s are the test images %s; held-out "
         "evaluation needs the real training files" %
         (source.name, paths[0], paths[2]))
@@ -339,8 +345,9 @@ def mnist_splits(data_dir=None, download=True):
   Raises:
     data_files.DataNotFoundError: any of the four files is missing (the
       message names all missing ones).
-    ValueError: the training file has no more than 5,000 images, or holds
-      the test images.
+    data_files.DataFileError: a file is not a complete IDX file, the
+      training file has no more than 5,000 images, or it holds the test
+      images.
   """
   return _idx_image_splits(_mnist_source(data_dir), download)
 

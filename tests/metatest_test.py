@@ -2,19 +2,27 @@
 
 from tests import test_util
 
+import fcntl
+import fnmatch
+import hashlib
 import io
 import json
 import os
 import pickle
+import signal
 import subprocess
 import sys
+from unittest import mock
 
 import numpy as np
 import tensorflow.compat.v1 as tf
 
 import metatest
 from evaluation import summary
+from optimizer import checkpoints
 from optimizer import settings
+from run_control import atomic
+from run_control import lock
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -57,11 +65,47 @@ def save_initial_optimizer(logdir, **overrides):
       return tf.train.Saver().save(sess, os.path.join(logdir, "model.ckpt-0"))
 
 
+def _environment():
+  return dict(os.environ, PYTHONPATH=_ROOT, PYTHONUNBUFFERED="1")
+
+
 def run_program(script, args, timeout=600):
-  env = dict(os.environ, PYTHONPATH=_ROOT)
   return subprocess.run([sys.executable, os.path.join(_ROOT, script)] + args,
-                        capture_output=True, text=True, cwd=_ROOT, env=env,
-                        timeout=timeout)
+                        capture_output=True, text=True, cwd=_ROOT,
+                        env=_environment(), timeout=timeout)
+
+
+def start_program(script, args):
+  """The program running in the background, its output read by pipes."""
+  return subprocess.Popen([sys.executable, os.path.join(_ROOT, script)] +
+                          args, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, cwd=_ROOT,
+                          env=_environment())
+
+
+def checksums(*roots):
+  """Path -> SHA-256 of every file below the `roots`."""
+  result = {}
+  for root in roots:
+    for name in test_util.file_tree(root):
+      path = os.path.join(root, name)
+      if os.path.isfile(path):
+        with open(path, "rb") as f:
+          result[path] = hashlib.sha256(f.read()).hexdigest()
+  return result
+
+
+def last_line(stderr):
+  """The last line of a program's standard error (TF logs come before)."""
+  lines = stderr.strip().splitlines()
+  return lines[-1] if lines else ""
+
+
+def leftovers(root):
+  """The temporary files of interrupted writers below `root`."""
+  return [name for name in test_util.file_tree(root)
+          if any(fnmatch.fnmatch(os.path.basename(name), pattern)
+                 for pattern in atomic.LEFTOVER_PATTERNS)]
 
 
 class FlagTest(test_util.TestCase):
@@ -180,6 +224,10 @@ class BadInputTest(test_util.TestCase):
   def test_bad_seeds_and_counts(self):
     self.assertIn("--seeds=6,x: expected comma-separated integers",
                   self._error("--seeds=6,x", "--include_bowl_problems"))
+    self.assertIn("--seeds=6,12,6: seed 6 is listed more than once",
+                  self._error("--seeds=6,12,6", "--include_bowl_problems"))
+    self.assertIn("--seeds=1,2,1,2: seeds 1 and 2 are listed more than once",
+                  self._error("--seeds=1,2,1,2", "--include_bowl_problems"))
     self.assertIn("--num_testing_itrs=0",
                   self._error("--num_testing_itrs=0",
                               "--include_bowl_problems"))
@@ -228,7 +276,245 @@ class BadInputTest(test_util.TestCase):
                      "^metatest.py: --train_dir=.*: no log directory")
 
 
+class ProgramErrorTest(test_util.TestCase):
+  """Bad inputs of the program: one line, status 1, every file unchanged."""
+
+  def setUp(self):
+    super().setUp()
+    root = self.make_tempdir()
+    self.train_dir = os.path.join(root, "train")
+    self.logdir = os.path.join(self.train_dir, "HierarchicalRNN_GRUCell_20_2")
+    save_initial_optimizer(self.logdir)
+    self.data_dir = os.path.join(root, "data")
+    test_util.write_fake_mnist(os.path.join(self.data_dir, "mnist"),
+                               num_train=10, num_test=40, gzipped=True)
+    # The files of an earlier run, which a failed one must leave as they are.
+    self.save_dir = os.path.join(root, "eval")
+    os.makedirs(self.save_dir)
+    for name, text in (("summary.json", '{"format": 2, "results": []}\n'),
+                       ("seed6_eval_loss_record.pickle-mt", "old")):
+      with open(os.path.join(self.save_dir, name), "w") as f:
+        f.write(text)
+
+  def _fails(self, *args):
+    """Runs metatest.py; checks the failure; returns its one line."""
+    before = checksums(self.train_dir, self.data_dir, self.save_dir)
+    result = run_program("metatest.py", [
+        "--train_dir=" + self.train_dir, "--save_dir=" + self.save_dir,
+        "--data_dir=" + self.data_dir, "--include_mnist_mlp_relu_problems",
+        "--num_testing_itrs=5", "--seeds=6", "--noplot"] + list(args),
+                         timeout=300)
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertNotIn("Traceback", result.stderr)
+    line = last_line(result.stderr)
+    self.assertTrue(line.startswith("metatest.py: "), result.stderr[-2000:])
+    self.assertEqual(
+        [l for l in result.stderr.splitlines()
+         if l.startswith("metatest.py")], [line])
+    self.assertEqual(checksums(self.train_dir, self.data_dir, self.save_dir),
+                     before)
+    return line
+
+  def test_a_corrupt_mnist_file_is_named_in_one_line(self):
+    path = os.path.join(self.data_dir, "mnist", "t10k-images-idx3-ubyte.gz")
+    with open(path, "rb") as f:
+      data = f.read()
+    with open(path, "wb") as f:
+      f.write(data[:len(data) // 2])
+    self.assertEqual(
+        self._fails("--test_optimizer=SGD"),
+        "metatest.py: %s: not a complete gzip'd IDX image or label file "
+        "(corrupt gzip stream: Compressed file ended before the "
+        "end-of-stream marker was reached); delete it to download it again "
+        "(or replace it with a good copy)" % path)
+
+  def test_duplicate_seeds_are_rejected_before_anything_is_written(self):
+    self.assertEqual(self._fails("--seeds=6,12,6"),
+                     "metatest.py: --seeds=6,12,6: seed 6 is listed more "
+                     "than once; expected distinct seeds (each run writes "
+                     "its seed's files)")
+
+  def test_a_truncated_checkpoint_is_named_in_one_line(self):
+    data_file = os.path.join(self.logdir,
+                             "model.ckpt-0.data-00000-of-00001")
+    with open(data_file, "r+b") as f:
+      f.truncate(os.path.getsize(data_file) // 2)
+    line = self._fails("--restore_model_name=model.ckpt-0")
+    self.assertIn("model.ckpt-0", line)
+
+  def test_a_save_dir_in_use_is_refused_with_the_holder_s_pid(self):
+    with lock.DirectoryLock(self.save_dir, "metatest.py"):
+      line = self._fails("--test_optimizer=SGD")
+    self.assertEqual(line, "metatest.py: %s is in use by metatest.py (PID "
+                     "%d); wait for it to finish or use another directory" %
+                     (self.save_dir, os.getpid()))
+
+
+class CorruptCheckpointTest(test_util.TestCase):
+
+  def test_a_checkpoint_that_fails_its_checksum_is_rejected(self):
+    train_dir = self.make_tempdir()
+    logdir = os.path.join(train_dir, "HierarchicalRNN_GRUCell_20_2")
+    save_initial_optimizer(logdir)
+    data_file = os.path.join(logdir, "model.ckpt-0.data-00000-of-00001")
+    with open(data_file, "r+b") as f:
+      f.seek(os.path.getsize(data_file) // 2)
+      byte = f.read(1)
+      f.seek(-1, os.SEEK_CUR)
+      f.write(bytes([byte[0] ^ 0xff]))
+    save_dir = os.path.join(train_dir, "eval")
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_bowl_problems", "--num_testing_itrs=3", "--seeds=1",
+        "--restore_model_name=model.ckpt-0", "--noplot"])
+    before = checksums(train_dir)
+    with self.assertRaises((metatest.FlagError,
+                            checkpoints.CheckpointError)) as caught:
+      metatest.run(values, explicit, out=io.StringIO())
+    self.assertNotIn("\n", str(caught.exception))
+    self.assertIn("model.ckpt-0", str(caught.exception))
+    self.assertEqual(checksums(train_dir), before)
+    self.assertFalse(os.path.exists(save_dir))
+
+
+class InterruptTest(test_util.TestCase):
+  """SIGINT and SIGTERM: one line, 130 or 143, every file whole."""
+
+  def _interrupt(self, signum):
+    save_dir = os.path.join(self.make_tempdir(), "eval")
+    os.makedirs(save_dir)
+    old_summary = os.path.join(save_dir, "summary.json")
+    with open(old_summary, "w") as f:
+      f.write('{"format": 2, "results": [], "note": "an earlier run"}\n')
+    before = checksums(save_dir)
+    steps = 3000
+    child = start_program("metatest.py", [
+        "--train_dir=/nonexistent", "--save_dir=" + save_dir,
+        "--test_optimizer=SGD", "--include_lasso_problems",
+        "--num_testing_itrs=%d" % steps, "--seeds=1,2", "--log_every=100",
+        "--nohessian_metrics", "--noplot"])
+    try:
+      # The second seed's first progress line: the first seed's files are
+      # written, the second seed is in its steps.
+      seen, second = [], False
+      for line in child.stdout:
+        seen.append(line)
+        second = second or line.startswith("[2/2] testing")
+        if second and line.startswith("  step "):
+          break
+      else:
+        self.fail("no progress line of the second seed: %s" % "".join(seen))
+      child.send_signal(signum)
+      _, stderr = child.communicate(timeout=120)
+    finally:
+      if child.poll() is None:
+        child.kill()
+        child.wait()
+    self.assertEqual(child.returncode, 128 + signum, stderr[-2000:])
+    self.assertNotIn("Traceback", stderr)
+    name = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}[signum]
+    self.assertEqual(
+        last_line(stderr),
+        "metatest.py: interrupted (%s) after 1 of 2 runs; the finished runs' "
+        "files are complete, summary.json is left as it was (it is written "
+        "at the end); rerun the same command to redo the rest" % name)
+    after = checksums(save_dir)
+    self.assertEqual(after[old_summary], before[old_summary])
+    with open(os.path.join(save_dir, "seed1_eval_loss_record.pickle-mt"),
+              "rb") as f:
+      self.assertLen(pickle.load(f), steps)
+    self.assertEqual(sorted(os.path.relpath(p, save_dir) for p in after),
+                     [".lock", "seed1_eval_loss_record.pickle-mt",
+                      "summary.json"])
+    self.assertEqual(leftovers(save_dir), [])
+    # The lock went with the process.
+    lock.DirectoryLock(save_dir, "test").acquire().release()
+
+  def test_sigint_stops_with_one_line_and_status_130(self):
+    self._interrupt(signal.SIGINT)
+
+  def test_sigterm_stops_with_one_line_and_status_143(self):
+    self._interrupt(signal.SIGTERM)
+
+
+class RepeatabilityTest(test_util.TestCase):
+
+  def test_two_runs_of_the_same_command_write_identical_files(self):
+    # Baselines: their updates raced with the gradients (the learned
+    # optimizer's step always waited for all of them; see
+    # test_a_learned_optimizer_run_is_reproducible).
+    root = self.make_tempdir()
+    data_dir = os.path.join(root, "data")
+    test_util.write_fake_mnist(os.path.join(data_dir, "mnist"), num_train=10,
+                               num_test=1000)
+    written = []
+    for attempt in ("a", "b"):
+      save_dir = os.path.join(root, attempt)
+      result = run_program("metatest.py", [
+          "--save_dir=" + save_dir, "--data_dir=" + data_dir,
+          "--include_mnist_mlp_relu_problems", "--test_optimizer=Adam",
+          "--compare_with=SGD", "--num_testing_itrs=200", "--seeds=6",
+          "--hessian_lanczos_steps=5", "--hessian_trace_probes=2",
+          "--noplot"])
+      self.assertEqual(result.returncode, 0, result.stderr[-2000:])
+      written.append({os.path.relpath(path, save_dir): digest
+                      for path, digest in checksums(save_dir).items()})
+    # summary.json differs in its command line and timings only.
+    for files in written:
+      del files["summary.json"], files[".lock"], files["comparison.md"]
+    self.assertEqual(sorted(written[0]), [
+        "SGD/seed6_eval_loss_record.pickle-mt", "SGD/seed6_metrics-mt.json",
+        "seed6_eval_loss_record.pickle-mt", "seed6_metrics-mt.json"])
+    self.assertEqual([name for name in sorted(written[0])
+                      if written[0][name] != written[1][name]], [])
+
+
 class EvaluationRunTest(test_util.TestCase):
+
+  def test_leftovers_of_a_killed_run_are_removed(self):
+    save_dir = self.make_tempdir()
+    names = (".seed1_eval_loss_record.pickle-mt.tmp-4242",
+             "summary.json.tmp-4242", "notes.txt")
+    for name in names:
+      with open(os.path.join(save_dir, name), "w") as f:
+        f.write("x")
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--save_dir=" + save_dir, "--test_optimizer=SGD",
+        "--include_lasso_problems", "--num_testing_itrs=5", "--seeds=1",
+        "--nohessian_metrics", "--noplot"])
+    out = io.StringIO()
+    metatest.run(values, explicit, out=out)
+    self.assertEqual(test_util.file_tree(save_dir),
+                     [".lock", "notes.txt", "seed1_eval_loss_record.pickle-mt",
+                      "summary.json"])
+    self.assertIn("removed 2 temporary files of an interrupted run: %s, %s" %
+                  tuple(os.path.join(save_dir, n) for n in names[:2]),
+                  out.getvalue())
+    # The lock is released: a new open file description can take it.
+    with open(os.path.join(save_dir, lock.LOCK_FILE)) as f:
+      fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+
+  def test_summary_json_is_written_once_at_the_end(self):
+    save_dir = self.make_tempdir()
+    writes = []
+    original = atomic.write_bytes
+
+    def write_bytes(path, data):
+      writes.append(os.path.relpath(path, save_dir))
+      original(path, data)
+
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--save_dir=" + save_dir, "--test_optimizer=SGD",
+        "--compare_with=Adam", "--include_lasso_problems",
+        "--num_testing_itrs=5", "--seeds=1,2", "--nohessian_metrics",
+        "--noplot"])
+    with mock.patch.object(atomic, "write_bytes", write_bytes):
+      metatest.run(values, explicit, out=io.StringIO())
+    self.assertEqual(writes, [
+        "seed1_eval_loss_record.pickle-mt", "seed2_eval_loss_record.pickle-mt",
+        "Adam/seed1_eval_loss_record.pickle-mt",
+        "Adam/seed2_eval_loss_record.pickle-mt", "summary.json",
+        "comparison.md"])
 
   def test_comparison_writes_the_documented_files(self):
     train_dir = self.make_tempdir()
@@ -249,7 +535,7 @@ class EvaluationRunTest(test_util.TestCase):
     expected = set(names + ["Adam/" + n for n in names] +
                    ["SGD/" + n for n in names] + ["Adam/", "SGD/",
                                                   "summary.json",
-                                                  "comparison.md"])
+                                                  "comparison.md", ".lock"])
     from evaluation import plot  # pylint: disable=g-import-not-at-top
     if plot.available():
       expected.add("loss_curves-mnist-relu.png")
@@ -394,7 +680,7 @@ class EvaluationRunTest(test_util.TestCase):
         "--num_testing_itrs=5", "--seeds=1", "--noplot"])
     metatest.run(values, explicit, out=io.StringIO())
     self.assertEqual(test_util.file_tree(save_dir),
-                     ["seed1_eval_loss_record.pickle-mt",
+                     [".lock", "seed1_eval_loss_record.pickle-mt",
                       "seed1_metrics-mt.json", "summary.json"])
     self.assertFalse(os.path.exists("/nonexistent/train_dir"))
     with open(os.path.join(save_dir, "summary.json")) as f:

@@ -77,6 +77,32 @@ class SummaryTest(test_util.TestCase):
     self.assertEqual(sorted(os.listdir(folder)),
                      ["seed6_eval_loss_record.pickle-x", "summary.json"])
 
+  def test_a_failed_write_leaves_the_old_file_and_no_temporary(self):
+    folder = self.make_tempdir()
+    path = os.path.join(folder, "summary.json")
+    summary.write_json(path, {"format": 2})
+    with open(path, "rb") as f:
+      before = f.read()
+    with self.assertRaises(ValueError):  # JSON holds no NaN.
+      summary.write_json(path, {"format": 2, "loss": float("nan")})
+    with self.assertRaises((AttributeError, pickle.PicklingError)):
+      summary.write_pickle(os.path.join(folder, "record"), lambda: None)
+    with open(path, "rb") as f:
+      self.assertEqual(f.read(), before)
+    self.assertEqual(os.listdir(folder), ["summary.json"])
+
+  def test_the_written_summary_is_the_made_document(self):
+    folder = self.make_tempdir()
+    args = ({"model_name": "x"},
+            [{"optimizer": "SGD", "problem": "p",
+              "per_seed": [summary.seed_statistics(1, [2., 1.], 1., [0.1],
+                                                   "f")]}])
+    summary.write_summary(folder, *args)
+    self.assertEqual(summary.read_summary(folder),
+                     json.loads(summary.json_text(summary.make_summary(*args))))
+    self.assertEqual(summary.summary_path(folder),
+                     os.path.join(folder, "summary.json"))
+
   def test_table_has_a_row_per_result(self):
     results = [{"optimizer": name, "problem": "mnist",
                 "per_seed": [summary.seed_statistics(6, [2., loss], loss,
@@ -109,6 +135,8 @@ class PlotTest(test_util.TestCase):
     self.assertEqual(written, path)
     with open(path, "rb") as f:
       self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
+    # Written whole through a temporary file, which is gone.
+    self.assertEqual(os.listdir(os.path.dirname(path)), ["curves.png"])
 
 
 if __name__ == "__main__":

@@ -138,6 +138,91 @@ class IdxTest(test_util.TestCase):
     self.assertFalse(os.path.exists(path))
 
 
+class CorruptFileTest(test_util.TestCase):
+  """A data file that is there but broken: one line naming it, a remedy."""
+
+  def setUp(self):
+    super().setUp()
+    self.dir = self.make_tempdir()
+    self.images = np.random.RandomState(2).randint(
+        0, 256, size=(20, 28, 28)).astype(np.uint8)
+    self.path = os.path.join(self.dir, "t10k-images-idx3-ubyte.gz")
+    data_files.write_idx(self.path, self.images)
+
+  def _message(self, reader=data_files.read_idx):
+    before = _read_bytes(self.path)
+    with self.assertRaises(data_files.DataFileError) as caught:
+      reader(self.path)
+    message = str(caught.exception)
+    self.assertNotIn("\n", message)
+    self.assertTrue(message.startswith(self.path + ": "), message)
+    self.assertIn("delete it to download it again", message)
+    self.assertEqual(_read_bytes(self.path), before)
+    return message
+
+  def test_the_error_is_a_value_error(self):
+    self.assertTrue(issubclass(data_files.DataFileError, ValueError))
+
+  def test_a_truncated_gzip_file_is_not_a_complete_idx_file(self):
+    data = _read_bytes(self.path)
+    for length in (len(data) // 2, 12, 3):
+      _write_bytes(self.path, data[:length])
+      self.assertRegex(self._message(),
+                       "not a complete gzip'd IDX image or label file "
+                       r"\(corrupt gzip stream: ")
+
+  def test_a_gzip_file_with_a_corrupt_body_is_rejected(self):
+    data = bytearray(_read_bytes(self.path))
+    data[len(data) // 2:len(data) // 2 + 64] = b"\xff" * 64
+    _write_bytes(self.path, bytes(data))
+    self.assertIn("corrupt gzip stream", self._message())
+
+  def test_garbage_is_neither_gzip_nor_idx(self):
+    _write_bytes(self.path, np.random.RandomState(3).bytes(5000))
+    self.assertRegex(self._message(),
+                     r"not a gzip'd IDX image or label file \(no gzip header "
+                     r"\(1f 8b\), and read as a plain IDX file: magic number")
+
+  def test_garbage_behind_a_gzip_header_is_rejected(self):
+    _write_bytes(self.path, b"\x1f\x8b" + np.random.RandomState(4).bytes(500))
+    self.assertIn("corrupt gzip stream", self._message())
+
+  def test_a_complete_gzip_of_a_cut_idx_file_names_both_sizes(self):
+    with gzip.open(self.path, "wb") as f:
+      f.write(struct.pack(">IIII", 2051, 20, 28, 28) +
+              self.images.tobytes()[:-100])
+    self.assertIn("the header announces 15680 values of shape (20, 28, 28), "
+                  "the file holds 15580", self._message())
+
+  def test_a_gzip_of_something_else_names_the_magic_number(self):
+    with gzip.open(self.path, "wb") as f:
+      f.write(b"<html>not found</html>")
+    self.assertRegex(self._message(), "magic number [0-9]+, neither 2051 "
+                     r"\(images\) nor 2049 \(labels\)")
+
+  def test_an_unreadable_path_is_a_data_file_error(self):
+    os.remove(self.path)
+    os.mkdir(self.path)
+    with self.assertRaisesRegex(data_files.DataFileError,
+                                "^%s: cannot read it" % self.path):
+      data_files.read_idx(self.path)
+
+  def test_a_truncated_or_garbage_cifar_batch_is_rejected(self):
+    self.path = os.path.join(self.dir, "data_batch_1")
+    data_files.write_cifar_batch(
+        self.path, np.zeros((3, 3, 32, 32), np.uint8), [1, 2, 3])
+    data = _read_bytes(self.path)
+    _write_bytes(self.path, data[:len(data) // 2])
+    self.assertIn("not a CIFAR-10 python batch",
+                  self._message(data_files.read_cifar_batch))
+    _write_bytes(self.path, b"garbage" * 100)
+    self.assertIn("not a CIFAR-10 python batch",
+                  self._message(data_files.read_cifar_batch))
+    _write_bytes(self.path, pickle.dumps([1, 2, 3]))
+    self.assertIn("(a pickled list)",
+                  self._message(data_files.read_cifar_batch))
+
+
 class CifarBatchTest(test_util.TestCase):
 
   def setUp(self):
