@@ -11,6 +11,9 @@ batch 128), times whole `evaluation.runner.test_optimizer` runs of
              (metatest's defaults).
 and reports the medians and the ratios metrics / plain and hessian / plain
 (wall time of the whole call: graph, session, steps and measurements).
+The metrics runs also time, inside the run, the recordings and the steps
+(interleaved, so a machine whose load changes during the benchmark affects
+both alike) and report recording seconds / step seconds.
 Needs Fashion-MNIST (Debian's dataset-fashion-mnist, which `make test`
 installs).
 
@@ -18,9 +21,12 @@ Usage:
   python bench/heldout_metrics_bench.py [--steps=10000] [--repetitions=3]
       [--models=mlp,conv] [--optimizers=Adam,L2o]
       [--kinds=plain,metrics,hessian]
+  (--kinds=metrics alone measures the in-run ratio, which is what a shared
+  machine can still measure)
 """
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -49,6 +55,7 @@ def _one_run(kind, optimizer_name, problem, values, steps):
   """Seconds of one test_optimizer call with metatest's measurements."""
   import numpy as np  # pylint: disable=g-import-not-at-top
   import metatest  # pylint: disable=g-import-not-at-top
+  from evaluation import metrics  # pylint: disable=g-import-not-at-top
   from evaluation import runner  # pylint: disable=g-import-not-at-top
   from evaluation import tuning  # pylint: disable=g-import-not-at-top
   from optimizer import settings  # pylint: disable=g-import-not-at-top
@@ -63,12 +70,39 @@ def _one_run(kind, optimizer_name, problem, values, steps):
            if optimizer_name == metatest.LEARNED else tuning.point(1e-3))
   factory = metatest.optimizer_factory(optimizer_name, optimizer_values, 6,
                                        point)
+  recording = []
   started = time.perf_counter()
-  runner.test_optimizer(factory, problem.spec, steps, dataset=problem.dataset,
-                        batch_size=problem.batch_size, seed=6,
-                        batch_rng=np.random.RandomState(6),
-                        metrics=metrics_config, curvature=curvature)
-  return time.perf_counter() - started
+  with _timed(metrics.SplitMetrics, ("record", "final"), recording):
+    result = runner.test_optimizer(
+        factory, problem.spec, steps, dataset=problem.dataset,
+        batch_size=problem.batch_size, seed=6,
+        batch_rng=np.random.RandomState(6), metrics=metrics_config,
+        curvature=curvature)
+  return (time.perf_counter() - started, sum(recording),
+          float(np.sum(result.seconds_per_step)))
+
+
+@contextlib.contextmanager
+def _timed(cls, method_names, seconds):
+  """Appends the wall time of every call of `cls`'s methods to `seconds`."""
+  originals = {name: getattr(cls, name) for name in method_names}
+
+  def timing(original):
+    def method(*args, **kwargs):
+      tic = time.perf_counter()
+      try:
+        return original(*args, **kwargs)
+      finally:
+        seconds.append(time.perf_counter() - tic)
+    return method
+
+  for name, original in originals.items():
+    setattr(cls, name, timing(original))
+  try:
+    yield
+  finally:
+    for name, original in originals.items():
+      setattr(cls, name, original)
 
 
 def main():
@@ -78,40 +112,51 @@ def main():
   parser.add_argument("--models", default="mlp,conv")
   parser.add_argument("--optimizers", default="Adam,L2o")
   parser.add_argument("--kinds", default="plain,metrics,hessian",
-                      help="which of plain, metrics, hessian to time "
-                      "(plain is always timed)")
+                      help="which of plain, metrics, hessian to time (the "
+                      "wall-time ratios need plain)")
   args = parser.parse_args()
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
   import numpy as np  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
-  kinds = ["plain"] + [k for k in args.kinds.split(",")
-                       if k in ("metrics", "hessian")]
+  kinds = [k for k in ("plain", "metrics", "hessian")
+           if k in args.kinds.split(",")]
   results = []
   for model in args.models.split(","):
     problem, values = _problem_and_flags(MODELS[model])
     for name in args.optimizers.split(","):
       times = {kind: [] for kind in kinds}
+      in_run = []
       for repetition in range(args.repetitions):
         for kind in kinds:
-          seconds = _one_run(kind, name, problem, values, args.steps)
+          seconds, recording, stepping = _one_run(kind, name, problem,
+                                                  values, args.steps)
           times[kind].append(seconds)
-          print("%s %s rep %d/%d %-8s %.1f s" % (
-              model, name, repetition + 1, args.repetitions, kind, seconds),
-                flush=True)
+          note = ""
+          if kind == "metrics":
+            in_run.append(recording / stepping)
+            note = "  (recordings %.1f s, steps %.1f s: x%.3f)" % (
+                recording, stepping, in_run[-1])
+          print("%s %s rep %d/%d %-8s %.1f s%s" % (
+              model, name, repetition + 1, args.repetitions, kind, seconds,
+              note), flush=True)
       median = {kind: float(np.median(v)) for kind, v in times.items()}
       row = {"model": model, "optimizer": name, "steps": args.steps,
              "seconds": times, "median_seconds": median}
-      line = "%s %s: plain %.1f s" % (model, name, median["plain"])
-      for kind in kinds[1:]:
+      line = "%s %s: %s" % (model, name, ", ".join(
+          "%s %.1f s" % (kind, median[kind]) for kind in kinds))
+      for kind in kinds[1:] if "plain" in kinds else ():
         # Ratios of the runs of one repetition (run back to back).
         ratios = [t / p for t, p in zip(times[kind], times["plain"])]
         row["ratio_" + kind] = float(np.median(ratios))
         row["ratio_%s_range" % kind] = [min(ratios), max(ratios)]
-        line += ", %s %.1f s (x%.3f, %.3f-%.3f)" % (
-            kind, median[kind], row["ratio_" + kind], min(ratios),
-            max(ratios))
+        line += "; %s / plain x%.3f (%.3f-%.3f)" % (
+            kind, row["ratio_" + kind], min(ratios), max(ratios))
+      if in_run:
+        row["recording_over_steps"] = in_run
+        line += "; recordings / steps in the run x%.3f (%.3f-%.3f)" % (
+            float(np.median(in_run)), min(in_run), max(in_run))
       results.append(row)
       print(line, flush=True)
   print(json.dumps(results, indent=1))
