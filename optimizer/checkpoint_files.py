@@ -102,21 +102,15 @@ def verify(prefix):
   return {k: list(v) for k, v in shapes.items()}
 
 
-def _scalar(prefix, variable):
+def progress(prefix):
+  """(meta-iterations done, global step) stored in `prefix`: -1 for one
+  the checkpoint lacks, None for both when it is unreadable."""
   try:
     reader = tf.train.load_checkpoint(prefix)
-    if reader.has_tensor(variable):
-      return int(reader.get_tensor(variable))
+    return tuple(int(reader.get_tensor(v)) if reader.has_tensor(v) else -1
+                 for v in (PROGRESS_VARIABLE, GLOBAL_STEP_VARIABLE))
   except Exception:  # pylint: disable=broad-except
-    return None  # Damaged: `verify` says how.
-  return -1
-
-
-def progress(prefix):
-  """(meta-iterations done, global step) stored in `prefix` (-1: absent,
-  None: unreadable)."""
-  return (_scalar(prefix, PROGRESS_VARIABLE),
-          _scalar(prefix, GLOBAL_STEP_VARIABLE))
+    return None, None  # Damaged: `verify` says how.
 
 
 def state_file_choice(directory):

@@ -9,7 +9,6 @@ so that a reader or a crash sees either the old file or the new one.
 import fnmatch
 import json
 import os
-import pickle
 
 TEMPORARY_MARK = ".tmp-"
 
@@ -45,11 +44,6 @@ def write_text(path, text):
 def write_json(path, value, indent=1):
   """Replaces `path` by the JSON of `value` atomically."""
   write_text(path, json.dumps(value, indent=indent, sort_keys=True) + "\n")
-
-
-def write_pickle(path, value):
-  """Replaces `path` by the pickle of `value` atomically."""
-  write_bytes(path, pickle.dumps(value))
 
 
 def fsync_file(path):
