@@ -201,7 +201,7 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
                                           global_step=global_step)
     return op, raw, clipped
 
-  pairs = list(zip(out.init_loop_vars, out.output_loop_vars))
+  pairs = list(zip(out.carried_variables, out.carried_values))
 
   propagate_state = tf.placeholder_with_default(True, [],
                                                 name="propagate_state")
@@ -219,25 +219,25 @@ def build_meta_graph(problem_spec, optimizer_spec, learning_rate, rms_decay,
         tf.no_op)
     return tf.group(op, copies)
 
-  train_op, raw_grads, clipped = meta_update(out.metaobj)
+  train_op, raw_grads, clipped = meta_update(out.meta_objective)
   train_and_propagate_op = then_propagate(train_op)
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in pairs])
   loop_var_values = [tf.placeholder(var.dtype.base_dtype, var.get_shape())
-                     for var in out.init_loop_vars]
+                     for var in out.carried_variables]
   load_loop_vars_op = tf.group(*[
       tf.assign(var, value)
-      for var, value in zip(out.init_loop_vars, loop_var_values)])
+      for var, value in zip(out.carried_variables, loop_var_values)])
   train_op_mt = train_mt_and_propagate_op = None
   if imitation:
-    train_op_mt, _, _ = meta_update(out.metaobjmt)
+    train_op_mt, _, _ = meta_update(out.imitation_loss)
     train_mt_and_propagate_op = then_propagate(train_op_mt)
 
-  summaries = [tf.summary.scalar("MetaObjective", out.metaobj),
+  summaries = [tf.summary.scalar("MetaObjective", out.meta_objective),
                tf.summary.scalar("%s_MetaObjective" % type(problem).__name__,
-                                 out.metaobj)]
+                                 out.meta_objective)]
   if write_histograms:
     for key, value in zip(sorted(optimizer._initialize_state(  # pylint: disable=protected-access
-        out.init_tensors[0])), out.output_state[0]):
+        out.initial_params[0])), out.output_state[0]):
       summaries.append(tf.summary.histogram(
           "State/%s" % key, utils.make_finite(value, tf.zeros_like(value))))
     for var, raw, grad in zip(meta_vars, raw_grads, clipped):
@@ -397,12 +397,12 @@ class Progress(object):
 
 
 def _feed(out, x0, lengths, unroll, data, reset, switch=False):
-  feed = {out.obj_weights: np.ones(lengths[unroll], np.float32) /
+  feed = {out.objective_weights: np.ones(lengths[unroll], np.float32) /
                            lengths[unroll],
           out.first_unroll: unroll == 0,
           out.reset_state: reset,
-          out.jacob_switch: switch}
-  feed.update(zip(out.init_tensors, x0))
+          out.regularizer_on: switch}
+  feed.update(zip(out.initial_params, x0))
   if data.mini_data is not None:
     feed[out.mini_data] = data.mini_data
     feed[out.mini_labels] = data.mini_labels
@@ -418,7 +418,7 @@ def _initial_parameters(problem, rng):
 
 def _snapshot(sess, graph):
   """The values of the loop variables (the training state)."""
-  return sess.run(graph.train_output.init_loop_vars)
+  return sess.run(graph.train_output.carried_variables)
 
 
 def _restore_snapshot(sess, graph, values):
@@ -870,14 +870,14 @@ def _meta_iteration(sess, graph, writer, dataset, batch_size, lengths, k,
     # The last unroll's state is not carried on.
     feed[graph.propagate_state] = unroll + 1 < len(lengths)
     if targets is not None:
-      feed[out.mode_mt] = True
-      feed.update(zip(out.mt_labels, targets[unroll]))
-      loss, _ = sess.run([out.metaobjmt, graph.train_mt_and_propagate_op],
+      feed[out.imitating] = True
+      feed.update(zip(out.teacher_steps, targets[unroll]))
+      loss, _ = sess.run([out.imitation_loss, graph.train_mt_and_propagate_op],
                          feed)
       metaobjs.append(loss)
       continue
     metaobj, objectives, initial, summary, _, step = sess.run(
-        [out.metaobj, out.problem_objectives, out.initial_obj,
+        [out.meta_objective, out.problem_objectives, out.initial_objective,
          graph.summary_op, graph.train_and_propagate_op, graph.global_step],
         feed)
     writer.add_summary(summary, step)

@@ -92,7 +92,7 @@ def measure(length, reg_option="none", packed_train=True):
       for k in range(ITERATIONS + 1):
         feed = feed_for(k == 0, reg_option != "none")
         tick = time.time()
-        sess.run([out.metaobj, graph.train_op], feed)
+        sess.run([out.meta_objective, graph.train_op], feed)
         times.append(time.time() - tick)
       evaluation = {}
       for record in (False, True, False, True):

@@ -28,23 +28,23 @@ _LOCAL_STATE_NAME_COUNTS = weakref.WeakKeyDictionary()
 STARTED_SLOT = "started"
 
 TrainingOutput = collections.namedtuple("TrainingOutput", [
-    "metaobj",             # scaled meta-objective + regulariser term
-    "metaobjmt",           # weighted imitation loss of the unroll
-    "obj_weights",         # placeholder [T]: objective weights; T = its length
+    "meta_objective",      # scaled meta-objective + regulariser term
+    "imitation_loss",      # weighted imitation (teacher-step MSE) loss
+    "objective_weights",   # placeholder [T]: objective weights; T = length
     "problem_objectives",  # [T + 1]: F_start, F_0, ..., F_{T-1}
-    "initial_obj",         # objective at the start of the unroll sequence
+    "initial_objective",   # objective at the start of the unroll sequence
     "batches",             # placeholder [T, batch]: indices into mini_data
-    "first_unroll",        # placeholder: restart from init_tensors
+    "first_unroll",        # placeholder: restart from initial_params
     "reset_state",         # placeholder: restart the optimizer state
     "output_state",        # final per-tensor states (key-sorted lists)
-    "init_loop_vars",      # local variables carried between unrolls
-    "output_loop_vars",    # the values to copy into them
-    "jacob_switch",        # placeholder: regulariser on for this unroll
+    "carried_variables",   # local variables carried between unrolls
+    "carried_values",      # the values to copy into them
+    "regularizer_on",      # placeholder: regulariser on for this unroll
     "mini_data",           # placeholder: the unroll's mini-dataset
     "mini_labels",         # placeholder: its integer labels
-    "mt_labels",           # placeholders [T, *shape]: teacher update steps
-    "init_tensors",        # placeholders: initial optimizee parameters
-    "mode_mt",             # placeholder: teacher-forced (imitation) unroll
+    "teacher_steps",       # placeholders [T, *shape]: teacher update steps
+    "initial_params",      # placeholders: initial optimizee parameters
+    "imitating",           # placeholder: teacher-forced (imitation) unroll
     "record_objectives",   # placeholder: whole-data objective at every step
 ])
 

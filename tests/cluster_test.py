@@ -128,7 +128,7 @@ class PlacementTest(tf.test.TestCase):
                                        1e4, 0., False)
       global_devices = {v.op.name: v.device for v in tf.global_variables()}
       local_devices = {v.op.name: v.device for v in tf.local_variables()}
-      unroll_device = graph.train_output.metaobj.device
+      unroll_device = graph.train_output.meta_objective.device
     self.assertIn("global_step", global_devices)
     self.assertIn("meta_training/meta_iterations_done", global_devices)
     self.assertTrue(any(n.startswith("LOL/") and n.endswith("RMSProp")

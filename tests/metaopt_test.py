@@ -254,14 +254,14 @@ class TrainOptimizerTest(tf.test.TestCase):
       with tf.Session() as sess:
         start(sess)
         sess.run([v.assign(tf.ones_like(v)) for v in
-                  graph.train_output.init_loop_vars])
-        before = sess.run(graph.train_output.init_loop_vars +
+                  graph.train_output.carried_variables])
+        before = sess.run(graph.train_output.carried_variables +
                           graph.meta_vars)
         last = metaopt.UnrollData(None, None, None, None)
         cost = metaopt.evaluate(sess, graph, [2, 2], last, 3, True, 2, None,
                                 10, np.random.RandomState(0),
                                 log=lambda _: None)
-        after = sess.run(graph.train_output.init_loop_vars +
+        after = sess.run(graph.train_output.carried_variables +
                          graph.meta_vars)
     self.assertTrue(np.isfinite(cost))
     for a, b in zip(before, after):
@@ -284,16 +284,16 @@ class PropagateStateTest(tf.test.TestCase):
         x0 = [np.ones((4, 1), np.float32)]
         feed = metaopt._feed(out, x0, [3], 0, metaopt.UnrollData(  # pylint: disable=protected-access
             None, None, None, None), True)
-        before = sess.run(out.init_loop_vars)
+        before = sess.run(out.carried_variables)
         feed[graph.propagate_state] = False
         rate = sess.run(graph.optimizer.learning_rate)
         sess.run(graph.train_and_propagate_op, feed)
-        kept = sess.run(out.init_loop_vars)
+        kept = sess.run(out.carried_variables)
         self.assertNotEqual(sess.run(graph.optimizer.learning_rate), rate)
         feed[graph.propagate_state] = True
-        outputs, _ = sess.run([out.output_loop_vars,
+        outputs, _ = sess.run([out.carried_values,
                                graph.train_and_propagate_op], feed)
-        carried = sess.run(out.init_loop_vars)
+        carried = sess.run(out.carried_variables)
     for a, b in zip(before, kept):
       self.assertAllEqual(a, b)
     for a, b in zip(outputs, carried):
@@ -313,7 +313,7 @@ class HistogramSummaryTest(tf.test.TestCase):
       graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
                                        5., 0., True)
       out = graph.train_output
-      keys = sorted(graph.optimizer._initialize_state(out.init_tensors[0]))  # pylint: disable=protected-access
+      keys = sorted(graph.optimizer._initialize_state(out.initial_params[0]))  # pylint: disable=protected-access
       with tf.Session() as sess:
         sess.run([tf.global_variables_initializer(),
                   tf.local_variables_initializer()])

@@ -316,15 +316,15 @@ class TrainModeTest(tf.test.TestCase):
         [4, 3], cell_cls, init_lr_range=(0.05, 0.05), random_seed=1)
     out = optimizer.train(problem)
     variables = tf.trainable_variables("LOL")
-    grads = tf.gradients(out.metaobj, variables)
-    feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+    grads = tf.gradients(out.meta_objective, variables)
+    feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
             out.reset_state: True,
-            out.init_tensors[0]: np.ones([3, 1], np.float32)}
+            out.initial_params[0]: np.ones([3, 1], np.float32)}
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
       metaobj, objectives, grads = sess.run(
-          [out.metaobj, out.problem_objectives, grads], feed)
+          [out.meta_objective, out.problem_objectives, grads], feed)
     return metaobj, objectives, {v.op.name: g
                                  for v, g in zip(variables, grads)}
 

@@ -67,13 +67,13 @@ class TrainModeTest(tf.test.TestCase):
     grad = lambda x: w.T.dot(w.dot(x) - y)
     out = global_learning_rate.GlobalLearningRate(lr).train(problem)
     x = np.random.RandomState(2).randn(3, 1)
-    feed = {out.obj_weights: np.ones(steps) / steps, out.first_unroll: True,
-            out.reset_state: True, out.init_tensors[0]: x.astype(np.float32)}
+    feed = {out.objective_weights: np.ones(steps) / steps, out.first_unroll: True,
+            out.reset_state: True, out.initial_params[0]: x.astype(np.float32)}
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
       objectives, final = sess.run(
-          [out.problem_objectives, out.output_loop_vars[1]], feed)
+          [out.problem_objectives, out.carried_values[1]], feed)
     expected = [value(x)]
     for _ in range(steps):
       expected.append(value(x))

@@ -299,7 +299,7 @@ class FeatureToggleTest(tf.test.TestCase, parameterized.TestCase):
     problem = pg.Quadratic(3, random_seed=0)
     out = optimizer.train(problem)
     meta_vars = tf.trainable_variables()
-    meta_grads = tf.gradients(out.metaobj, meta_vars)
+    meta_grads = tf.gradients(out.meta_objective, meta_vars)
     theta = tf.Variable(np.ones([4, 2], np.float32))
     bias = tf.Variable(np.zeros([2], np.float32))
     step = optimizer.minimize(tf.reduce_sum(tf.square(
@@ -309,11 +309,11 @@ class FeatureToggleTest(tf.test.TestCase, parameterized.TestCase):
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      feed = {out.obj_weights: np.ones(4) / 4, out.first_unroll: True,
+      feed = {out.objective_weights: np.ones(4) / 4, out.first_unroll: True,
               out.reset_state: True}
-      feed.update(zip(out.init_tensors, test_util.feed_values(problem, rng)))
+      feed.update(zip(out.initial_params, test_util.feed_values(problem, rng)))
       metaobj, grads = sess.run(
-          [out.metaobj, [g for g in meta_grads if g is not None]], feed)
+          [out.meta_objective, [g for g in meta_grads if g is not None]], feed)
       before = sess.run(theta)
       sess.run(step)
       after = sess.run(theta)

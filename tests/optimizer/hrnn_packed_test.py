@@ -227,21 +227,21 @@ class PackedTrainTest(test_util.TestCase, parameterized.TestCase):
           zero_init_lr_weights=False, packed_train=packed_train, **kwargs)
       out = optimizer.train(problem)
       meta_vars = tf.trainable_variables()
-      objective = out.metaobjmt if mode_mt else out.metaobj
+      objective = out.imitation_loss if mode_mt else out.meta_objective
       grads = [g for g in tf.gradients(objective, meta_vars)
                if g is not None]
       copy = [tf.assign(var, value) for var, value in
-              zip(out.init_loop_vars, out.output_loop_vars)]
+              zip(out.carried_variables, out.carried_values)]
       rng = np.random.RandomState(0)
       x0 = [rng.randn(*shape).astype(np.float32)
             for shape in problem.param_shapes]
-      feed = {out.obj_weights: np.ones(steps) / steps,
+      feed = {out.objective_weights: np.ones(steps) / steps,
               out.mini_data: rng.randn(40, 5).astype(np.float32),
               out.mini_labels: rng.randint(0, 3, 40).astype(np.int32),
               out.batches: rng.randint(0, 40, (steps, 8)).astype(np.int32),
-              out.mode_mt: mode_mt}
-      feed.update(zip(out.init_tensors, x0))
-      for labels, shape in zip(out.mt_labels, problem.param_shapes):
+              out.imitating: mode_mt}
+      feed.update(zip(out.initial_params, x0))
+      for labels, shape in zip(out.teacher_steps, problem.param_shapes):
         feed[labels] = rng.randn(steps, *shape).astype(np.float32)
       results = []
       with tf.Session() as sess:
@@ -253,7 +253,7 @@ class PackedTrainTest(test_util.TestCase, parameterized.TestCase):
           feed[out.first_unroll] = feed[out.reset_state] = unroll == 0
           results.append(sess.run(
               [objective, out.problem_objectives, grads,
-               out.output_loop_vars], feed))
+               out.carried_values], feed))
           sess.run(copy, feed)
     return results, len(grads)
 

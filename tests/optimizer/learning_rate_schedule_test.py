@@ -65,14 +65,14 @@ class LearningRateScheduleTest(tf.test.TestCase):
     optimizer = learning_rate_schedule.LearningRateSchedule(0.01, n_steps=5)
     out = optimizer.train(problem)
     meta_grad = tf.convert_to_tensor(
-        tf.gradients(out.metaobj, [optimizer.learning_rates])[0])
-    feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+        tf.gradients(out.meta_objective, [optimizer.learning_rates])[0])
+    feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
             out.reset_state: True,
-            out.init_tensors[0]: np.ones([3, 1], np.float32)}
+            out.initial_params[0]: np.ones([3, 1], np.float32)}
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      metaobj, meta_grad = sess.run([out.metaobj, meta_grad], feed)
+      metaobj, meta_grad = sess.run([out.meta_objective, meta_grad], feed)
     self.assertTrue(np.isfinite(metaobj))
     # Three steps score F_0..F_2: rates 0 and 1 matter, 2 onwards do not.
     self.assertTrue(np.all(meta_grad[:2] != 0))

@@ -79,14 +79,14 @@ class SmokeTest(tf.test.TestCase, parameterized.TestCase):
         meta_vars = tf.trainable_variables()
         self.assertNotEmpty(meta_vars)
         out = optimizer.train(problem)
-        grads = tf.gradients(out.metaobj, meta_vars)
+        grads = tf.gradients(out.meta_objective, meta_vars)
         missing = [v.op.name for v, g in zip(meta_vars, grads) if g is None]
         self.assertEmpty(missing, "%s on %s" % (name, problem_name))
         grads = [tf.convert_to_tensor(g) for g in grads]
         rng = np.random.RandomState(0)
-        feed = {out.obj_weights: np.ones(_STEPS) / _STEPS,
+        feed = {out.objective_weights: np.ones(_STEPS) / _STEPS,
                 out.first_unroll: True, out.reset_state: True}
-        feed.update(zip(out.init_tensors,
+        feed.update(zip(out.initial_params,
                         test_util.feed_values(problem, rng, 0.5)))
         if data is not None:
           feed[out.mini_data], feed[out.mini_labels] = data
@@ -94,7 +94,7 @@ class SmokeTest(tf.test.TestCase, parameterized.TestCase):
         with tf.Session() as sess:
           sess.run([tf.global_variables_initializer(),
                     tf.local_variables_initializer()])
-          metaobj, grad_values = sess.run([out.metaobj, grads], feed)
+          metaobj, grad_values = sess.run([out.meta_objective, grads], feed)
       where = "%s on %s" % (name, problem_name)
       self.assertTrue(np.isfinite(metaobj), where)
       for var, value in zip(meta_vars, grad_values):
@@ -131,9 +131,9 @@ class PartialUnrollTest(tf.test.TestCase, parameterized.TestCase):
     problem = pg.FullyConnected(4, 3, hidden_sizes=(5,), random_seed=2)
     out = optimizer.train(problem)
     copy = [tf.assign(var, value) for var, value in
-            zip(out.init_loop_vars, out.output_loop_vars)]
+            zip(out.carried_variables, out.carried_values)]
     num_params = len(problem.param_shapes)
-    final_params = out.output_loop_vars[1:1 + num_params]
+    final_params = out.carried_values[1:1 + num_params]
     rng = np.random.RandomState(3)
     data = rng.randn(40, 4).astype(np.float32)
     labels = rng.randint(0, 3, 40).astype(np.int32)
@@ -141,11 +141,11 @@ class PartialUnrollTest(tf.test.TestCase, parameterized.TestCase):
     init = test_util.feed_values(problem, rng, 0.5)
 
     def feed(steps, first, batch_rows):
-      values = {out.obj_weights: np.ones(steps) / steps,
+      values = {out.objective_weights: np.ones(steps) / steps,
                 out.first_unroll: first, out.reset_state: first,
                 out.mini_data: data, out.mini_labels: labels,
                 out.batches: batches[batch_rows]}
-      values.update(zip(out.init_tensors, init))
+      values.update(zip(out.initial_params, init))
       return values
 
     with self.cached_session() as sess:

@@ -182,14 +182,14 @@ class TrainModeTest(tf.test.TestCase):
     optimizer = trainable_adam.TrainableAdam(0.05, epsilon=1e-3, **kwargs)
     out = optimizer.train(problem)
     variables = tf.trainable_variables("LOL")
-    grads = tf.gradients(out.metaobj, variables)
-    feed = {out.obj_weights: np.ones(4) / 4, out.first_unroll: True,
+    grads = tf.gradients(out.meta_objective, variables)
+    feed = {out.objective_weights: np.ones(4) / 4, out.first_unroll: True,
             out.reset_state: True,
-            out.init_tensors[0]: np.ones([3, 1], np.float32)}
+            out.initial_params[0]: np.ones([3, 1], np.float32)}
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      metaobj, grads = sess.run([out.metaobj, grads], feed)
+      metaobj, grads = sess.run([out.meta_objective, grads], feed)
     return metaobj, {v.op.name: g for v, g in zip(variables, grads)}
 
   def test_meta_gradients_reach_every_meta_variable(self):

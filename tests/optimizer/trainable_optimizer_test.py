@@ -22,9 +22,9 @@ def _quadratic_numpy(problem):
 
 
 def _run_unroll(sess, out, x0, steps, first=True, **extra):
-  feed = {out.obj_weights: np.ones(steps) / steps, out.first_unroll: first,
+  feed = {out.objective_weights: np.ones(steps) / steps, out.first_unroll: first,
           out.reset_state: first}
-  feed.update(zip(out.init_tensors, x0))
+  feed.update(zip(out.initial_params, x0))
   for key, value in extra.items():
     feed[getattr(out, key)] = value
   return feed
@@ -107,7 +107,7 @@ class UnrollTest(tf.test.TestCase):
                 tf.local_variables_initializer()])
       feed = _run_unroll(sess, out, [x.astype(np.float32)], 5)
       objectives, metaobj, initial = sess.run(
-          [out.problem_objectives, out.metaobj, out.initial_obj], feed)
+          [out.problem_objectives, out.meta_objective, out.initial_objective], feed)
     expected = [value(x)]
     for _ in range(5):
       expected.append(value(x))
@@ -121,7 +121,7 @@ class UnrollTest(tf.test.TestCase):
     problem, optimizer = self._setup()
     out = optimizer.train(problem)
     copy = [tf.assign(v, value) for v, value in
-            zip(out.init_loop_vars, out.output_loop_vars)]
+            zip(out.carried_variables, out.carried_values)]
     x0 = [np.random.RandomState(1).randn(4, 1).astype(np.float32)]
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
@@ -130,7 +130,7 @@ class UnrollTest(tf.test.TestCase):
       first_feed = _run_unroll(sess, out, x0, 3)
       first, _ = sess.run([out.problem_objectives, copy], first_feed)
       second, initial = sess.run(
-          [out.problem_objectives, out.initial_obj],
+          [out.problem_objectives, out.initial_objective],
           _run_unroll(sess, out, x0, 3, first=False))
     self.assertAllClose(np.concatenate([first, second[1:]]), whole,
                         rtol=1e-5)
@@ -160,10 +160,10 @@ class UnrollTest(tf.test.TestCase):
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
       feed = _run_unroll(sess, out, [x.astype(np.float32)], 3,
-                         mode_mt=True)
-      feed[out.mt_labels[0]] = teacher.astype(np.float32)
+                         imitating=True)
+      feed[out.teacher_steps[0]] = teacher.astype(np.float32)
       objectives, mse, final = sess.run(
-          [out.problem_objectives, out.metaobjmt, out.output_loop_vars[1]],
+          [out.problem_objectives, out.imitation_loss, out.carried_values[1]],
           feed)
     expected_mse = 0.
     for t in range(3):
@@ -186,12 +186,12 @@ class UnrollTest(tf.test.TestCase):
         value, grad, hessian = _quadratic_numpy(problem)
         out = optimizer.train(problem)
         # Weights select F_2, the objective after two steps.
-        meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
+        meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
         with tf.Session() as sess:
           sess.run([tf.global_variables_initializer(),
                     tf.local_variables_initializer()])
           feed = _run_unroll(sess, out, [x0.astype(np.float32)], 3)
-          feed[out.obj_weights] = np.array([0., 0., 1.], np.float32)
+          feed[out.objective_weights] = np.array([0., 0., 1.], np.float32)
           results[use_second] = sess.run(meta_grad, feed)
     g0 = grad(x0)
     x1 = x0 - lr * g0
@@ -235,10 +235,10 @@ class RegularizerHookTest(tf.test.TestCase):
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
       feed = _run_unroll(sess, out, [x.astype(np.float32)], 4)
-      plain = sess.run(out.metaobj, feed)
+      plain = sess.run(out.meta_objective, feed)
       self.assertEmpty(calls)  # switched off: never computed
-      feed[out.jacob_switch] = True
-      regularized = sess.run(out.metaobj, feed)
+      feed[out.regularizer_on] = True
+      regularized = sess.run(out.meta_objective, feed)
     self.assertLen(calls, 4)
     batch_objectives = []
     for _ in range(4):

@@ -54,10 +54,10 @@ class RegularizerWiringTest(tf.test.TestCase):
         problem,
         regularizer_fn=registry.make_regularizer(option, num_iters, seed=0),
         meta_regularizer_weight=alpha)
-    meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
-    feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+    meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
+    feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
             out.reset_state: True,
-            out.init_tensors[0]: np.random.RandomState(1).randn(
+            out.initial_params[0]: np.random.RandomState(1).randn(
                 5, 1).astype(np.float32)}
     return problem, out, meta_grad, feed
 
@@ -66,9 +66,9 @@ class RegularizerWiringTest(tf.test.TestCase):
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      off = _executed_node_names(sess, [out.metaobj, meta_grad], feed)
-      feed[out.jacob_switch] = True
-      on = _executed_node_names(sess, [out.metaobj, meta_grad], feed)
+      off = _executed_node_names(sess, [out.meta_objective, meta_grad], feed)
+      feed[out.regularizer_on] = True
+      on = _executed_node_names(sess, [out.meta_objective, meta_grad], feed)
     # Only the cond's routing (Switch) nodes of the branch run when off;
     # they pass tensors along and compute nothing.
     computed = lambda names: [n for n in names if "regularizer" in n and
@@ -80,10 +80,10 @@ class RegularizerWiringTest(tf.test.TestCase):
     with tf.Session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      plain = sess.run([out.metaobj, meta_grad], dict(feed))
+      plain = sess.run([out.meta_objective, meta_grad], dict(feed))
       feed = dict(feed)
-      feed[out.jacob_switch] = True
-      regularized = sess.run([out.metaobj, meta_grad], feed)
+      feed[out.regularizer_on] = True
+      regularized = sess.run([out.meta_objective, meta_grad], feed)
     return plain, regularized
 
   def test_every_option_adds_a_finite_term_when_switched_on(self):
@@ -111,10 +111,10 @@ class RegularizerWiringTest(tf.test.TestCase):
       problem = pg.Quadratic(5, random_seed=0)
       optimizer = global_learning_rate.GlobalLearningRate(0.02)
       out = optimizer.train(problem)
-      meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
-      feed = {out.obj_weights: np.ones(3) / 3, out.first_unroll: True,
+      meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
+      feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
               out.reset_state: True,
-              out.init_tensors[0]: np.random.RandomState(1).randn(
+              out.initial_params[0]: np.random.RandomState(1).randn(
                   5, 1).astype(np.float32)}
       without, _ = self._objectives(out, meta_grad, feed)
     self.assertAllEqual(with_term, without)
@@ -125,7 +125,7 @@ class RegularizerWiringTest(tf.test.TestCase):
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
       plain = sess.run(meta_grad, feed)
-      feed[out.jacob_switch] = True
+      feed[out.regularizer_on] = True
       regularized = sess.run(meta_grad, feed)
     self.assertNotAllClose(plain, regularized)
 
@@ -138,19 +138,19 @@ class FlatLanczosMetaGradientTest(tf.test.TestCase):
     optimizer = global_learning_rate.GlobalLearningRate(0.1)
     out = optimizer.train(problem, regularizer_fn=regularizer_fn,
                           meta_regularizer_weight=0.5)
-    meta_grad = tf.gradients(out.metaobj, [optimizer.learning_rate])[0]
+    meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
     rng = np.random.RandomState(2)
-    feed = {out.obj_weights: np.ones(4) / 4, out.first_unroll: True,
-            out.reset_state: True, out.jacob_switch: True,
+    feed = {out.objective_weights: np.ones(4) / 4, out.first_unroll: True,
+            out.reset_state: True, out.regularizer_on: True,
             out.mini_data: rng.randn(16, 4).astype(np.float32),
             out.mini_labels: rng.randint(0, 3, 16).astype(np.int32),
             out.batches: rng.randint(0, 16, (4, 5)).astype(np.int32)}
     feed.update({x: rng.randn(*x.get_shape().as_list()).astype(np.float32)
-                 for x in out.init_tensors})
+                 for x in out.initial_params})
     with tf.Session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
-      return sess.run([out.metaobj, meta_grad], feed)
+      return sess.run([out.meta_objective, meta_grad], feed)
 
   def test_flat_lanczos_gives_the_per_tensor_meta_gradient(self):
     with tf.Graph().as_default():
