@@ -2,6 +2,8 @@
 
 Every flag of the original training program is defined here with its name,
 type and default (also those of the original's library modules). The
+meta-training settings come from the configs of meta_training/config.py
+(each field names its flag), the optimizer's from optimizer_flags; the
 problem-set flags --include_<name>_problems come from the problem-set
 registry, --optimizer from the optimizer registry, --cell_cls by name.
 
@@ -38,8 +40,10 @@ from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-positio
 from absl import flags
 
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
+from meta_training import config as meta_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 
@@ -50,89 +54,29 @@ flags.DEFINE_integer("task", 0, "Task id within --job_name; worker task 0 is "
                      "the chief.")
 flags.DEFINE_integer("worker_tasks", 1, "Number of worker tasks (with a "
                      "cluster: the number of --worker_hosts).")
-flags.DEFINE_integer("num_problems", 1, "Number of problem draws.")
-flags.DEFINE_integer("num_meta_iterations", 5,
-                     "Meta-iterations per problem draw.")
-flags.DEFINE_integer("num_unroll_scale", 40,
-                     "Random schedule: exponential scale of the unroll count.")
-flags.DEFINE_integer("min_num_unrolls", 10,
-                     "Random schedule: minimum unroll count (capped at 3x).")
-flags.DEFINE_integer("num_partial_unroll_itr_scale", 20,
-                     "Random schedule: exponential scale of unroll lengths.")
-flags.DEFINE_integer("min_num_itr_partial_unroll", 10,
-                     "Random schedule: minimum unroll length (capped at 3x).")
-flags.DEFINE_float("meta_learning_rate", 1e-6,
-                   "Learning rate of the RMSProp meta-optimizer.")
-flags.DEFINE_float("gradient_clip_level", 1e4,
-                   "Elementwise clip of the meta-gradients.")
-flags.DEFINE_boolean("if_cl", False, "Curriculum learning.")
-flags.DEFINE_boolean("fix_unroll", False, "Fixed unroll schedule.")
-flags.DEFINE_integer("fix_unroll_length", 20, "Steps per unroll.")
-flags.DEFINE_integer("fix_num_steps", 100,
-                     "Steps per meta-iteration (fixed schedule).")
-flags.DEFINE_integer("fix_num_steps_eval", 100,
-                     "Steps per evaluation trajectory.")
-flags.DEFINE_integer("evaluation_period", 1,
-                     "Evaluate every this many meta-iterations.")
-flags.DEFINE_integer("evaluation_epochs", 20,
-                     "Trajectories averaged per evaluation.")
-flags.DEFINE_integer("save_period", 1,
-                     "Save model.ckpt-<k> every this many meta-iterations.")
+
+# --- meta-training settings (meta_training/config.py) ---------------------
+# --objective_training_max_multiplier is one of the optimizer's flags.
+for _config in meta_config.FLAG_CONFIGS:
+  configs.define_flags(_config, skip=("objective_training_max_multiplier",))
 
 # --- metarun.py and the optimizer modules: the optimizer's settings ----------------
 # (optimizer, cell_size, num_cells, cell_cls, the HierarchicalRNN and
 # CoordinatewiseRNN constructor flags; one table shared with metatest.py)
 optimizer_flags.define()
 
-# --- metaopt.py -----------------------------------------------------------------
-flags.DEFINE_integer("mini_batch_size", 10000,
-                     "Samples in each unroll's mini-dataset.")
+# --- the original's other flags ---------------------------------------------
 flags.DEFINE_integer("ps_tasks", 0, "Number of parameter-server tasks (with "
                      "a cluster: the number of --ps_hosts; else 0).")
 flags.DEFINE_float("nan_l2_reg", 1e-2, "Unused by the original; kept.")
-flags.DEFINE_float("l2_reg", 0., "L2 penalty on the meta-parameters.")
-flags.DEFINE_float("rms_decay", 0.9, "RMSProp meta-optimizer decay.")
-flags.DEFINE_float("rms_epsilon", 1e-20, "RMSProp meta-optimizer epsilon.")
 flags.DEFINE_boolean("set_profiling", False, "Profiling (unsupported).")
-flags.DEFINE_boolean("data_freeze", False,
-                     "Every unroll uses the first mini_batch_size samples.")
-flags.DEFINE_boolean("reset_rnn_params", True,
-                     "True: reset optimizer state only at the start of the "
-                     "first meta-iteration; False: at every one.")
-flags.DEFINE_string("regularize_time", "posterior",
-                    "Unrolls with the regulariser on: posterior, prior, none, "
-                    "anything else = always.")
-flags.DEFINE_float("reg_scale", 0.5, "Fraction for the posterior/prior "
-                   "threshold.")
-flags.DEFINE_boolean("if_mt", False, "Imitation (multi-task) training.")
-flags.DEFINE_float("mt_ratio", 0.1, "Probability of an imitation iteration.")
-flags.DEFINE_integer("mt_k", 1, "Teacher steps per learned step.")
-
-# --- optimizer/trainable_optimizer.py --------------------------------------------
-flags.DEFINE_float("alpha", 5e-4, "Weight of the optimizer regulariser.")
-flags.DEFINE_float("beta", 1e-4, "Weight of the optimizee regulariser.")
-flags.DEFINE_boolean("reg_optimizer", False,
-                     "Add the regulariser to the meta-objective.")
-flags.DEFINE_boolean("reg_optimizee", False,
-                     "Add the regulariser to the optimizee objective.")
-
-# --- problems/problem_generator.py ----------------------------------------------
-flags.DEFINE_integer("hessian_itrs", 10, "Iterations of the Hessian "
-                     "estimators.")
-flags.DEFINE_string("reg_option", "hessian",
-                    "Regulariser: hessian, hessian-ev, hessian-esd, jacob.")
 flags.DEFINE_float("l2_reg_scale", 1e-3, "Unused by the original; kept.")
 
 # --- additions of this port --------------------------------------------------------
 flags.DEFINE_string("data_dir", None, "Data folder (default: $L2O_DATA_DIR, "
                     "else ~/.cache/l2o-scale/data).")
-flags.DEFINE_boolean("write_histograms", False,
-                     "Also write the original's histogram summaries.")
 flags.DEFINE_integer("seed", None, "Seed of the run's NumPy/Python/TF draws "
                      "(default: unseeded, as the original).")
-flags.DEFINE_boolean("fixed_hessian_probes", False,
-                     "Freeze the Hessian estimators' probe vectors into the "
-                     "graph, as the original did (default: fresh per step).")
 flags.DEFINE_string("ps_hosts", "", "Cluster: comma-separated host:port of "
                     "the parameter servers.")
 flags.DEFINE_string("worker_hosts", "", "Cluster: comma-separated host:port "
@@ -245,15 +189,15 @@ def cluster_config(values):
   Raises:
     FlagError: inconsistent cluster flags.
   """
-  import cluster  # pylint: disable=g-import-not-at-top
+  from meta_training import cluster  # pylint: disable=g-import-not-at-top
   try:
     return cluster.config_from_flags(values)
   except cluster.ClusterFlagError as e:
     raise FlagError(str(e)) from None
 
 
-def regularizer_settings(values, out=sys.stdout):
-  """The regulariser arguments of train_optimizer the flags describe.
+def regularizer_config(values, out=sys.stdout):
+  """The `config.Regularizer` the flags describe.
 
   --reg_optimizer adds alpha * sum_t R_t to the meta-objective of the unrolls
   that --regularize_time switches on ("none": never, as the original, so the
@@ -273,15 +217,18 @@ def regularizer_settings(values, out=sys.stdout):
               "it is not built; use posterior, prior or always to apply "
               "it\n")
     reg_optimizer = False
-  if not (reg_optimizer or values["reg_optimizee"]):
-    return {}
-  return dict(
-      regularizer_fn=reg_registry.make_regularizer(
-          values["reg_option"], values["hessian_itrs"], values["seed"],
-          values["fixed_hessian_probes"]),
-      meta_regularizer_weight=values["alpha"] if reg_optimizer else None,
-      optimizee_regularizer_weight=(values["beta"] if values["reg_optimizee"]
-                                    else None))
+  fn = None
+  if reg_optimizer or values["reg_optimizee"]:
+    fn = reg_registry.make_regularizer(
+        values["reg_option"], values["hessian_itrs"], values["seed"],
+        values["fixed_hessian_probes"])
+  return configs.from_flags(meta_config.Regularizer, values,
+                            on_meta_objective=reg_optimizer, fn=fn)
+
+
+def regularizer_settings(values, out=sys.stdout):
+  """The regulariser arguments of `build_meta_graph` the flags describe."""
+  return regularizer_config(values, out).graph_arguments()
 
 
 def log_directory(values):
@@ -361,7 +308,7 @@ def run(values, out=sys.stdout):
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
-  import cluster  # pylint: disable=g-import-not-at-top
+  from meta_training import cluster  # pylint: disable=g-import-not-at-top
   if config is not None and config.job_name == cluster.PS_JOB:
     cluster.run_parameter_server(config, out)
     return None
@@ -383,10 +330,11 @@ def run(values, out=sys.stdout):
 def _meta_train(values, config, logdir, out):
   """Runs meta-training (the log directory is held if this task writes)."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import cluster  # pylint: disable=g-import-not-at-top
+  from meta_training import cluster  # pylint: disable=g-import-not-at-top
   from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
   worker = None if config is None else cluster.Worker(config, out)
   import metaopt  # pylint: disable=g-import-not-at-top
+  from meta_training import roles  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   stems = selected_problem_sets(values)
   if not any(values[problem_sets.flag_name(s)] for s in stems):
@@ -400,37 +348,15 @@ def _meta_train(values, config, logdir, out):
     seed = cluster.task_seed(seed, config.task)
   best = metaopt.train_optimizer(
       logdir, optimizer_spec(values), problems,
-      num_problems=values["num_problems"],
-      num_meta_iterations=values["num_meta_iterations"],
-      num_unroll_func=None if values["fix_unroll"] else _sampler(
-          values["num_unroll_scale"], values["min_num_unrolls"]),
-      num_partial_unroll_itrs_func=None if values["fix_unroll"] else _sampler(
-          values["num_partial_unroll_itr_scale"],
-          values["min_num_itr_partial_unroll"]),
-      learning_rate=values["meta_learning_rate"],
-      gradient_clip=values["gradient_clip_level"],
-      is_chief=is_chief,
-      select_random_problems=values["worker_tasks"] == 1 or not is_chief,
-      obj_train_max_multiplier=values["objective_training_max_multiplier"],
-      fix_unroll=values["fix_unroll"],
-      fix_unroll_length=values["fix_unroll_length"],
-      fix_num_steps=values["fix_num_steps"],
-      fix_num_steps_eval=values["fix_num_steps_eval"],
-      evaluation_period=values["evaluation_period"],
-      evaluation_epochs=values["evaluation_epochs"],
-      save_period=values["save_period"],
-      mini_batch_size=values["mini_batch_size"],
-      data_freeze=values["data_freeze"],
-      reset_rnn_params=values["reset_rnn_params"],
-      l2_reg=values["l2_reg"], rms_decay=values["rms_decay"],
-      rms_epsilon=values["rms_epsilon"],
-      regularize_time=values["regularize_time"],
-      reg_scale=values["reg_scale"],
-      write_histograms=values["write_histograms"],
-      curriculum_factory=_curriculum_factory(values),
-      if_mt=values["if_mt"], mt_ratio=values["mt_ratio"],
-      mt_k=values["mt_k"], seed=seed, cluster=worker,
-      out=out, **regularizer_settings(values, out))
+      schedule=configs.from_flags(
+          meta_config.Schedule, values,
+          random_problems=values["worker_tasks"] == 1 or not is_chief),
+      meta_optimizer=configs.from_flags(meta_config.MetaOptimizer, values),
+      evaluation=configs.from_flags(meta_config.Evaluation, values),
+      data=configs.from_flags(meta_config.Data, values),
+      regularizer=regularizer_config(values, out),
+      imitation=configs.from_flags(meta_config.Imitation, values),
+      seed=seed, role=roles.for_worker(worker, saves_last=is_chief), out=out)
   if worker is not None:
     if not worker.is_chief:
       return logdir
@@ -448,24 +374,11 @@ def _meta_train(values, config, logdir, out):
   return logdir
 
 
-def _curriculum_factory(values):
-  """--if_cl: a fresh curriculum schedule per problem draw, else None."""
-  if not values["if_cl"]:
-    return None
-  import curriculum  # pylint: disable=g-import-not-at-top
-  return lambda: curriculum.CurriculumSchedule(values["fix_unroll_length"])
-
-
-def _sampler(scale, min_steps):
-  import metaopt  # pylint: disable=g-import-not-at-top
-  return lambda: metaopt.sample_numiter(scale, min_steps)
-
-
 def main(argv):
   if len(argv) > 1:
     sys.exit("metarun.py: unexpected arguments %s" % " ".join(argv[1:]))
   values = {name: FLAGS[name].value for name in FLAGS}
-  import cluster  # pylint: disable=g-import-not-at-top
+  from meta_training import cluster  # pylint: disable=g-import-not-at-top
   import metaopt  # pylint: disable=g-import-not-at-top
   from optimizer import checkpoints  # pylint: disable=g-import-not-at-top
   from problems import data_files  # pylint: disable=g-import-not-at-top

@@ -4,9 +4,10 @@ Reports, in one run: graph-construction seconds, seconds per meta-iteration
 (one unroll and meta-update per iteration, as a fixed schedule with
 fix_num_steps = unroll length), seconds per evaluation unroll (no
 meta-update; the whole-mini-dataset objective at the last step only, as
-`metaopt.evaluate` runs it, and at every step, as the original did), and
-peak resident memory of a process doing just that, for unroll lengths 10, 20
-and 40, with their ratios to length 20 and the memory slope.
+`meta_training.evaluation.evaluate` runs it, and at every step, as the
+original did), and peak resident memory of a process doing just that, for
+unroll lengths 10, 20 and 40, with their ratios to length 20 and the memory
+slope.
 
 Each measurement runs in its own child process so that peak memory is per
 measurement. With --repetitions=N every child runs N times, interleaved; the
@@ -53,26 +54,29 @@ def measure(length, reg_option="none", packed_train=True):
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
-  import metaopt  # pylint: disable=g-import-not-at-top
   import metarun  # pylint: disable=g-import-not-at-top
+  from meta_training import config as meta_config  # pylint: disable=g-import-not-at-top
+  from meta_training import data as data_lib  # pylint: disable=g-import-not-at-top
+  from meta_training import graph as graph_lib  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
   values = {name: metarun.FLAGS[name].default for name in metarun.FLAGS}
   spec, dataset, batch_size = problem_sets.mnist_mlp_problems()[0]
   rng = np.random.RandomState(0)
   start = time.time()
-  regularizer = {}
+  regularizer = None
   if reg_option != "none":
-    regularizer = metarun.regularizer_settings(
+    regularizer = metarun.regularizer_config(
         dict(values, reg_optimizer=True, reg_option=reg_option,
              regularize_time="always"))
   with tf.Graph().as_default() as graph_obj:
     optimizer_spec = metarun.optimizer_spec(values)
     optimizer_spec = optimizer_spec._replace(kwargs=dict(
         optimizer_spec.kwargs, packed_train=packed_train))
-    graph = metaopt.build_meta_graph(spec, optimizer_spec,
-                                     1e-6, 0.9, 1e-20, 1e4, 0., False,
-                                     **regularizer)
+    graph = graph_lib.build_meta_graph(
+        spec, optimizer_spec,
+        meta_config.MetaOptimizer(1e-6, 0.9, 1e-20, 1e4, 0.), False,
+        regularizer)
     init = tf.group(tf.global_variables_initializer(),
                     tf.local_variables_initializer())
     build_seconds = time.time() - start
@@ -80,11 +84,11 @@ def measure(length, reg_option="none", packed_train=True):
     out = graph.train_output
 
     def feed_for(first, switch):
-      data = metaopt.unroll_data(dataset, batch_size, [length], 10000,
-                                 False, rng)[0]
+      data = data_lib.unroll_data(dataset, batch_size, [length], 10000,
+                                  False, rng)[0]
       x0 = [rng.standard_normal(s).astype(np.float32)
             for s in graph.problem.param_shapes]
-      return metaopt._feed(out, x0, [length], 0, data, first, switch)  # pylint: disable=protected-access
+      return data_lib.feed(out, x0, [length], 0, data, first, switch)
 
     with tf.Session() as sess:
       sess.run(init)

@@ -1,4 +1,4 @@
-"""Tests of metaopt: schedule helpers, the training loop, checkpoints, resume."""
+"""Tests of metaopt and meta_training: schedules, data, loop, checkpoints."""
 
 from tests import test_util
 
@@ -10,35 +10,41 @@ from unittest import mock
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-import curriculum
 import metaopt
-import teacher
+from meta_training import config as meta_config
+from meta_training import data as data_lib
+from meta_training import evaluation as meta_evaluation
+from meta_training import graph as graph_lib
+from meta_training import schedule as schedule_lib
+from meta_training import session as session_lib
+from meta_training import teacher
 from optimizer import global_learning_rate
 from optimizer import hierarchical_rnn
 from problems import datasets
 from problems import problem_generator as pg
 from problems import problem_spec
+from run_control import configs
 
 
 class HelpersTest(tf.test.TestCase):
 
   def test_sample_numiter_stays_between_min_and_three_times_min(self):
     rng = np.random.RandomState(0)
-    draws = [metaopt.sample_numiter(40, 10, rng) for _ in range(500)]
+    draws = [schedule_lib.sample_numiter(40, 10, rng) for _ in range(500)]
     self.assertEqual(min(draws), 10)
     self.assertEqual(max(draws), 30)
     rng = np.random.RandomState(1)
     expected = int(np.clip(np.round(rng.exponential(5.)) + 3, 0, 9))
-    self.assertEqual(metaopt.sample_numiter(5, 3, np.random.RandomState(1)),
-                     expected)
+    self.assertEqual(
+        schedule_lib.sample_numiter(5, 3, np.random.RandomState(1)), expected)
 
   def test_sigmoid_weights_rise_and_sum_to_one(self):
-    weights = metaopt.sigmoid_weights(8, slope=0.5, offset=3)
+    weights = schedule_lib.sigmoid_weights(8, slope=0.5, offset=3)
     raw = 1. / (1. + np.exp(-0.5 * (np.arange(8) - 3)))
     self.assertAllClose(weights, raw / raw.sum())
 
   def test_regularizer_switch_follows_the_originals_table(self):
-    switch = lambda time: [metaopt.regularizer_switch(u, 5, time, 0.5)
+    switch = lambda time: [schedule_lib.regularizer_switch(u, 5, time, 0.5)
                            for u in range(5)]
     self.assertEqual(switch("posterior"), [False] * 4 + [True])
     self.assertEqual(switch("prior"), [True] * 3 + [False] * 2)
@@ -46,26 +52,28 @@ class HelpersTest(tf.test.TestCase):
     self.assertEqual(switch("always"), [True] * 5)
 
   def test_fixed_schedule_has_whole_unrolls(self):
-    self.assertEqual(metaopt.unroll_lengths(True, 20, 100, None, None),
-                     [20] * 5)
-    self.assertEqual(metaopt.unroll_lengths(True, 30, 100, None, None),
-                     [30] * 3)
-    self.assertEqual(metaopt.unroll_lengths(False, 0, 0, lambda: 2,
-                                            lambda: 7), [7, 7])
+    fixed = lambda length: schedule_lib.FixedSchedule(length, 100, 5, 1, 3,
+                                                      True)
+    self.assertEqual(fixed(20).unroll_lengths(), [20] * 5)
+    self.assertEqual(fixed(30).unroll_lengths(), [30] * 3)
+    with mock.patch.object(schedule_lib, "sample_numiter",
+                           side_effect=[2, 7, 7]):
+      self.assertEqual(schedule_lib.RandomSchedule(
+          meta_config.Schedule(), 5, 1, 3, True).unroll_lengths(), [7, 7])
 
   def test_problems_are_drawn_at_random_or_round_robin(self):
     entries = ["a", "b", "c"]
-    drawn = metaopt.draw_problems(entries, 10, True, random.Random(0))
+    drawn = data_lib.draw_problems(entries, 10, True, random.Random(0))
     self.assertLen(drawn, 10)
     self.assertTrue(set(drawn) <= set(entries))
-    cycled = metaopt.draw_problems(entries, 7, False, random.Random(0))
+    cycled = data_lib.draw_problems(entries, 7, False, random.Random(0))
     self.assertEqual(sorted(cycled[:3]), entries)
     self.assertEqual(cycled[3:6], cycled[:3])
 
   def test_unroll_data_subsets_and_batches(self):
     data = datasets.Dataset(np.arange(20, dtype=np.float32).reshape(10, 2),
                             np.arange(10, dtype=np.int32).reshape(10, 1))
-    parts = metaopt.unroll_data(data, 3, [2, 2], 6, False,
+    parts = data_lib.unroll_data(data, 3, [2, 2], 6, False,
                                 np.random.RandomState(0))
     self.assertLen(parts, 2)
     for part in parts:
@@ -73,26 +81,40 @@ class HelpersTest(tf.test.TestCase):
       self.assertEqual(part.batches.shape, (2, 3))
       self.assertTrue(np.all(part.batches < 6))
       self.assertAllEqual(part.mini_data[:, 0] / 2, part.mini_labels)
-    frozen = metaopt.unroll_data(data, 3, [2], 6, True,
+    frozen = data_lib.unroll_data(data, 3, [2], 6, True,
                                  np.random.RandomState(0))
     self.assertAllEqual(frozen[0].mini_labels, np.arange(6))
-    empty = metaopt.unroll_data(None, None, [2, 3], 6, False)
-    self.assertEqual(empty[1], metaopt.UnrollData(None, None, None,
+    empty = data_lib.unroll_data(None, None, [2, 3], 6, False)
+    self.assertEqual(empty[1], data_lib.UnrollData(None, None, None,
                                                   [None] * 3))
 
 
-def _train(logdir, num_meta_iterations=3, **kwargs):
+_META_OPTIMIZER = meta_config.MetaOptimizer(
+    learning_rate=1e-3, rms_decay=0.9, rms_epsilon=1e-20, gradient_clip=5.,
+    l2_reg=0.)
+
+
+def _train(logdir, seed=0, curriculum_steps=None, **flag_values):
+  """A short run on a quadratic; flag_values as metarun.py's flags."""
   spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
   optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
                                 (0.01,), {})
-  settings = dict(num_meta_iterations=num_meta_iterations,
-                  learning_rate=1e-3, fix_unroll=True, fix_unroll_length=2,
-                  fix_num_steps=4, fix_num_steps_eval=4, evaluation_epochs=1,
-                  is_chief=True, seed=0, out=io.StringIO())
-  settings.update(kwargs)
-  metaopt.train_optimizer(logdir, optimizer, [(spec, None, None)],
-                          **settings)
-  return settings["out"].getvalue()
+  values = dict(num_meta_iterations=3, meta_learning_rate=1e-3,
+                fix_unroll=True, fix_unroll_length=2, fix_num_steps=4,
+                fix_num_steps_eval=4, evaluation_epochs=1)
+  values.update(flag_values)
+  curriculum = {}
+  if curriculum_steps:
+    curriculum = dict(curriculum=True, curriculum_steps=curriculum_steps)
+  out = io.StringIO()
+  metaopt.train_optimizer(
+      logdir, optimizer, [(spec, None, None)],
+      schedule=configs.from_flags(meta_config.Schedule, values, **curriculum),
+      meta_optimizer=configs.from_flags(meta_config.MetaOptimizer, values),
+      evaluation=configs.from_flags(meta_config.Evaluation, values),
+      imitation=configs.from_flags(meta_config.Imitation, values),
+      seed=seed, out=out)
+  return out.getvalue()
 
 
 def _stored(path, name):
@@ -122,7 +144,7 @@ class TrainOptimizerTest(tf.test.TestCase):
   def test_best_checkpoint_is_rewritten_only_on_improvement(self):
     logdir = os.path.join(self.get_temp_dir(), "best")
     costs = iter([3.0, 1.0, 2.0])
-    with mock.patch.object(metaopt, "evaluate",
+    with mock.patch.object(meta_evaluation, "evaluate",
                            side_effect=lambda *a, **k: next(costs)):
       _train(logdir)
     best = os.path.join(logdir, "model.ckpt-0")
@@ -142,7 +164,7 @@ class TrainOptimizerTest(tf.test.TestCase):
         raise KeyboardInterrupt
       return 1.0
 
-    with mock.patch.object(metaopt, "evaluate",
+    with mock.patch.object(meta_evaluation, "evaluate",
                            side_effect=dies_on_second_evaluation):
       with self.assertRaises(KeyboardInterrupt):
         _train(logdir)
@@ -177,10 +199,9 @@ class TrainOptimizerTest(tf.test.TestCase):
                    sess.run(graph.optimizer.learning_rate)))
       return next(costs)
 
-    with mock.patch.object(metaopt, "evaluate", side_effect=scripted):
+    with mock.patch.object(meta_evaluation, "evaluate", side_effect=scripted):
       log = _train(logdir, num_meta_iterations=20,
-                   curriculum_factory=lambda: curriculum.CurriculumSchedule(
-                       2, num_steps=(4, 8, 12)))
+                   curriculum_steps=(4, 8, 12))
     # Evaluations at the next stage's horizon: 4 unrolls, then 6.
     self.assertEqual([n for n, _ in seen], [4, 4, 4, 6, 6, 6, 6])
     best_rate = _stored(os.path.join(logdir, "model.ckpt-0"),
@@ -208,7 +229,7 @@ class TrainOptimizerTest(tf.test.TestCase):
     with mock.patch.object(teacher.Teacher, "targets", capture):
       _train(logdir, num_meta_iterations=1, fix_num_steps=3,
              fix_unroll_length=3, evaluation_period=1000, if_mt=True,
-             mt_ratio=1.0, learning_rate=1e-2)
+             mt_ratio=1.0, meta_learning_rate=1e-2)
     self.assertLen(captured, 1)
     (x0,), ((targets,),) = captured[0][0], captured[0][1]
     problem = pg.Quadratic(4, random_seed=0)
@@ -248,19 +269,19 @@ class TrainOptimizerTest(tf.test.TestCase):
       spec = problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0})
       optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
                                     (0.01,), {})
-      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
-                                       5., 0., False)
-      start = metaopt.restore_or_initialize_fn(graph, logdir)
+      graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
+                                         False)
+      start = session_lib.restore_or_initialize_fn(graph, logdir)
       with tf.Session() as sess:
         start(sess)
         sess.run([v.assign(tf.ones_like(v)) for v in
                   graph.train_output.carried_variables])
         before = sess.run(graph.train_output.carried_variables +
                           graph.meta_vars)
-        last = metaopt.UnrollData(None, None, None, None)
-        cost = metaopt.evaluate(sess, graph, [2, 2], last, 3, True, 2, None,
-                                10, np.random.RandomState(0),
-                                log=lambda _: None)
+        last = data_lib.UnrollData(None, None, None, None)
+        cost = meta_evaluation.evaluate(
+            sess, graph, [2, 2], last, 3, True, 2, None, 10,
+            np.random.RandomState(0), log=lambda _: None)
         after = sess.run(graph.train_output.carried_variables +
                          graph.meta_vars)
     self.assertTrue(np.isfinite(cost))
@@ -275,15 +296,14 @@ class PropagateStateTest(tf.test.TestCase):
     optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
                                   (0.01,), {})
     with tf.Graph().as_default():
-      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
-                                       5., 0., False)
+      graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
+                                         False)
       out = graph.train_output
       with tf.Session() as sess:
         sess.run([tf.global_variables_initializer(),
                   tf.local_variables_initializer()])
         x0 = [np.ones((4, 1), np.float32)]
-        feed = metaopt._feed(out, x0, [3], 0, metaopt.UnrollData(  # pylint: disable=protected-access
-            None, None, None, None), True)
+        feed = data_lib.feed(out, x0, [3], 0, data_lib.NO_DATA, True)
         before = sess.run(out.carried_variables)
         feed[graph.propagate_state] = False
         rate = sess.run(graph.optimizer.learning_rate)
@@ -310,15 +330,15 @@ class HistogramSummaryTest(tf.test.TestCase):
     optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
                                   ([3, 4, 5],), {"random_seed": 0})
     with tf.Graph().as_default():
-      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
-                                       5., 0., True)
+      graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
+                                         True)
       out = graph.train_output
       keys = sorted(graph.optimizer._initialize_state(out.initial_params[0]))  # pylint: disable=protected-access
       with tf.Session() as sess:
         sess.run([tf.global_variables_initializer(),
                   tf.local_variables_initializer()])
-        feed = metaopt._feed(out, [np.ones((4, 1), np.float32)], [3], 0,  # pylint: disable=protected-access
-                             metaopt.UnrollData(None, None, None, None),
+        feed = data_lib.feed(out, [np.ones((4, 1), np.float32)], [3], 0,
+                             data_lib.UnrollData(None, None, None, None),
                              True)
         summary, state = sess.run([graph.summary_op, out.output_state[0]],
                                   feed)
@@ -342,20 +362,20 @@ class EvaluationShortcutTest(tf.test.TestCase):
     optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
                                   ([5, 5],), {"random_seed": 0})
     rng = np.random.RandomState(0)
-    last = metaopt.UnrollData(rng.randn(50, 6).astype(np.float32),
+    last = data_lib.UnrollData(rng.randn(50, 6).astype(np.float32),
                               rng.randint(0, 3, 50).astype(np.int32), None,
                               None)
     with tf.Graph().as_default():
-      graph = metaopt.build_meta_graph(spec, optimizer, 1e-3, 0.9, 1e-20,
-                                       5., 0., False)
+      graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
+                                         False)
       init = [tf.global_variables_initializer(),
               tf.local_variables_initializer()]
       with tf.Session() as sess:
         sess.run(init)
-        costs = [metaopt.evaluate(sess, graph, [4, 4, 4], last, 1, True, 3,
-                                  8, 50, np.random.RandomState(1),
-                                  log=lambda _: None, record_every_step=every)
-                 for every in (True, False)]
+        costs = [meta_evaluation.evaluate(
+            sess, graph, [4, 4, 4], last, 1, True, 3, 8, 50,
+            np.random.RandomState(1), log=lambda _: None,
+            record_every_step=every) for every in (True, False)]
     self.assertTrue(np.isfinite(costs[0]))
     self.assertAllClose(costs[1], costs[0], rtol=1e-6)
 
@@ -370,10 +390,11 @@ class SharedStartTest(tf.test.TestCase):
   def _graph(self):
     graph_obj = tf.Graph()
     with graph_obj.as_default():
-      graph = metaopt.build_meta_graph(
+      graph = graph_lib.build_meta_graph(
           problem_spec.Spec(pg.Quadratic, (4,), {"random_seed": 0}),
           problem_spec.Spec(global_learning_rate.GlobalLearningRate, (0.01,),
-                            {}), 1e-3, 0.9, 1e-10, 1e4, 0., False)
+                            {}),
+          meta_config.MetaOptimizer(1e-3, 0.9, 1e-10, 1e4, 0.))
     return graph_obj, graph
 
   def _rate(self, sess, graph):
@@ -383,7 +404,7 @@ class SharedStartTest(tf.test.TestCase):
     """A new meta-graph and its chief's start function (shared=True)."""
     graph_obj, graph = self._graph()
     with graph_obj.as_default():
-      start = metaopt.restore_or_initialize_fn(graph, logdir, log.append,
+      start = session_lib.restore_or_initialize_fn(graph, logdir, log.append,
                                                shared=True)
     return graph_obj, graph, start
 
@@ -428,7 +449,7 @@ class SharedStartTest(tf.test.TestCase):
           polls.append(len(sess.run(uninitialized)))
           sess.run(chief_initializes)
 
-      wait = metaopt.wait_for_chief_fn(FakeWorker())
+      wait = session_lib.wait_for_chief_fn(FakeWorker())
       local_initialized = [tf.is_variable_initialized(v)
                            for v in tf.local_variables()]
     with tf.Session(server.target, graph=graph_obj) as sess:

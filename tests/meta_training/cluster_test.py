@@ -7,8 +7,9 @@ import socket
 
 import tensorflow.compat.v1 as tf
 
-import cluster
-import metaopt
+from meta_training import cluster
+from meta_training import config as config_lib
+from meta_training import graph as graph_lib
 from optimizer import hierarchical_rnn
 from problems import problem_generator as pg
 from problems import problem_spec
@@ -124,8 +125,9 @@ class PlacementTest(tf.test.TestCase):
     optimizer = problem_spec.Spec(hierarchical_rnn.HierarchicalRNN,
                                   ([4, 5, 5],), {})
     with tf.Graph().as_default(), cluster.placement(config):
-      graph = metaopt.build_meta_graph(problem, optimizer, 1e-3, 0.9, 1e-10,
-                                       1e4, 0., False)
+      graph = graph_lib.build_meta_graph(
+          problem, optimizer, config_lib.MetaOptimizer(1e-3, 0.9, 1e-10, 1e4,
+                                                       0.))
       global_devices = {v.op.name: v.device for v in tf.global_variables()}
       local_devices = {v.op.name: v.device for v in tf.local_variables()}
       unroll_device = graph.train_output.meta_objective.device

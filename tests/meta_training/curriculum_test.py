@@ -4,7 +4,7 @@ from tests import test_util  # pylint: disable=unused-import
 
 import tensorflow.compat.v1 as tf
 
-import curriculum
+from meta_training import curriculum
 
 
 class CurriculumScheduleTest(tf.test.TestCase):

@@ -5,7 +5,7 @@ from tests import test_util
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-import teacher
+from meta_training import teacher
 from problems import problem_generator as pg
 
 

@@ -1,0 +1,1 @@
+"""Meta-training of learned optimizers (the loop behind `metaopt`)."""

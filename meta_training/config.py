@@ -1,0 +1,159 @@
+"""The settings of meta-training, as frozen configs.
+
+Each field made with `run_control.configs.setting` is also a flag of
+metarun.py, under the original's name where it differs from the field's
+(`unroll_length` is --fix_unroll_length). The other fields are set by the
+program (e.g. the regulariser function metarun.py builds from the flags).
+"""
+
+import dataclasses
+from typing import Any, Optional, Tuple
+
+from meta_training import curriculum as curriculum_lib
+from run_control.configs import setting
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+  """Problem draws, meta-iterations and the unroll schedule.
+
+  Fixed (`fixed`): num_steps // unroll_length unrolls of `unroll_length`
+  steps. Random (the default): round(Exp(scale)) + min unrolls, and as many
+  steps per unroll, each clipped to three times its minimum. Curriculum
+  (`curriculum`): unrolls of `unroll_length` steps over the stages'
+  horizons `curriculum_steps` (see `curriculum`).
+  """
+  num_problems: int = setting(1, "Number of problem draws.")
+  num_meta_iterations: int = setting(5, "Meta-iterations per problem draw.")
+  fixed: bool = setting(False, "Fixed unroll schedule.", flag="fix_unroll")
+  unroll_length: int = setting(20, "Steps per unroll.",
+                               flag="fix_unroll_length")
+  num_steps: int = setting(100, "Steps per meta-iteration (fixed schedule).",
+                           flag="fix_num_steps")
+  num_unrolls_scale: int = setting(
+      40, "Random schedule: exponential scale of the unroll count.",
+      flag="num_unroll_scale")
+  min_num_unrolls: int = setting(
+      10, "Random schedule: minimum unroll count (capped at 3x).")
+  unroll_length_scale: int = setting(
+      20, "Random schedule: exponential scale of unroll lengths.",
+      flag="num_partial_unroll_itr_scale")
+  min_unroll_length: int = setting(
+      10, "Random schedule: minimum unroll length (capped at 3x).",
+      flag="min_num_itr_partial_unroll")
+  curriculum: bool = setting(False, "Curriculum learning.", flag="if_cl")
+  # A flag of the optimizer's table (optimizer/settings.py), read here too.
+  max_objective_multiplier: float = setting(
+      -1., "Stop a meta-iteration's unrolls once the objective exceeds "
+      "initial + (m - 1) |initial| (<= 0: never).",
+      flag="objective_training_max_multiplier")
+  curriculum_steps: Tuple[int, ...] = curriculum_lib.DEFAULT_NUM_STEPS
+  curriculum_min_evaluations: int = curriculum_lib.DEFAULT_MIN_NUM_EVAL
+  # Draw problems at random with replacement (else shuffled round-robin,
+  # the chief of several workers).
+  random_problems: bool = True
+
+
+@dataclasses.dataclass(frozen=True)
+class MetaOptimizer:
+  """The RMSProp meta-optimizer of the meta-parameters."""
+  learning_rate: float = setting(
+      1e-4, "Learning rate of the RMSProp meta-optimizer.",
+      flag="meta_learning_rate", flag_default=1e-6)
+  rms_decay: float = setting(0.9, "RMSProp meta-optimizer decay.")
+  rms_epsilon: float = setting(1e-20, "RMSProp meta-optimizer epsilon.")
+  # Non-finite entries become 0 before the clip.
+  gradient_clip: float = setting(5., "Elementwise clip of the meta-gradients.",
+                                 flag="gradient_clip_level", flag_default=1e4)
+  l2_reg: float = setting(0., "L2 penalty on the meta-parameters.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+  """Evaluations, checkpoints and summaries."""
+  num_steps: int = setting(100, "Steps per evaluation trajectory.",
+                           flag="fix_num_steps_eval")
+  period: int = setting(1, "Evaluate every this many meta-iterations.",
+                        flag="evaluation_period")
+  epochs: int = setting(20, "Trajectories averaged per evaluation.",
+                        flag="evaluation_epochs")
+  save_period: int = setting(
+      1, "Save model.ckpt-<k> every this many meta-iterations.")
+  write_histograms: bool = setting(
+      False, "Also write the original's histogram summaries.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Data:
+  """What each unroll is fed."""
+  mini_batch_size: int = setting(10000,
+                                 "Samples in each unroll's mini-dataset.")
+  frozen: bool = setting(
+      False, "Every unroll uses the first mini_batch_size samples.",
+      flag="data_freeze")
+  reset_state_once: bool = setting(
+      True, "True: reset optimizer state only at the start of the first "
+      "meta-iteration; False: at every one.", flag="reset_rnn_params")
+
+
+@dataclasses.dataclass(frozen=True)
+class Regularizer:
+  """The Hessian (or Jacobian) regulariser and when it is on.
+
+  `fn` (objective, params) -> scalar is built by the program from `kind`,
+  `iterations` and `fixed_probes` (regularizers.registry); None: no
+  regulariser, whatever the other fields say.
+  """
+  timing: str = setting(
+      "posterior", "Unrolls with the regulariser on: posterior, prior, none, "
+      "anything else = always.", flag="regularize_time")
+  switch_fraction: float = setting(
+      0.5, "Fraction for the posterior/prior threshold.", flag="reg_scale")
+  meta_weight: float = setting(5e-4, "Weight of the optimizer regulariser.",
+                               flag="alpha")
+  optimizee_weight: float = setting(
+      1e-4, "Weight of the optimizee regulariser.", flag="beta")
+  on_meta_objective: bool = setting(
+      False, "Add the regulariser to the meta-objective.",
+      flag="reg_optimizer")
+  on_optimizee: bool = setting(
+      False, "Add the regulariser to the optimizee objective.",
+      flag="reg_optimizee")
+  kind: str = setting("hessian", "Regulariser: hessian, hessian-ev, "
+                      "hessian-esd, jacob.", flag="reg_option")
+  iterations: int = setting(10, "Iterations of the Hessian estimators.",
+                            flag="hessian_itrs")
+  fixed_probes: bool = setting(
+      False, "Freeze the Hessian estimators' probe vectors into the graph, "
+      "as the original did (default: fresh per step).",
+      flag="fixed_hessian_probes")
+  fn: Optional[Any] = None
+
+  def graph_arguments(self):
+    """The regulariser keyword arguments of `graph.build_meta_graph`."""
+    if self.fn is None:
+      return {}
+    return dict(
+        regularizer_fn=self.fn,
+        meta_regularizer_weight=(self.meta_weight if self.on_meta_objective
+                                 else None),
+        optimizee_regularizer_weight=(self.optimizee_weight
+                                      if self.on_optimizee else None))
+
+
+@dataclasses.dataclass(frozen=True)
+class Imitation:
+  """Imitation (multi-task) training: following a teacher's steps."""
+  enabled: bool = setting(False, "Imitation (multi-task) training.",
+                          flag="if_mt")
+  ratio: float = setting(0.1, "Probability of an imitation iteration.",
+                         flag="mt_ratio")
+  teacher_steps: int = setting(1, "Teacher steps per learned step.",
+                               flag="mt_k")
+  teacher_name: str = "adam"
+  teacher_learning_rate: float = 0.01
+
+
+# The configs whose settings are flags of metarun.py, in the order defined.
+FLAG_CONFIGS = (Schedule, MetaOptimizer, Evaluation, Data, Regularizer,
+                Imitation)

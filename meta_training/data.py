@@ -1,0 +1,137 @@
+"""What the meta-training graph is fed: problem draws, data, parameters."""
+
+import collections
+import random
+
+import numpy as np
+
+from problems import datasets
+
+
+def draw_problems(problems_and_data, num_problems, select_random_problems,
+                  rng=None):
+  """Entries of `problems_and_data` to train on, one per problem draw.
+
+  Random draws with replacement, or (chief of several workers) the list
+  shuffled and repeated.
+  """
+  rng = random if rng is None else rng
+  if select_random_problems:
+    return [rng.choice(problems_and_data) for _ in range(num_problems)]
+  shuffled = list(problems_and_data)
+  rng.shuffle(shuffled)
+  repeats = num_problems // len(shuffled) + 1
+  return (shuffled * repeats)[:num_problems]
+
+
+class UnrollData(collections.namedtuple(
+    "UnrollData", "mini_data mini_labels batches teacher_batches")):
+  """What one partial unroll is fed: its mini-dataset and batch indices.
+
+  `teacher_batches` holds the k index lists per learner step of an imitation
+  unroll (the learner's batches are every k-th of them).
+  """
+
+
+NO_DATA = UnrollData(None, None, None, None)
+
+
+def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
+                rng=None, k=1):
+  """Mini-datasets and batch indices for the unrolls of one meta-iteration.
+
+  Each unroll gets a subset of min(mini_batch_size, N) samples: the first
+  ones with `data_freeze`, else a fresh random subset. Batch indices index
+  into the subset and run over all unrolls as one epoch sequence.
+
+  Args:
+    dataset: a `datasets.Dataset`, or None for data-free problems.
+    batch_size: samples per batch.
+    lengths: the unroll lengths.
+    mini_batch_size: subset size.
+    data_freeze: use the first samples for every unroll.
+    rng: `np.random.RandomState` (default: NumPy's global generator).
+    k: teacher batches per learner step (imitation; 1 otherwise).
+
+  Returns:
+    A list of `UnrollData`, one per unroll; for data-free problems the data
+    fields are None (the placeholders' defaults apply).
+  """
+  if dataset is None or dataset.size == 0:
+    return [UnrollData(None, None, None, [None] * (k * n)) for n in lengths]
+  rng = np.random if rng is None else rng
+  subset_size = min(mini_batch_size, dataset.size)
+  indices = datasets.batch_indices(subset_size, k * sum(lengths), batch_size,
+                                   rng=rng)
+  labels = np.asarray(dataset.labels).reshape(len(dataset.labels), -1)[:, 0]
+  result = []
+  start = 0
+  for length in lengths:
+    if data_freeze:
+      subset = np.arange(subset_size)
+    else:
+      subset = rng.permutation(dataset.size)[:subset_size]
+    block = indices[start:start + k * length]
+    result.append(UnrollData(
+        dataset.data[subset], labels[subset].astype(np.int32),
+        np.array(block[::k], dtype=np.int32), block))
+    start += k * length
+  return result
+
+
+def evaluation_data(last_data, lengths, batch_size, mini_batch_size, rng):
+  """Batch indices of an evaluation trajectory on the last training subset.
+
+  Args:
+    last_data: the `UnrollData` of the last training unroll.
+    lengths: the trajectory's unroll lengths.
+    batch_size: samples per batch.
+    mini_batch_size: subset size.
+    rng: `np.random.RandomState`.
+
+  Returns:
+    A list of `UnrollData`, one per unroll (no teacher batches).
+  """
+  if last_data.mini_data is None:
+    return [NO_DATA] * len(lengths)
+  size = min(mini_batch_size, len(last_data.mini_data))
+  indices = datasets.batch_indices(size, sum(lengths), batch_size, rng=rng)
+  result = []
+  start = 0
+  for length in lengths:
+    result.append(UnrollData(last_data.mini_data, last_data.mini_labels,
+                             np.array(indices[start:start + length],
+                                      dtype=np.int32), None))
+    start += length
+  return result
+
+
+def initial_parameters(problem, rng):
+  """N(0, 1) starting parameters, as the original's meta-training drew."""
+  return [rng.standard_normal(shape).astype(np.float32)
+          for shape in problem.param_shapes]
+
+
+def feed(out, x0, lengths, unroll, data, reset, switch=False):
+  """The feed dict of one unroll.
+
+  Args:
+    out: the optimizer's `TrainingOutput`.
+    x0: the initial parameters (read on the first unroll).
+    lengths: the unroll lengths of the trajectory.
+    unroll: index of the unroll into `lengths`.
+    data: its `UnrollData`.
+    reset: whether the optimizer state starts afresh.
+    switch: whether the regulariser is on.
+  """
+  values = {out.objective_weights: np.ones(lengths[unroll], np.float32) /
+                                   lengths[unroll],
+            out.first_unroll: unroll == 0,
+            out.reset_state: reset,
+            out.regularizer_on: switch}
+  values.update(zip(out.initial_params, x0))
+  if data.mini_data is not None:
+    values[out.mini_data] = data.mini_data
+    values[out.mini_labels] = data.mini_labels
+    values[out.batches] = data.batches
+  return values

@@ -1,0 +1,297 @@
+"""The meta-iteration loop of one problem draw, and its progress lines.
+
+`MetaTrainer` holds a run's state across problem draws (random generators,
+summary writer, progress, best evaluation); `train_draw` builds a draw's
+graph, opens its session and runs its meta-iterations. The schedule
+(`schedule.make`) decides the unroll lengths and what follows an
+evaluation; the role (`roles`) decides who evaluates and writes files. The
+schedules' hooks act through `MetaTrainer`'s checkpoint methods (`save`,
+`keep_best`, `restore_meta_parameters`, `evaluate`, ...).
+"""
+
+import collections
+import os
+import random
+import sys
+import time
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from meta_training import data as data_lib
+from meta_training import evaluation
+from meta_training import graph as graph_lib
+from meta_training import schedule as schedule_lib
+from meta_training import session as session_lib
+from meta_training import teacher as teacher_lib
+from optimizer import checkpoint_files
+from run_control import interrupts
+
+Settings = collections.namedtuple("Settings", [
+    "schedule", "meta_optimizer", "evaluation", "data", "regularizer",
+    "imitation"])
+Settings.__doc__ = """The `config` objects of a run (one of each kind)."""
+
+
+class Progress(object):
+  """Prints one line per meta-iteration with elapsed time and ETA."""
+
+  def __init__(self, total, done=0, out=sys.stdout):
+    self.total = total
+    self.start_done = done
+    self.start = time.time()
+    self.out = out
+
+  def line(self, k, meta_objective, cost, note=""):
+    elapsed = time.time() - self.start
+    finished = k + 1 - self.start_done
+    eta = elapsed / max(finished, 1) * (self.total - k - 1)
+    cost = "-" if cost is None else "%.6g" % cost
+    self.out.write("meta-iteration %d/%d%s  meta-objective %.6g  evaluation "
+                   "%s  elapsed %.1fs  ETA %.1fs\n" %
+                   (k + 1, self.total, note, meta_objective, cost, elapsed,
+                    eta))
+    self.out.flush()
+
+
+class MetaTrainer(object):
+  """A run's meta-iterations, draw by draw.
+
+  Attributes:
+    np_rng, py_rng: the run's NumPy and Python generators (seeded by
+      `seed`); their draw order is the original's.
+    total: meta-iterations of the run.
+    best: the best evaluation cost seen (inf if none).
+    done_now: meta-iterations done, counting those of a resumed run.
+  """
+
+  def __init__(self, logdir, optimizer_spec, settings, seed, role, out):
+    self.logdir = logdir
+    self.optimizer_spec = optimizer_spec
+    self.settings = settings
+    self.seed = seed
+    self.role = role
+    self.out = out
+    self.np_rng = np.random.RandomState(seed)
+    self.py_rng = random.Random(seed)
+    schedule = settings.schedule
+    self.total = schedule.num_problems * schedule.num_meta_iterations
+    self.best = np.inf
+    self.done_now = 0
+    self.writer = session_lib.NoSummaries()
+    self._progress = None
+    # The draw under way: its session, graph and the last training data.
+    self._sess = self._graph = self._last_data = None
+    self._local_k = self._batch_size = None
+
+  def log(self, message):
+    self.out.write(message + "\n")
+    self.out.flush()
+
+  def open_summaries(self):
+    if self.role.writes:
+      self.writer = tf.summary.FileWriter(self.logdir)
+
+  def close_summaries(self):
+    self.writer.close()
+
+  def train_draw(self, draw, entry, num_draws, checkpoint):
+    """Meta-trains problem draw `draw` (0-based) of `num_draws`.
+
+    Args:
+      draw: index of the draw.
+      entry: (problem Spec, Dataset or None, batch size).
+      num_draws: draws of the run.
+      checkpoint: the checkpoint to start from (first draw only), or None.
+
+    Returns:
+      (tf.Graph, graph.MetaGraph) of the draw.
+    """
+    spec, dataset, self._batch_size = entry
+    graph_obj, graph, start_session = self._build(draw, spec, checkpoint)
+    imitation = self.settings.imitation
+    teacher = (teacher_lib.Teacher(graph.problem, imitation.teacher_name,
+                                   imitation.teacher_learning_rate)
+               if imitation.enabled else None)
+    with self.role.session(graph_obj) as sess:
+      self._sess, self._graph = sess, graph
+      start_session(sess)
+      self._run_draw(draw, num_draws, dataset, teacher)
+    if teacher is not None:
+      teacher.close()
+    return graph_obj, graph
+
+  def _build(self, draw, spec, checkpoint):
+    graph_obj = tf.Graph()
+    with graph_obj.as_default():
+      with self.role.placement():
+        if self.seed is not None:
+          tf.set_random_seed(self.seed + draw)
+        graph = graph_lib.build_meta_graph(
+            spec, self.optimizer_spec, self.settings.meta_optimizer,
+            self.settings.evaluation.write_histograms,
+            self.settings.regularizer, self.settings.imitation.enabled)
+        start_session = self.role.start_fn(graph, self.logdir, self.log,
+                                           checkpoint)
+    graph_obj.finalize()
+    return graph_obj, graph, start_session
+
+  def _run_draw(self, draw, num_draws, dataset, teacher):
+    sess, graph = self._sess, self._graph
+    per_draw = self.settings.schedule.num_meta_iterations
+    # The progress counters are the chief's; the other workers of a
+    # cluster always run all their meta-iterations.
+    done = int(sess.run(graph.progress)) if self.role.writes else 0
+    self.done_now = max(self.done_now, done)
+    if self.role.writes:
+      self.best = float(sess.run(graph.best_evaluation))
+    if self._progress is None:
+      self._progress = Progress(self.total, done, self.out)
+    first = max(done - draw * per_draw, 0)
+    if first >= per_draw:
+      if draw + 1 == num_draws:
+        self.log("all %d meta-iterations are already done in %s" %
+                 (self.total, self.logdir))
+      return
+    self.log("problem %d/%d: %s" % (draw + 1, num_draws,
+                                    type(graph.problem).__name__))
+    schedule = schedule_lib.make(self.settings.schedule,
+                                 self.settings.evaluation,
+                                 self.role.saves_last)
+    for local_k in range(first, per_draw):
+      if self._step(schedule, local_k, draw * per_draw + local_k, dataset,
+                    teacher):
+        break
+
+  def _step(self, schedule, local_k, k, dataset, teacher):
+    """Meta-iteration k (local_k of the draw); returns whether to stop."""
+    sess, graph = self._sess, self._graph
+    graph.problem.init_fn(sess)
+    lengths = schedule.unroll_lengths()
+    imitation = self.settings.imitation
+    imitate = imitation.enabled and self.py_rng.random() < imitation.ratio
+    self._local_k = local_k
+    meta_objective, self._last_data = self._meta_iteration(
+        dataset, lengths, teacher if imitate else None)
+    if not np.isfinite(meta_objective):
+      self.log("warning: meta-iteration %d/%d: the meta-objective is %s "
+               "(non-finite meta-gradients are zeroed; lower "
+               "--meta_learning_rate if this persists)" %
+               (k + 1, self.total, meta_objective))
+    cost, stop = None, False
+    period = self.settings.evaluation.period
+    if self.role.evaluates and (local_k + 1) % period == 0:
+      cost = self.evaluate(schedule.evaluation_lengths())
+      stop = schedule.after_evaluation(cost, (local_k + 1) // period, self)
+      session_lib.write_scalar(self.writer, "Evaluation", cost,
+                               sess.run(graph.global_step))
+      if not np.isfinite(cost):
+        self.log("warning: meta-iteration %d/%d: the evaluation cost is %s"
+                 % (k + 1, self.total, cost))
+    if self.role.writes:
+      graph.progress.load(k + 1, sess)
+    self.done_now = k + 1
+    if self.role.writes:
+      schedule.after_meta_iteration(local_k, k, cost, self)
+    note = schedule.note + ("  [imitation]" if imitate else "")
+    self._progress.line(k, meta_objective, cost, note)
+    return stop
+
+  def _meta_iteration(self, dataset, lengths, teacher):
+    """Runs the unrolls of one meta-iteration, one meta-update each.
+
+    With a `teacher` this is an imitation meta-iteration: the optimizee
+    follows the teacher's steps and only the imitation train op runs.
+
+    Returns:
+      (mean meta-objective of the unrolls (imitation loss for an imitation
+      meta-iteration), UnrollData of the last unroll).
+    """
+    sess, graph = self._sess, self._graph
+    settings = self.settings
+    out = graph.train_output
+    x0 = data_lib.initial_parameters(graph.problem, self.np_rng)
+    k_teacher = (settings.imitation.teacher_steps if teacher is not None
+                 else 1)
+    data = data_lib.unroll_data(dataset, self._batch_size, lengths,
+                                settings.data.mini_batch_size,
+                                settings.data.frozen, self.np_rng,
+                                k=k_teacher)
+    targets = None
+    if teacher is not None:
+      targets = teacher.targets(
+          x0, [(d.mini_data, d.mini_labels, d.teacher_batches) for d in data],
+          k_teacher)
+    max_multiplier = settings.schedule.max_objective_multiplier
+    meta_objectives = []
+    for unroll in range(len(lengths)):
+      interrupts.check()
+      feed = data_lib.feed(
+          out, x0, lengths, unroll, data[unroll], self._resets(unroll),
+          schedule_lib.regularizer_switch(
+              unroll, len(lengths), settings.regularizer.timing,
+              settings.regularizer.switch_fraction))
+      # The last unroll's state is not carried on.
+      feed[graph.propagate_state] = unroll + 1 < len(lengths)
+      if targets is not None:
+        feed[out.imitating] = True
+        feed.update(zip(out.teacher_steps, targets[unroll]))
+        loss, _ = sess.run(
+            [out.imitation_loss, graph.train_mt_and_propagate_op], feed)
+        meta_objectives.append(loss)
+        continue
+      meta_objective, objectives, initial, summary, _, step = sess.run(
+          [out.meta_objective, out.problem_objectives, out.initial_objective,
+           graph.summary_op, graph.train_and_propagate_op, graph.global_step],
+          feed)
+      self.writer.add_summary(summary, step)
+      meta_objectives.append(meta_objective)
+      if np.any(objectives < 0):
+        raise ValueError("Training problem objectives must be nonnegative.")
+      if max_multiplier > 0 and (
+          objectives[-1] > initial + abs(initial) * (max_multiplier - 1)):
+        break
+    return (float(np.mean(meta_objectives)),
+            data[min(unroll, len(data) - 1)])
+
+  def _resets(self, unroll):
+    """Whether the optimizer state starts afresh at `unroll`."""
+    if unroll:
+      return False
+    return self._local_k == 0 if self.settings.data.reset_state_once else True
+
+  # What the schedules' hooks may do (see `schedule`).
+
+  def evaluate(self, lengths):
+    """The evaluation cost of trajectories of `lengths` (no meta-update)."""
+    settings = self.settings
+    return evaluation.evaluate(
+        self._sess, self._graph, lengths, self._last_data, self._local_k,
+        settings.data.reset_state_once, settings.evaluation.epochs,
+        self._batch_size, settings.data.mini_batch_size, self.np_rng,
+        log=lambda _: None)
+
+  def checkpoint_name(self, number):
+    return "%s-%d" % (checkpoint_files.PREFIX, number)
+
+  def save(self, number):
+    session_lib.save(self._sess, self._graph, self.logdir, number)
+
+  def keep_best(self, cost):
+    """A new best evaluation: recorded and saved as model.ckpt-0."""
+    self.best = cost
+    self.load_best(cost)
+    self.save(0)
+    self.log("new best evaluation: saved %s" % self.checkpoint_name(0))
+
+  def load_best(self, cost):
+    """Records `cost` in the graph's best-evaluation variable."""
+    self._graph.best_evaluation.load(cost, self._sess)
+
+  def reload_best(self):
+    self.best = float(self._sess.run(self._graph.best_evaluation))
+
+  def restore_meta_parameters(self, number):
+    """Restores the meta-parameters and their slots of model.ckpt-<number>."""
+    self._graph.meta_saver.restore(
+        self._sess, os.path.join(self.logdir, self.checkpoint_name(number)))
