@@ -44,7 +44,6 @@ ADAM_MACS_PER_PARAMETER = 5
 VARIANTS = {
     "HRNN": {},
     "HRNN no XLA": {"xla_apply": False},
-    "HRNN per-tensor": {"packed_apply": False},
 }
 ABLATIONS = ("no level-0 GRU", "state copy")
 
@@ -53,24 +52,24 @@ ABLATIONS = ("no level-0 GRU", "state copy")
 def ablated(name):
   """Builds the default HierarchicalRNN's step cut down as `name` says."""
   from optimizer import hierarchical_rnn  # pylint: disable=g-import-not-at-top
-  from optimizer import hrnn_packed  # pylint: disable=g-import-not-at-top
+  from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   if name == "no level-0 GRU":
-    owner, attribute = hrnn_packed, "_gru_columns"
+    owner, attribute = rnn_cells.BiasGRUCell, "columns"
 
-    def replacement(weights, input_part, state):
+    def replacement(self, weights, input_part, state):
       # Keeps the input matmul: only the recurrence itself is removed.
-      return state + 0. * input_part[:weights.size]
+      return state + 0. * input_part[:self.num_units]
   else:
-    owner, attribute = hierarchical_rnn.HierarchicalRNN, "_packed_update"
+    owner, attribute = hierarchical_rnn.HierarchicalRNN, "_step"
 
-    def replacement(self, var_list, grads, global_state):
-      states = [self._read_state(var) for var in var_list]  # pylint: disable=protected-access
-      targets = [tf.convert_to_tensor(var) - 1e-3 * tf.convert_to_tensor(g)
-                 for var, g in zip(var_list, grads)]
+    def replacement(self, params, grads, states, global_state, first, xla,
+                    differentiable):
+      del self, params, first, xla, differentiable
+      steps = [1e-3 * tf.convert_to_tensor(g) for g in grads]
       new_states = [{key: value * 0.999 for key, value in state.items()}
                     for state in states]
-      return targets, new_states, list(global_state)
+      return steps, None, new_states, list(global_state)
   original = getattr(owner, attribute)
   setattr(owner, attribute, replacement)
   try:

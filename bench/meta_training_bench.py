@@ -18,9 +18,9 @@ Usage:
   L2O_DATA_DIR=... python bench/meta_training_bench.py --regularizers
       (seconds per meta-iteration with each --reg_option, relative to none;
       --regularizers=none,hessian-esd measures only those)
-  L2O_DATA_DIR=... python bench/meta_training_bench.py --layouts
-      (unroll length 20 with HierarchicalRNN(packed_train=True), the
-      default, and packed_train=False, the per-tensor loop, interleaved)
+  L2O_DATA_DIR=... python bench/meta_training_bench.py --base=<checkout>
+      (unroll length 20 in this checkout and in another one, e.g. the code
+      before a change, interleaved)
   ... --repetitions=3
 """
 
@@ -42,14 +42,13 @@ EVALUATION_UNROLLS = 5
 REGULARIZERS = ("none", "hessian", "hessian-ev", "hessian-esd", "jacob")
 
 
-def measure(length, reg_option="none", packed_train=True):
+def measure(length, reg_option="none"):
   """Builds the graph and times ITERATIONS meta-iterations of one unroll.
 
   With a `reg_option` other than "none", the regulariser (10 iterations) is
   switched on in every unroll (--reg_optimizer with
   --regularize_time=always). Then times EVALUATION_UNROLLS evaluation
   unrolls of the same length each way (see the module docstring).
-  `packed_train` is HierarchicalRNN's argument of that name.
   """
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
@@ -71,8 +70,6 @@ def measure(length, reg_option="none", packed_train=True):
              regularize_time="always"))
   with tf.Graph().as_default() as graph_obj:
     optimizer_spec = metarun.optimizer_spec(values)
-    optimizer_spec = optimizer_spec._replace(kwargs=dict(
-        optimizer_spec.kwargs, packed_train=packed_train))
     graph = graph_lib.build_meta_graph(
         spec, optimizer_spec,
         meta_config.MetaOptimizer(1e-6, 0.9, 1e-20, 1e4, 0.), False,
@@ -111,7 +108,7 @@ def measure(length, reg_option="none", packed_train=True):
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
   # The first run of a set of fetches includes graph optimisation; report
   # the steady state.
-  return {"length": length, "reg": reg_option, "packed_train": packed_train,
+  return {"length": length, "reg": reg_option,
           "build_s": build_seconds,
           "ops": num_ops, "mini_dataset": min(10000, dataset.size),
           "first_iteration_s": times[0],
@@ -122,10 +119,16 @@ def measure(length, reg_option="none", packed_train=True):
           "peak_rss_mib": peak_mib}
 
 
-def _child(*args):
-  result = subprocess.run([sys.executable, os.path.abspath(__file__),
+def _child(*args, tree=None):
+  """Runs `measure(*args)` in a child process of this checkout or `tree`."""
+  script = os.path.abspath(__file__)
+  if tree is not None:
+    script = os.path.join(os.path.abspath(tree), "bench",
+                          os.path.basename(script))
+  result = subprocess.run([sys.executable, script,
                            "--child"] + [str(a) for a in args],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False,
+                          cwd=os.path.dirname(os.path.dirname(script)))
   if result.returncode:
     sys.exit("benchmark child %s failed:\n%s" % (args, result.stderr[-3000:]))
   return json.loads(result.stdout.strip().splitlines()[-1])
@@ -182,27 +185,28 @@ def report_regularizers(options, repetitions):
           "", options[0], ", ".join("%.2f" % x for x in ratios)))
 
 
-def report_layouts(repetitions):
-  configs = [(20, "none", "packed"), (20, "none", "per-tensor")]
-  runs = _repeated(configs, repetitions)
-  print("Unroll length 20: HierarchicalRNN(packed_train=True) (default) and "
-        "packed_train=False (per-tensor loop); median (min-max) of %d runs"
-        % repetitions)
-  print("%-11s %18s %6s %21s %21s %21s %8s" % (
-      "loop", "build s", "ops", "s/iteration", "eval unroll s",
+def report_trees(base, repetitions):
+  """Unroll length 20 here and in the checkout `base`, interleaved."""
+  runs = {"this": [], "base": []}
+  for _ in range(repetitions):
+    runs["this"].append(_child(20))
+    runs["base"].append(_child(20, tree=base))
+  print("Unroll length 20 in this checkout and in %s; median (min-max) of "
+        "%d interleaved runs" % (base, repetitions))
+  print("%-6s %18s %6s %21s %21s %21s %8s" % (
+      "tree", "build s", "ops", "s/iteration", "eval unroll s",
       "eval every step s", "RSS MiB"))
-  for config in configs:
-    rows = runs[config]
-    print("%-11s %18s %6d %21s %21s %21s %8.0f" % (
-        config[2], _spread(_stat(rows, "build_s")), rows[0]["ops"],
+  for name, rows in runs.items():
+    print("%-6s %18s %6d %21s %21s %21s %8.0f" % (
+        name, _spread(_stat(rows, "build_s")), rows[0]["ops"],
         _spread(_stat(rows, "seconds_per_iteration"), "%.3f"),
         _spread(_stat(rows, "evaluation_unroll_s"), "%.3f"),
         _spread(_stat(rows, "evaluation_unroll_every_step_s"), "%.3f"),
         _stat(rows, "peak_rss_mib")[0]))
-  ratios = [a["seconds_per_iteration"] / b["seconds_per_iteration"]
-            for a, b in zip(runs[configs[0]], runs[configs[1]])]
-  print("s/iteration packed / per-tensor, per run: %s" %
-        ", ".join("%.2f" % x for x in ratios))
+  for key in ("build_s", "seconds_per_iteration", "evaluation_unroll_s"):
+    ratios = [a[key] / b[key] for a, b in zip(runs["this"], runs["base"])]
+    print("%s this / base, per run: %s" %
+          (key, ", ".join("%.2f" % x for x in ratios)))
 
 
 def report_lengths(repetitions):
@@ -238,12 +242,12 @@ def report_lengths(repetitions):
 def main():
   if len(sys.argv) >= 3 and sys.argv[1] == "--child":
     reg_option = sys.argv[3] if len(sys.argv) > 3 else "none"
-    packed = len(sys.argv) <= 4 or sys.argv[4] == "packed"
-    print(json.dumps(measure(int(sys.argv[2]), reg_option, packed)))
+    print(json.dumps(measure(int(sys.argv[2]), reg_option)))
     return
   repetitions = int(_option("repetitions", "1") or 1)
-  if _option("layouts", "yes") is not None:
-    report_layouts(repetitions)
+  base = _option("base", "")
+  if base:
+    report_trees(base, repetitions)
     return
   regularizers = _option("regularizers", ",".join(REGULARIZERS))
   if regularizers is not None:

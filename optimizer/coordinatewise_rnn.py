@@ -14,6 +14,7 @@ and it creates every meta-variable in the constructor.
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from optimizer import configs
 from optimizer import rnn_cells
 from optimizer import trainable_optimizer as opt
 from optimizer import utils
@@ -83,10 +84,19 @@ class CoordinatewiseRNN(opt.TrainableOptimizer):
     if init_lr_range[0] > init_lr_range[1]:
       raise ValueError("init_lr_range min exceeds max: %r" %
                        (init_lr_range,))
+    config = configs.CRNNConfig(
+        cell_sizes=tuple(cell_sizes), cell_cls=cell_cls,
+        init_lr_range=tuple(init_lr_range),
+        dynamic_output_scale=dynamic_output_scale,
+        learnable_decay=learnable_decay,
+        zero_init_lr_weights=zero_init_lr_weights,
+        crnn_rnn_readout_scale=crnn_rnn_readout_scale,
+        crnn_default_decay_var_init=crnn_default_decay_var_init,
+        random_seed=random_seed, **kwargs)
     if isinstance(cell_cls, str):
       cell_cls = rnn_cells.cell_class(cell_cls)
     super().__init__("cRNN", ["rms", "rnn", "learning_rate", "decay"],
-                     **kwargs)
+                     config=config)
     self.min_lr, self.max_lr = float(init_lr_range[0]), float(init_lr_range[1])
     self.dynamic_output_scale = dynamic_output_scale
     self.learnable_decay = learnable_decay
@@ -185,24 +195,9 @@ class CoordinatewiseRNN(opt.TrainableOptimizer):
 
   def _compute_update(self, param, grad, state):
     if isinstance(grad, tf.IndexedSlices):
-      return self._sparse_update(param, grad, state)
+      return utils.sparse_row_update(param, grad, state, self._rnn_step)
     step, new_state = self._rnn_step(grad, state)
     return param - tf.reshape(step, tf.shape(param)), new_state
-
-  def _sparse_update(self, param, grad, state):
-    """Updates only the rows of `param` (and its state) that `grad` touches."""
-    indices, values = utils.accumulate_sparse_gradients(grad)
-    head_dims = tf.shape(param)
-    rows = {}
-    for key, value in state.items():
-      rows[key] = utils.slice_tensor(value, indices, head_dims)
-      rows[key].set_shape([None, value.get_shape()[1]])
-    step, new_rows = self._rnn_step(values, rows)
-    dense_step = utils.stack_tensor(step, indices, state["rms"], head_dims)
-    new_state = {key: utils.update_slices(new_rows[key], indices, state[key],
-                                          head_dims)
-                 for key in state}
-    return param - tf.reshape(dense_step, tf.shape(param)), new_state
 
   def _rnn_step(self, grad, state):
     """One RNN step on the coordinates of `grad` and their state rows.

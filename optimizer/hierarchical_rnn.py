@@ -10,6 +10,9 @@ Higher levels only feed biases downward: level 0's gates receive an affine
 map of the old level-1 and level-2 states, level 1's an affine map of the old
 level-2 state.
 
+This module holds construction, state and the apply / meta-training glue;
+the maths of a step is `optimizer/hrnn_step.py`, shared by both modes.
+
 Variable names and shapes follow the original, so its checkpoints load (see
 ../shared/docs/reference/checkpoint_variables.md). Unlike the original, every
 meta-variable is created in the constructor, not lazily inside the first
@@ -19,7 +22,8 @@ while-loop body.
 import numpy as np
 import tensorflow.compat.v1 as tf
 
-from optimizer import hrnn_packed
+from optimizer import configs
+from optimizer import hrnn_step
 from optimizer import rnn_cells
 from optimizer import trainable_optimizer as opt
 from optimizer import utils
@@ -48,8 +52,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
                hrnn_default_decay_var_init=2.2, scale_decay_bias_init=3.2,
                learning_rate_momentum_logit_init=3.2, hrnn_affine_scale=0.5,
                global_rnn_sees_all_tensors=False, use_second_derivatives=True,
-               use_numerator_epsilon=False, packed_apply=True,
-               xla_apply=True, packed_train=True):
+               use_numerator_epsilon=False, xla_apply=True):
     """Creates the optimizer and all its meta-variables under scope "LOL".
 
     Args:
@@ -94,26 +97,18 @@ class HierarchicalRNN(opt.TrainableOptimizer):
         the last tensor's; published checkpoints were trained that way.
       use_second_derivatives: see TrainableOptimizer.
       use_numerator_epsilon: see TrainableOptimizer.
-      packed_apply: in apply mode (`minimize` / `apply_gradients`), keep
-        each variable's per-coordinate state in one [k, n] slot and update
-        all variables in one feature-major computation (optimizer/
-        hrnn_packed.py): the same maths to float32 rounding, about 3x
-        faster on CPU. False keeps one slot per state entry and runs the
-        per-tensor graph. Attention always uses the per-tensor path.
-      xla_apply: compile the packed step with XLA (one fused kernel; it
-        compiles on the step's first run). Results agree with
-        `xla_apply=False` to float32 rounding. Only with packed_apply.
-      packed_train: in meta-training (`train`), carry each tensor's
-        per-coordinate state through the unroll's loop in the packed layout
-        and take the feature-major step (plain ops, differentiable): the
-        same maths and meta-gradients to float32 rounding, faster. False
-        runs the per-tensor graph. Attention always uses the per-tensor
-        graph.
+      xla_apply: in apply mode, compile the step with XLA (fused kernels
+        over column chunks; it compiles on the step's first run). Results
+        agree with `xla_apply=False` to float32 rounding.
+
+    The settings are kept as `self.config` (a `configs.HRNNConfig`) and, one
+    attribute each, on the optimizer.
 
     Raises:
       ValueError: bad level_sizes or init_lr_range, or a relative-LR /
         extreme-indicator feature without dynamic_output_scale.
     """
+    arguments = dict(locals())
     if len(level_sizes) not in (1, 2, 3):
       raise ValueError("level_sizes must have 1, 2 or 3 entries, got %r" %
                        (level_sizes,))
@@ -129,56 +124,26 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     if (use_relative_lr or use_extreme_indicator) and not dynamic_output_scale:
       raise ValueError("use_relative_lr and use_extreme_indicator need "
                        "dynamic_output_scale")
-    self.level_sizes = list(level_sizes)
-    self.num_layers = len(level_sizes)
-    self.init_lr_range = tuple(init_lr_range)
-    self.learnable_decay = learnable_decay
-    self.dynamic_output_scale = dynamic_output_scale
-    self.num_gradient_scales = num_gradient_scales
-    self.zero_init_lr_weights = zero_init_lr_weights
-    self.use_log_means_squared = use_log_means_squared
-    self.use_relative_lr = use_relative_lr
-    self.use_extreme_indicator = use_extreme_indicator
-    self.max_log_lr = max_log_lr
-    self.use_problem_lr_mean = use_problem_lr_mean
-    self.use_gradient_shortcut = use_gradient_shortcut
-    self.use_lr_shortcut = use_lr_shortcut
-    self.use_grad_products = use_grad_products
-    self.use_multiple_scale_decays = use_multiple_scale_decays
-    self.learnable_inp_decay = learnable_inp_decay
-    self.learnable_rnn_init = learnable_rnn_init
-    self.random_seed = random_seed
-    self.biasgrucell_scale = biasgrucell_scale
-    self.biasgrucell_gate_bias_init = biasgrucell_gate_bias_init
-    self.hrnn_rnn_readout_scale = hrnn_rnn_readout_scale
-    self.hrnn_default_decay_var_init = hrnn_default_decay_var_init
-    self.scale_decay_bias_init = scale_decay_bias_init
-    self.learning_rate_momentum_logit_init = learning_rate_momentum_logit_init
-    self.hrnn_affine_scale = hrnn_affine_scale
-    self.global_rnn_sees_all_tensors = global_rnn_sees_all_tensors
-    self.packed_apply = packed_apply and not use_attention
-    self.xla_apply = xla_apply
-    self.packed_train = packed_train and not use_attention
-    self._num_seeds = 0
-
+    config = configs.from_arguments(
+        configs.HRNNConfig, dict(arguments, level_sizes=tuple(level_sizes),
+                                 init_lr_range=tuple(init_lr_range)))
     state_keys = ["parameter", "layer", "scl_decay", "inp_decay", "true_param"]
     if dynamic_output_scale:
       state_keys.append("log_learning_rate")
     for i in range(num_gradient_scales):
       state_keys += ["grad_accum%d" % (i + 1), "ms%d" % (i + 1)]
-    if self.num_layers == 1:
+    if len(level_sizes) == 1:
       state_keys.remove("layer")
-    super().__init__("hRNN", state_keys, use_attention=use_attention,
-                     use_log_objective=use_log_objective,
-                     obj_train_max_multiplier=obj_train_max_multiplier,
-                     use_second_derivatives=use_second_derivatives,
-                     use_numerator_epsilon=use_numerator_epsilon)
+    super().__init__("hRNN", state_keys, config=config)
+    self.level_sizes = list(level_sizes)
+    self.num_layers = len(level_sizes)
+    self._num_seeds = 0
 
     with tf.variable_scope(opt.OPTIMIZER_SCOPE):
       self._create_readouts()
       self.cells = [rnn_cells.BiasGRUCell(
-          size, scale=biasgrucell_scale,
-          gate_bias_init=biasgrucell_gate_bias_init,
+          size, scale=self.biasgrucell_scale,
+          gate_bias_init=self.biasgrucell_gate_bias_init,
           random_seed=self._next_seed()) for size in self.level_sizes]
       self._create_rnn_variables()
 
@@ -265,7 +230,9 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     return size
 
   @property
-  def _uses_additional_features(self):
+  def uses_additional_features(self):
+    """Whether level 1 also sees the mean features (more than the scaled
+    gradients)."""
     return self.num_features > self.num_gradient_scales
 
   def _create_rnn_variables(self):
@@ -289,7 +256,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
           if self.num_layers == 3:
             utils.affine_variables(h[2], 3 * h[1], scale=self.hrnn_affine_scale,
                                    random_seed=self._next_seed())
-          self.cells[1].build(h[0] + d if self._uses_additional_features
+          self.cells[1].build(h[0] + d if self.uses_additional_features
                               else h[0])
       if self.use_gradient_shortcut:
         utils.affine_variables(s, 1, scope="GradsToDelta", vec_mean=1. / s,
@@ -349,204 +316,63 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     state["true_param"] = param
     return state
 
-  # --- The update -------------------------------------------------------------
+  # --- The step ---------------------------------------------------------------
 
-  def _to_packed(self, state, keep):
-    """A per-tensor state dict as {"packed": [k, n]} plus its `keep` keys."""
-    packed = {_PACKED_SLOT: hrnn_packed.pack_state(self, state)}
-    packed.update((key, state[key]) for key in keep if key in state)
-    return packed
+  def _loop_state(self, state, param):
+    """A tensor's state as {"packed": [k, n], "layer": [1, H1]}.
 
-  def _from_packed(self, packed):
-    """The inverse of `_to_packed`: a per-tensor state dict."""
-    state = hrnn_packed.unpack_state(self, packed[_PACKED_SLOT])
-    state.update((key, value) for key, value in packed.items()
-                 if key != _PACKED_SLOT)
+    The true parameters are not carried: in meta-training they are the
+    loop's parameters.
+    """
+    del param
+    loop = {_PACKED_SLOT: hrnn_step.pack_state(self, state)}
+    if self.num_layers > 1:
+      loop["layer"] = state["layer"]
+    return loop
+
+  def _output_state(self, loop_state, param):
+    state = hrnn_step.unpack_state(self, loop_state[_PACKED_SLOT])
+    state["true_param"] = param
+    if self.num_layers > 1:
+      state["layer"] = loop_state["layer"]
     return state
 
-  def _loop_states(self, states):
-    if not self.packed_train:
-      return states
-    return [self._to_packed(state, ("layer", "true_param"))
-            for state in states]
-
-  def _unloop_states(self, states):
-    if not self.packed_train:
-      return states
-    return [self._from_packed(state) for state in states]
-
-  def _compute_updates(self, params, grads, states, global_state,
-                       mode_mt=None, teacher_steps=None):
+  def _compute_updates(self, params, grads, states, global_state):
     """One step of the hierarchy for all tensors; see TrainableOptimizer."""
-    if states and _PACKED_SLOT in states[0]:
-      return self._packed_train_updates(params, grads, states, global_state,
-                                        mode_mt, teacher_steps)
-    new_params, new_states, new_attend, steps, layer_states = [], [], [], [], []
-    with tf.variable_scope(opt.OPTIMIZER_SCOPE, reuse=True):
-      mean_log_lr = None
-      if self.use_problem_lr_mean and self.use_relative_lr:
-        total = tf.add_n([tf.reduce_sum(s["log_learning_rate"])
-                          for s in states])
-        count = sum(int(np.prod(p.get_shape().as_list())) for p in params)
-        mean_log_lr = total / count
-      global_h = global_state[0] if self.num_layers == 3 else None
-      with tf.variable_scope("PerTensor"):
-        for i, (param, grad, state) in enumerate(zip(params, grads, states)):
-          teacher = None if mode_mt is None else teacher_steps[i]
-          new_param, new_state, attended, step = self._update_tensor(
-              param, grad, state, global_h, mean_log_lr, mode_mt, teacher)
-          new_params.append(new_param)
-          new_states.append(new_state)
-          new_attend.append(attended)
-          steps.append(step)
-          if self.num_layers > 1:
-            layer_states.append(new_state["layer"])
-      new_global = []
-      if self.num_layers == 3:
-        if self.global_rnn_sees_all_tensors:
-          summary = tf.reduce_mean(tf.concat(layer_states, 0), 0,
-                                   keepdims=True)
-        else:
-          summary = layer_states[-1]
-        with tf.variable_scope("Layer2_RNN"):
-          new_global = [self.cells[2](summary, global_h)[1]]
-    return new_params, new_states, new_global, new_attend, steps
+    return self._step(params, grads, states, global_state, first=None,
+                      xla=False, differentiable=True)
 
-  def _packed_train_updates(self, params, grads, states, global_state,
-                            mode_mt, teacher_steps):
-    """`_compute_updates` for states in `_loop_states`' packed form."""
-    steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
-        self, params, grads, [state[_PACKED_SLOT] for state in states],
+  def _step(self, params, grads, states, global_state, first, xla,
+            differentiable):
+    """`hrnn_step.step` on states in the `_loop_state` form.
+
+    Args:
+      params: the true parameters (the attended location starts from them).
+      grads, states, global_state: as in `_compute_updates`.
+      first, xla, differentiable: as in `hrnn_step.step`.
+
+    Returns:
+      As `_compute_updates`.
+    """
+    result = hrnn_step.step(
+        self, [p.get_shape() for p in params], grads,
+        [state[_PACKED_SLOT] for state in states],
         [state.get("layer") for state in states],
-        global_state[0] if global_state else None, differentiable=True)
-    new_params, new_states = [], []
-    for i, (param, step, packed, layer) in enumerate(
-        zip(params, steps, new_packed, new_layers)):
-      new_param = param - step
-      if mode_mt is not None:
-        new_param = opt.teacher_forced(mode_mt, param, teacher_steps[i],
-                                       new_param)
-      new_params.append(new_param)
-      new_states.append({_PACKED_SLOT: packed, "true_param": new_param})
+        global_state[0] if global_state else None, first=first, xla=xla,
+        differentiable=differentiable)
+    attended = None
+    if self.use_attention:
+      attended = [param - attend_step for param, attend_step in
+                  zip(params, result.attend_steps)]
+    new_states = []
+    for packed, layer in zip(result.states, result.layers):
+      new_states.append({_PACKED_SLOT: packed})
       if self.num_layers > 1:
         new_states[-1]["layer"] = layer
-    new_global = [new_global] if new_global is not None else []
-    return new_params, new_states, new_global, list(new_params), steps
+    new_global = [] if result.global_state is None else [result.global_state]
+    return result.steps, attended, new_states, new_global
 
-  def _features(self, grad, state, mean_log_lr):
-    """Input features [n, D], scaled gradients Z [n, S] and new statistics."""
-    s_count = self.num_gradient_scales
-    g = tf.reshape(tf.convert_to_tensor(grad), [-1, 1])
-    inp = utils.decay_timescales(state["inp_decay"], s_count)
-    if self.use_multiple_scale_decays:
-      scl = utils.decay_timescales(state["scl_decay"], s_count)
-    else:
-      scl = [state["scl_decay"]] * s_count
-    accums, mss, scaled = [], [], []
-    for i in range(s_count):
-      if s_count == 1:
-        accum = g
-      else:
-        accum = (1. - inp[i]) * g + inp[i] * state["grad_accum%d" % (i + 1)]
-      z, ms = utils.rms_scaling(accum, scl[i], state["ms%d" % (i + 1)])
-      accums.append(accum)
-      mss.append(ms)
-      scaled.append(z)
-    features = list(scaled)
-    if s_count > 1 and self.use_grad_products:
-      features += [scaled[i] * scaled[i + 1] for i in range(s_count - 1)]
-    if self.use_log_means_squared:
-      log_ms = [tf.math.log(ms + 1e-16) for ms in mss]
-      mean = tf.add_n(log_ms) / float(s_count)
-      features += [m - mean for m in log_ms]
-    log_lr = state.get("log_learning_rate")
-    if self.use_relative_lr:
-      reference = (mean_log_lr if self.use_problem_lr_mean
-                   else tf.reduce_mean(log_lr))
-      features.append(log_lr - reference)
-    if self.use_extreme_indicator:
-      features.append(tf.nn.relu(log_lr - np.log(1.)) -
-                      tf.nn.relu(np.log(1e-6) - log_lr))
-    if self.use_lr_shortcut:
-      features.append(log_lr - np.log(1e-3))
-    return tf.concat(features, 1), tf.concat(scaled, 1), accums, mss
-
-  def _update_tensor(self, param, grad, state, global_h, mean_log_lr, mode_mt,
-                     teacher):
-    """Level 0 and 1 for one tensor, the readouts and the parameter step."""
-    h0_size, s_count = self.level_sizes[0], self.num_gradient_scales
-    x, scaled, accums, mss = self._features(grad, state, mean_log_lr)
-    with tf.variable_scope("Layer0_RNN"):
-      bias0 = None
-      if self.num_layers >= 2:
-        with tf.variable_scope("Param"):
-          bias0 = utils.affine(state["layer"], 3 * h0_size)
-      if self.num_layers == 3:
-        with tf.variable_scope("Global"):
-          bias0 += utils.affine(global_h, 3 * h0_size)
-      h0 = self.cells[0](x, state["parameter"], bias0)[1]
-    new_state = {"parameter": h0}
-    if self.num_layers >= 2:
-      with tf.variable_scope("Layer1_RNN"):
-        summary = tf.concat([h0, x], 1) if self._uses_additional_features else h0
-        summary = tf.reduce_mean(summary, 0, keepdims=True)
-        bias1 = (utils.affine(global_h, 3 * self.level_sizes[1])
-                 if self.num_layers == 3 else None)
-        new_state["layer"] = self.cells[1](summary, state["layer"], bias1)[1]
-
-    direction = self._direction(h0, scaled, self.update_weights,
-                                "GradsToDelta")
-    new_state["scl_decay"] = tf.sigmoid(
-        utils.project(h0, self.scl_decay_weights, self.scl_decay_bias))
-    new_state["inp_decay"] = tf.sigmoid(
-        utils.project(h0, self.inp_decay_weights, self.inp_decay_bias))
-
-    if self.dynamic_output_scale:
-      log_lr = state["log_learning_rate"]
-      log_lr_step = log_lr + utils.project(h0, self.lr_weights, self.lr_bias)
-      clipped = tf.clip_by_value(log_lr_step, MIN_LOG_LR, self.max_log_lr)
-      # Straight-through: clipped forward, identity gradient.
-      log_lr_step += tf.stop_gradient(clipped - log_lr_step)
-      momentum = tf.sigmoid(tf.get_variable("learning_rate_momentum_logit"))
-      new_state["log_learning_rate"] = (momentum * log_lr +
-                                        (1. - momentum) * log_lr_step)
-      offset = tf.get_variable("param_stepsize_offset")
-      step_size = tf.exp(log_lr_step + offset)
-      attend_step_size = tf.exp(log_lr_step) if self.use_attention else None
-    else:
-      step_size = 2. * tf.sigmoid(
-          utils.project(h0, self.lr_weights, self.lr_bias))
-      attend_step_size = step_size
-
-    shape = param.get_shape()
-    update_step = tf.reshape(step_size * direction, shape)
-    base = state["true_param"] if self.use_attention else param
-    new_param = base - update_step
-    if mode_mt is not None:
-      new_param = opt.teacher_forced(mode_mt, base, teacher, new_param)
-    if self.use_attention:
-      attend_direction = self._direction(h0, scaled, self.attention_weights,
-                                         "GradsToAttnDelta")
-      attended = state["true_param"] - tf.reshape(
-          attend_step_size * attend_direction, shape)
-    else:
-      attended = new_param
-    new_state["true_param"] = new_param
-    for i in range(s_count):
-      new_state["grad_accum%d" % (i + 1)] = accums[i]
-      new_state["ms%d" % (i + 1)] = mss[i]
-    return new_param, new_state, attended, update_step
-
-  def _direction(self, h0, scaled, weights, shortcut_scope):
-    direction = tf.matmul(h0, weights)
-    if self.use_gradient_shortcut:
-      direction += utils.affine(scaled, 1, scope=shortcut_scope,
-                                include_bias=False)
-    if self.dynamic_output_scale:
-      direction /= tf.sqrt(tf.reduce_mean(tf.square(direction)) + 1e-16)
-    return direction
-
-  # --- Apply mode ---------------------------------------------------------------
+  # --- Apply mode -------------------------------------------------------------
 
   def apply_gradients(self, grads_and_vars, global_step=None, name=None):
     """Updates the variables of `grads_and_vars` with one hierarchical step.
@@ -577,11 +403,20 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     with tf.control_dependencies(None):
       self._create_slots(var_list)
     with tf.name_scope(name, self._name):
-      update_state = (self._packed_update if self.packed_apply
-                      else self._per_tensor_update)
       global_state, write_global = self._read_global_state()
-      targets, new_states, new_global = update_state(
-          var_list, list(grads), global_state)
+      states = [self._read_state(var) for var in var_list]
+      params = [state["true_param"] if self.use_attention
+                else tf.convert_to_tensor(var)
+                for state, var in zip(states, var_list)]
+      fresh = [1. - self.get_slot(var, opt.STARTED_SLOT) for var in var_list]
+      steps, attended, new_states, new_global = self._step(
+          params, list(grads), states, global_state, first=fresh,
+          xla=self.xla_apply, differentiable=False)
+      new_params = [param - step for param, step in zip(params, steps)]
+      if self.use_attention:
+        for state, new_param in zip(new_states, new_params):
+          state["true_param"] = new_param
+      targets = new_params if attended is None else attended
       # Every read happens before any write.
       with tf.control_dependencies(
           tf.nest.flatten([targets, new_states, new_global])):
@@ -597,56 +432,31 @@ class HierarchicalRNN(opt.TrainableOptimizer):
       with tf.control_dependencies([update]):
         return tf.assign_add(global_step, 1).op
 
+  def _slot_initial_values(self, var):
+    """The `_loop_state` form, plus the true parameters with attention."""
+    initial = self._initialize_state(var)
+    slots = self._loop_state(initial, var)
+    if self.use_attention:
+      slots["true_param"] = initial["true_param"]
+    return slots
+
   def variable_state(self, var):
     """The apply-mode state of `var` after its last step.
 
     Returns:
       A dict state key -> tensor, per-coordinate entries [n, c] (as in
-      meta-training, whatever the slot layout), "layer" [1, H1] with two or
-      more levels; empty before `apply_gradients` has made the slots. Before
-      the first step the values are the slots' zeros.
+      meta-training's `output_state`), "layer" [1, H1] with two or more
+      levels and "true_param" with attention; empty before `apply_gradients`
+      has made the slots. Before the first step the values are the slots'
+      zeros.
     """
-    if not self.packed_apply:
-      return {key: tf.convert_to_tensor(self.get_slot(var, key))
-              for key in self._slot_keys(var)}
     if self.get_slot(var, _PACKED_SLOT) is None:
       return {}
-    return self._from_packed({key: tf.convert_to_tensor(self.get_slot(var, key))
-                              for key in self._slot_keys(var)})
-
-  def _per_tensor_update(self, var_list, grads, global_state):
-    """(new variable values, new states, new global): slot per entry."""
-    states = [self._read_state(var) for var in var_list]
-    params = [tf.convert_to_tensor(var) for var in var_list]
-    new_params, new_states, new_global, attended, _ = self._compute_updates(
-        params, grads, states, global_state)
-    targets = attended if self.use_attention else new_params
-    return targets, new_states, new_global
-
-  def _slot_initial_values(self, var):
-    initial = self._initialize_state(var)
-    if not self.packed_apply:
-      return initial
-    return self._to_packed(initial, ("layer",))
-
-  def _packed_update(self, var_list, grads, global_state):
-    """(new variable values, new states, new global state): packed slots."""
-    states = [self._read_state(var) for var in var_list]
-    params = [tf.convert_to_tensor(var) for var in var_list]
-    fresh = [1. - self.get_slot(var, opt.STARTED_SLOT) for var in var_list]
-    steps, new_packed, new_layers, new_global = hrnn_packed.packed_step(
-        self, params, grads, [state[_PACKED_SLOT] for state in states],
-        [state.get("layer") for state in states],
-        global_state[0] if global_state else None, first=fresh,
-        xla=self.xla_apply)
-    targets = [param - step for param, step in zip(params, steps)]
-    new_global = [new_global] if new_global is not None else []
-    new_states = []
-    for value, layer in zip(new_packed, new_layers):
-      new_states.append({_PACKED_SLOT: value})
-      if self.num_layers > 1:
-        new_states[-1]["layer"] = layer
-    return targets, new_states, new_global
+    slots = {key: tf.convert_to_tensor(self.get_slot(var, key))
+             for key in self._slot_keys(var)}
+    state = hrnn_step.unpack_state(self, slots.pop(_PACKED_SLOT))
+    state.update(slots)
+    return state
 
   def _read_global_state(self):
     """The apply-mode global RNN state and a function writing its update."""

@@ -43,6 +43,8 @@ class BiasGRUCell(_SingleStateCell):
   Note the convention: u weighs the old state. Variables live in scope
   "BiasGRUCell": gates/Affine/{Matrix, Bias} and candidate/Affine/{Matrix,
   Bias}, matrices N(0, (scale / sqrt(fan_in))^2), gate bias `gate_bias_init`.
+  The maths is `columns`, on feature-major states [H, B] (the
+  HierarchicalRNN's step); `__call__` is the row-major [B, H] view of it.
   """
 
   def __init__(self, num_units, activation=tf.tanh, scale=0.1,
@@ -70,26 +72,56 @@ class BiasGRUCell(_SingleStateCell):
                                            random_seed=self.random_seed)
     return gates + candidate
 
+  def column_weights(self, input_size):
+    """The cell's variables arranged for feature-major (column) states.
+
+    Returns:
+      A `ColumnWeights`: `inputs` [3H, D] (rows r, u, c), `gates_state`
+      [2H, H], `candidate_state` [H, H] and `bias` [3H, 1].
+    """
+    gates_matrix, gates_bias, candidate_matrix, candidate_bias = self.build(
+        input_size)
+    return ColumnWeights(
+        tf.transpose(tf.concat([gates_matrix[:input_size],
+                                candidate_matrix[:input_size]], 1)),
+        tf.transpose(gates_matrix[input_size:]),
+        tf.transpose(candidate_matrix[input_size:]),
+        tf.reshape(tf.concat([gates_bias, candidate_bias], 0), [-1, 1]))
+
+  def columns(self, weights, input_part, state):
+    """One step for column states: the cell's maths.
+
+    Args:
+      weights: the cell's `column_weights`.
+      input_part: [3H, B], the inputs' contribution to the r, u and candidate
+        pre-activations, the cell's and any external biases included.
+      state: [H, B].
+
+    Returns:
+      The new state [H, B].
+    """
+    size = self.num_units
+    gates_part, candidate_part = tf.split(input_part, [2 * size, size], axis=0)
+    gates = tf.sigmoid(gates_part + tf.matmul(weights.gates_state, state))
+    reset, keep = tf.split(gates, 2, axis=0)
+    candidate = self.activation(
+        candidate_part + tf.matmul(weights.candidate_state, reset * state))
+    return keep * state + (1. - keep) * candidate
+
   def __call__(self, inputs, state, bias=None):
     """One step. inputs [B, D], state [B, H], bias [1, 3H] or None."""
-    if bias is None:
-      bias = tf.zeros([1, 3])
-    bias_r, bias_u, bias_c = tf.split(bias, 3, axis=1)
-    with tf.variable_scope(type(self).__name__):
-      with tf.variable_scope("gates"):
-        gates = utils.affine([inputs, state], 2 * self.num_units,
-                             scale=self.scale, bias_init=self.gate_bias_init,
-                             random_seed=self.random_seed)
-      r_lin, u_lin = tf.split(gates, 2, axis=1)
-      r = tf.sigmoid(r_lin + bias_r)
-      u = tf.sigmoid(u_lin + bias_u)
-      with tf.variable_scope("candidate"):
-        candidate = self.activation(
-            utils.affine([inputs, r * state], self.num_units,
-                         scale=self.scale, random_seed=self.random_seed) +
-            bias_c)
-    new_state = u * state + (1 - u) * candidate
+    weights = self.column_weights(inputs.get_shape().as_list()[1])
+    input_part = tf.matmul(weights.inputs, inputs, transpose_b=True)
+    input_part += weights.bias
+    if bias is not None:
+      input_part += tf.transpose(bias)
+    new_state = tf.transpose(self.columns(weights, input_part,
+                                          tf.transpose(state)))
     return new_state, new_state
+
+
+ColumnWeights = collections.namedtuple(
+    "ColumnWeights", "inputs gates_state candidate_state bias")
 
 
 class BasicRNNCell(_SingleStateCell):

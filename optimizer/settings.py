@@ -1,18 +1,21 @@
 """The optimizer-shape settings shared by metarun.py, metatest.py and users.
 
 The original defined these as flags in each entry program (same names and
-defaults everywhere). Here they are one table: the entry points turn it into
-absl flags (optimizer_flags.py), `optimizer_spec` maps values onto a
-constructor call, and a run's values are recorded next to its checkpoints
-(`optimizer.json`) so that evaluation and drop-in use rebuild the same
-optimizer. Nothing here reads flags.
+defaults everywhere). Here they are one table, derived from the optimizers'
+config classes (optimizer/configs.py) plus a few flag-only rows: the entry
+points turn it into absl flags (optimizer_flags.py), `optimizer_spec` maps
+values onto a constructor call, and a run's values are recorded next to its
+checkpoints (`optimizer.json`) so that evaluation and drop-in use rebuild the
+same optimizer. Nothing here reads flags.
 """
 
 import json
 import os
 
+from optimizer import configs as optimizer_configs
 from problems import problem_spec
 from run_control import atomic
+from run_control import configs
 
 # The HierarchicalRNN's level sizes are fixed in the original (the cell_size
 # and num_cells flags only name the log directory for it).
@@ -20,10 +23,9 @@ HRNN_CELL_SIZES = (10, 20, 20)
 
 CONFIG_FILE = "optimizer.json"
 
-# (name, type, default, help). Defaults are the original flags' defaults;
-# for use_problem_lr_mean, use_gradient_shortcut and use_grad_products they
-# differ from the HierarchicalRNN constructor's, and the flag wins.
-FLAG_TABLE = (
+# Flags that are no config field: which optimizer, the CoordinatewiseRNN's
+# cells, and the (min, max) of the constructors' init_lr_range.
+_FLAG_ONLY_ROWS = (
     ("optimizer", str, "HierarchicalRNN", "Learned optimizer class."),
     ("cell_size", int, 20, "Cell size (CoordinatewiseRNN; for "
      "HierarchicalRNN only part of the log directory name)."),
@@ -31,64 +33,37 @@ FLAG_TABLE = (
     ("cell_cls", str, "GRUCell", "RNN cell class by name."),
     ("min_lr", float, 1e-6, "Lower end of the initial learning rates."),
     ("max_lr", float, 1e-2, "Upper end of the initial learning rates."),
-    ("zero_init_lr_weights", bool, True,
-     "Zero-initialise the learning-rate readout."),
-    ("use_relative_lr", bool, True, "Relative log-LR feature."),
-    ("use_extreme_indicator", bool, False,
-     "Extreme learning-rate indicator feature."),
-    ("use_log_means_squared", bool, True,
-     "Log mean-squared gradient features."),
-    ("use_problem_lr_mean", bool, True,
-     "Relative LR against the problem-wide mean."),
-    ("learnable_decay", bool, True, "Learn the RMS decays."),
-    ("dynamic_output_scale", bool, True,
-     "Learned log learning rates; unit-RMS directions."),
-    ("use_log_objective", bool, True, "Log meta-objective."),
-    ("use_attention", bool, False, "Attended gradient location."),
-    ("use_second_derivatives", bool, True,
-     "Back-propagate through the problem's gradients."),
-    ("num_gradient_scales", int, 4, "Momentum timescales."),
-    ("max_log_lr", float, 33., "Upper clip of the log learning rate."),
-    ("objective_training_max_multiplier", float, -1.,
-     "Stop an unroll once the objective exceeds this multiple of the "
-     "initial one (<= 0: never)."),
-    ("use_gradient_shortcut", bool, True,
-     "Linear map of the scaled gradients into the step."),
-    ("use_lr_shortcut", bool, False, "log_lr - log(1e-3) feature."),
-    ("use_grad_products", bool, True,
-     "Products of adjacent-timescale gradients."),
-    ("use_multiple_scale_decays", bool, False,
-     "One scale decay per timescale."),
-    ("use_numerator_epsilon", bool, False,
-     "Epsilon also in the numerator of the log objective."),
-    ("learnable_inp_decay", bool, True, "Learn the input decay."),
-    ("learnable_rnn_init", bool, True, "Learn the initial RNN states."),
-    ("biasgrucell_scale", float, 0.5, "BiasGRUCell weight scale."),
-    ("biasgrucell_gate_bias_init", float, 2.2,
-     "Initial gate bias of the BiasGRUCells."),
-    ("hrnn_rnn_readout_scale", float, 0.5, "HRNN readout scale."),
-    ("hrnn_default_decay_var_init", float, 2.2, "Initial input-decay bias."),
-    ("scale_decay_bias_init", float, 3.2, "Initial scale-decay bias."),
-    ("learning_rate_momentum_logit_init", float, 3.2,
-     "Initial learning-rate momentum logit."),
-    ("hrnn_affine_scale", float, 0.5,
-     "Scale of the HRNN inter-level affine maps."),
-    ("crnn_rnn_readout_scale", float, 0.5, "cRNN readout scale."),
-    ("crnn_default_decay_var_init", float, 2.2, "Initial cRNN decay bias."),
 )
+
+
+def _flag_table():
+  """The flag-only rows, then each config's settings (shared ones once)."""
+  rows = list(_FLAG_ONLY_ROWS)
+  seen = {row[0]: row for row in rows}
+  for config_class in (optimizer_configs.HRNNConfig,
+                       optimizer_configs.CRNNConfig):
+    for row in configs.flag_rows(config_class):
+      if row[0] not in seen:
+        seen[row[0]] = row
+        rows.append(row)
+      elif seen[row[0]][1:3] != row[1:3]:
+        raise AssertionError("flag %s: %r and %r disagree" %
+                             (row[0], seen[row[0]], row))
+  return tuple(rows)
+
+
+# (name, type, default, help). Defaults are the original flags' defaults;
+# for use_problem_lr_mean, use_gradient_shortcut and use_grad_products they
+# differ from the HierarchicalRNN constructor's, and the flag wins.
+FLAG_TABLE = _flag_table()
 
 NAMES = tuple(row[0] for row in FLAG_TABLE)
 
-_HRNN_KWARGS = (
-    "learnable_decay", "dynamic_output_scale", "num_gradient_scales",
-    "zero_init_lr_weights", "use_log_means_squared", "use_relative_lr",
-    "use_extreme_indicator", "max_log_lr", "use_problem_lr_mean",
-    "use_gradient_shortcut", "use_lr_shortcut", "use_grad_products",
-    "use_multiple_scale_decays", "learnable_inp_decay", "learnable_rnn_init",
-    "biasgrucell_scale", "biasgrucell_gate_bias_init",
-    "hrnn_rnn_readout_scale", "hrnn_default_decay_var_init",
-    "scale_decay_bias_init", "learning_rate_momentum_logit_init",
-    "hrnn_affine_scale")
+
+def _constructor_kwargs(config_class, values):
+  """The setting fields of `config_class`, from flag values."""
+  return {field.name: values[configs.flag_name(field)]
+          for field in configs.flag_fields(config_class)}
 
 
 def defaults():
@@ -131,29 +106,20 @@ def optimizer_spec(values, random_seed=None):
 def _unseeded_spec(values):
   from optimizer import registry  # pylint: disable=g-import-not-at-top
   name = values["optimizer"]
-  base = dict(
-      use_attention=values["use_attention"],
-      use_log_objective=values["use_log_objective"],
-      obj_train_max_multiplier=values["objective_training_max_multiplier"],
-      use_second_derivatives=values["use_second_derivatives"],
-      use_numerator_epsilon=values["use_numerator_epsilon"])
   cls = registry.optimizer_class(name)
+  lr_range = (values["min_lr"], values["max_lr"])
   if name == "HierarchicalRNN":
-    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]))
-    for key in _HRNN_KWARGS:
-      kwargs[key] = values[key]
+    kwargs = _constructor_kwargs(optimizer_configs.HRNNConfig, values)
+    kwargs["init_lr_range"] = lr_range
     return problem_spec.Spec(cls, (list(HRNN_CELL_SIZES),), kwargs)
   if name == "CoordinatewiseRNN":
-    kwargs = dict(base, init_lr_range=(values["min_lr"], values["max_lr"]),
-                  dynamic_output_scale=values["dynamic_output_scale"],
-                  learnable_decay=values["learnable_decay"],
-                  zero_init_lr_weights=values["zero_init_lr_weights"],
-                  crnn_rnn_readout_scale=values["crnn_rnn_readout_scale"],
-                  crnn_default_decay_var_init=values[
-                      "crnn_default_decay_var_init"])
+    kwargs = _constructor_kwargs(optimizer_configs.CRNNConfig, values)
+    kwargs["init_lr_range"] = lr_range
     return problem_spec.Spec(
         cls, ([values["cell_size"]] * values["num_cells"],
               values["cell_cls"]), kwargs)
+  base = _constructor_kwargs(optimizer_configs.TrainableOptimizerConfig,
+                             values)
   return problem_spec.Spec(cls, (), base)
 
 

@@ -86,23 +86,13 @@ class TrainableAdam(opt.TrainableOptimizer):
 
   def _compute_update(self, param, grad, state):
     if isinstance(grad, tf.IndexedSlices):
-      return self._sparse_update(param, grad, state)
+      return utils.sparse_row_update(
+          param, grad, state,
+          lambda values, rows: self._adam_step(tf.reshape(values, [-1, 1]),
+                                               rows))
     g = tf.reshape(grad, [-1, 1])
     step, new_state = self._adam_step(g, state)
     return param - tf.reshape(step, tf.shape(param)), new_state
-
-  def _sparse_update(self, param, grad, state):
-    """Updates only the rows of `param` (and its state) that `grad` touches."""
-    indices, values = utils.accumulate_sparse_gradients(grad)
-    head_dims = tf.shape(param)
-    rows = {key: utils.slice_tensor(value, indices, head_dims)
-            for key, value in state.items()}
-    step, new_rows = self._adam_step(tf.reshape(values, [-1, 1]), rows)
-    dense_step = utils.stack_tensor(step, indices, state["m"], head_dims)
-    new_state = {key: utils.update_slices(new_rows[key], indices, state[key],
-                                          head_dims)
-                 for key in state}
-    return param - tf.reshape(dense_step, tf.shape(param)), new_state
 
   def _adam_step(self, g, state):
     """The Adam step for gradients `g` [k, 1] and the matching state rows.

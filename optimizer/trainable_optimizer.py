@@ -12,13 +12,18 @@ has meta-parameters (variables under the "LOL" scope). It works in two modes:
 Subclasses define `_initialize_state(var)` (dict of per-tensor state),
 optionally `_initialize_global_state()`, and `_compute_update(param, grad,
 state)`; optimizers that mix information across tensors override
-`_compute_updates`.
+`_compute_updates` (and may carry their state through `train()`'s loop in
+another layout: `_loop_state` / `_output_state`). Settings are frozen
+config objects (optimizer/configs.py), exposed as `optimizer.config`.
 """
 
 import collections
+import dataclasses
 import weakref
 
 import tensorflow.compat.v1 as tf
+
+from optimizer import configs as optimizer_configs
 
 OPTIMIZER_SCOPE = "LOL"
 _LOCAL_VARIABLE_PREFIX = "local_state_"
@@ -48,33 +53,53 @@ TrainingOutput = collections.namedtuple("TrainingOutput", [
     "record_objectives",   # placeholder: whole-data objective at every step
 ])
 
+# What `train()`'s while loop carries from one inner step to the next.
+LoopState = collections.namedtuple("LoopState", [
+    "step",            # inner step index t
+    "objective_sum",   # sum of obj_weights[t] * objective_t so far
+    "imitation_sum",   # sum of obj_weights[t] * imitation MSE_t so far
+    "params",          # per tensor, the optimizee's (true) parameters
+    "attended",        # per tensor, where the next gradients are taken
+    "states",          # per tensor, the state in the `_loop_state` form
+    "global_state",    # list of problem-level state tensors
+    "objectives",      # [t + 1]: F_start, F_0, ..., F_{t-1}
+    "regularizer",     # accumulated meta-regulariser term
+])
+
 
 class TrainableOptimizer(tf.train.Optimizer):
   """Base class of the learned optimizers."""
 
-  def __init__(self, name, state_keys, use_attention=False,
-               use_log_objective=False, obj_train_max_multiplier=-1,
-               use_second_derivatives=True, use_numerator_epsilon=False):
+  def __init__(self, name, state_keys, config=None, **kwargs):
     """Creates the optimizer.
 
     Args:
       name: optimizer name; slot variables are named "<var>/<name>_<key>".
       state_keys: names of the per-tensor state entries (kept sorted).
-      use_attention: compute gradients at a separate "attended" location.
-      use_log_objective: meta-objective is the mean log of the scaled
-        objectives (see `scale_objective`).
-      obj_train_max_multiplier: if > 0, an unroll stops once the objective
-        exceeds initial + (m - 1) |initial|.
-      use_second_derivatives: if False, the problem's gradients enter the
-        optimizer through stop_gradient.
-      use_numerator_epsilon: where epsilon goes in the log objective.
+      config: the subclass's config (a `configs.TrainableOptimizerConfig`
+        subclass); without it one is made from `kwargs`. Every field becomes
+        an attribute of the optimizer.
+      **kwargs: `configs.TrainableOptimizerConfig` fields: use_attention
+        (compute gradients at a separate "attended" location),
+        use_log_objective (the meta-objective is the mean log of the scaled
+        objectives, see `scale_objective`), obj_train_max_multiplier (if
+        > 0, an unroll stops once the objective exceeds initial + (m - 1)
+        |initial|), use_second_derivatives (if False, the problem's
+        gradients enter the optimizer through stop_gradient),
+        use_numerator_epsilon (where epsilon goes in the log objective).
+
+    Raises:
+      TypeError: an unknown keyword argument (named in the message).
     """
+    if config is None:
+      config = optimizer_configs.TrainableOptimizerConfig(**kwargs)
+    elif kwargs:
+      raise TypeError("unexpected arguments %s next to a config" %
+                      ", ".join(sorted(kwargs)))
+    self.config = config
+    for field in dataclasses.fields(config):
+      setattr(self, field.name, getattr(config, field.name))
     self.state_keys = sorted(state_keys)
-    self.use_attention = use_attention
-    self.use_log_objective = use_log_objective
-    self.obj_train_max_multiplier = obj_train_max_multiplier
-    self.use_second_derivatives = use_second_derivatives
-    self.use_numerator_epsilon = use_numerator_epsilon
     super().__init__(use_locking=False, name=name)
 
   # --- Hooks for subclasses -------------------------------------------------
@@ -105,56 +130,52 @@ class TrainableOptimizer(tf.train.Optimizer):
     """
     return self._initialize_state(var)
 
-  def _loop_states(self, states):
-    """The form in which `train()`'s loop carries the per-tensor states.
+  def _loop_state(self, state, param):
+    """The form in which `train()`'s loop carries one tensor's state.
 
     Args:
-      states: list of state dicts (keys `state_keys`), one per tensor.
+      state: the tensor's state dict (keys `state_keys`).
+      param: the tensor's parameters at the start of the unroll.
 
     Returns:
-      A list of dicts of tensors, one per tensor, that `_compute_updates`
-      accepts and returns inside the loop and `_unloop_states` maps back.
-      The default carries the states as they are; a subclass may carry a
-      layout that is cheaper to update.
+      A dict of tensors that `_compute_updates` accepts and returns inside
+      the loop and `_output_state` maps back. The default carries the state
+      as it is; a subclass may carry a layout that is cheaper to update.
     """
-    return states
+    del param
+    return state
 
-  def _unloop_states(self, states):
-    """The inverse of `_loop_states`: per-tensor state dicts."""
-    return states
+  def _output_state(self, loop_state, param):
+    """The inverse of `_loop_state`, given the tensor's current parameters."""
+    del param
+    return loop_state
 
   def _compute_update(self, param, grad, state):
     """Returns (new_param, new_state dict) for one tensor."""
     raise NotImplementedError
 
-  def _compute_updates(self, params, grads, states, global_state,
-                       mode_mt=None, teacher_steps=None):
-    """Updates every tensor; the default applies `_compute_update` to each.
+  def _compute_updates(self, params, grads, states, global_state):
+    """One step of every tensor; the default applies `_compute_update`.
 
     Args:
-      params: list of parameter tensors.
-      grads: list of gradients (tensors or IndexedSlices).
-      states: list of state dicts.
+      params: list of parameter tensors (the true parameters, not an
+        attended location).
+      grads: list of gradients (tensors or IndexedSlices), same shapes.
+      states: list of state dicts (in the `_loop_state` form).
       global_state: list of problem-level state tensors.
-      mode_mt: optional bool tensor; when true the parameters follow the
-        teacher's steps instead of the optimizer's (teacher forcing).
-      teacher_steps: per tensor, the teacher's step (new = old - step).
 
     Returns:
-      (new_params, new_states, new_global_state, attended_params,
-       update_steps), `update_steps` being the optimizer's own steps
-       (param - new_param), shaped like the parameters.
+      (steps, attended, new_states, new_global_state): the optimizer's own
+      steps (new parameter = parameter - step), shaped like the parameters;
+      the positions at which the next gradients are taken, or None for the
+      new parameters themselves; the new states and global state.
     """
-    new_params, new_states, steps = [], [], []
-    for i, (param, grad, state) in enumerate(zip(params, grads, states)):
+    steps, new_states = [], []
+    for param, grad, state in zip(params, grads, states):
       new_param, new_state = self._compute_update(param, grad, state)
-      step = param - new_param
-      if mode_mt is not None:
-        new_param = teacher_forced(mode_mt, param, teacher_steps[i], new_param)
-      new_params.append(new_param)
+      steps.append(param - new_param)
       new_states.append(new_state)
-      steps.append(step)
-    return new_params, new_states, global_state, new_params, steps
+    return steps, None, new_states, global_state
 
   # --- Apply mode -----------------------------------------------------------
 
@@ -257,18 +278,21 @@ class TrainableOptimizer(tf.train.Optimizer):
             optimizee_regularizer_weight=None, swap_memory=False):
     """Builds one partial unroll of optimizing `problem` with this optimizer.
 
-    Each `session.run` of the outputs runs T = len(obj_weights) inner steps.
-    Between runs the caller copies `output_loop_vars` into `init_loop_vars`
-    (local variables) so that the next unroll continues the trajectory;
-    `first_unroll` restarts the optimizee from `init_tensors`, `reset_state`
-    restarts the optimizer state.
+    Each `session.run` of the outputs runs T = len(objective_weights) inner
+    steps. Between runs the caller copies `carried_values` into
+    `carried_variables` (local variables) so that the next unroll continues
+    the trajectory; `first_unroll` restarts the optimizee from
+    `initial_params`, `reset_state` restarts the optimizer state.
 
-    Feeds: `obj_weights` [T]; `init_tensors` (one array per parameter);
-    `mini_data` / `mini_labels` (the unroll's data, integer labels) and
-    `batches` [T, batch_size] (indices into them) for data-driven problems;
-    optionally `first_unroll`, `reset_state`, `jacob_switch`, `mode_mt`
-    (all default False), `mt_labels` (default zeros) and
-    `record_objectives` (default True).
+    Feeds (fields of the `TrainingOutput`): `objective_weights` [T];
+    `initial_params` (one array per parameter); `mini_data` / `mini_labels`
+    (the unroll's data, integer labels) and `batches` [T, batch_size]
+    (indices into them) for data-driven problems; optionally
+    `first_unroll`, `reset_state`, `regularizer_on`, `imitating` (all
+    default False), `teacher_steps` (default zeros) and `record_objectives`
+    (default True). An imitating unroll moves the parameters by the
+    teacher's steps; `imitation_loss` compares the optimizer's own steps
+    with them.
 
     `problem_objectives` records the objective on the whole mini-dataset at
     every step, which the meta-objective needs. A run that only reads the
@@ -286,7 +310,7 @@ class TrainableOptimizer(tf.train.Optimizer):
         curvature regulariser of the batch objective (see regularizers/).
       meta_regularizer_weight: if set (alpha), the meta-objective gains
         alpha * sum_t regularizer_t over the steps of unrolls run with
-        `jacob_switch` true. When the switch is false the regulariser is not
+        `regularizer_on` true. When the switch is false the regulariser is not
         computed at all.
       optimizee_regularizer_weight: if set (beta), every inner step minimises
         batch_objective + beta * regularizer; its gradients are then the plain
@@ -315,61 +339,52 @@ class TrainableOptimizer(tf.train.Optimizer):
         name="batches")
     first_unroll = tf.placeholder_with_default(False, [], name="first_unroll")
     reset_state = tf.placeholder_with_default(False, [], name="reset_state")
-    jacob_switch = tf.placeholder_with_default(False, [], name="jacob_switch")
-    mode_mt = tf.placeholder_with_default(False, [], name="mode_mt")
+    regularizer_on = tf.placeholder_with_default(False, [],
+                                                 name="jacob_switch")
+    imitating = tf.placeholder_with_default(False, [], name="mode_mt")
     record_objectives = tf.placeholder_with_default(
         True, [], name="record_objectives")
     init_tensors = [tf.placeholder(tf.float32, shape, name="init_tensor")
                     for shape in shapes]
-    mt_labels = [tf.placeholder_with_default(
+    teacher_steps = [tf.placeholder_with_default(
         tf.zeros(tf.concat([[num_iter], tf.constant(shape, tf.int32)], 0)),
-        (None,) + shape,
-        name="mt_labels") for shape in shapes]
+        (None,) + shape, name="mt_labels") for shape in shapes]
 
     # Starting values: fed on a first unroll, carried otherwise.
     param_vars, params0 = local_state_variables(init_tensors, first_unroll)
     attend_vars, attend0 = local_state_variables(init_tensors, first_unroll)
     f_start = problem.objective(params0, mini_data, mini_labels)
     [obj_var], [initial_obj] = local_state_variables([f_start], first_unroll)
-    state_keys = []
-    state_vars = []
-    states0 = []
+    state_keys, state_vars, loop_states0 = [], [], []
     for x, param in zip(init_tensors, params0):
       initial = self._initialize_state(x)
       keys = sorted(initial)
-      state_keys.append(keys)
       variables, values = local_state_variables(
           [initial[k] for k in keys], reset_state)
       restarted = self._restart_state(dict(zip(keys, values)), param)
       values = _select(tf.logical_and(first_unroll,
                                       tf.logical_not(reset_state)),
                        [restarted[k] for k in keys], values)
+      state_keys.append(keys)
       state_vars.append(variables)
-      states0.append(dict(zip(keys, values)))
-    # The loop may carry the states in another layout; the local variables
-    # keep the per-tensor form.
-    loop_states0 = self._loop_states(states0)
-    loop_keys = [sorted(state) for state in loop_states0]
-    loop_states0 = [[state[k] for k in keys]
-                    for keys, state in zip(loop_keys, loop_states0)]
+      loop_states0.append(self._loop_state(dict(zip(keys, values)), param))
     global_vars, global0 = local_state_variables(
         self._initialize_global_state(), reset_state)
 
-    def body(itr, obj_accum, obj_accum_mt, params, attend_params, flat_states,
-             global_state, all_obj, regular):
-      index = tf.gather(batches, itr)
+    def body(loop):
+      index = tf.gather(batches, loop.step)
       batch_data = tf.gather(mini_data, index)
       batch_labels = tf.gather(mini_labels, index)
-      teacher = [tf.gather(labels, itr) for labels in mt_labels]
-      at = attend_params if self.use_attention else params
+      at = loop.attended if self.use_attention else loop.params
       batch_obj = problem.objective(at, batch_data, batch_labels)
-      whole_data_obj = lambda: problem.objective(params, mini_data,
+      whole_data_obj = lambda: problem.objective(loop.params, mini_data,
                                                  mini_labels)
       if self.obj_train_max_multiplier > 0:
         full_obj = whole_data_obj()
       else:
         full_obj = tf.cond(
-            tf.logical_or(record_objectives, tf.equal(itr, num_iter - 1)),
+            tf.logical_or(record_objectives,
+                          tf.equal(loop.step, num_iter - 1)),
             whole_data_obj, lambda: tf.identity(batch_obj))
       grads = problem.gradients(batch_obj, at)
       if optimizee_regularizer_weight is not None:
@@ -378,68 +393,78 @@ class TrainableOptimizer(tf.train.Optimizer):
         grads = tf.gradients(batch_obj, at)
       if not self.use_second_derivatives:
         grads = [_stop_gradient(g) for g in grads]
+      regularizer = loop.regularizer
       if meta_regularizer_weight is not None:
-        regular = tf.reshape(regular + tf.cond(
-            jacob_switch,
+        regularizer = tf.reshape(regularizer + tf.cond(
+            regularizer_on,
             lambda: meta_regularizer_weight * regularizer_fn(batch_obj, at),
             lambda: tf.constant(0.)), [])
-      all_obj = tf.concat([all_obj, tf.reshape(full_obj, [1])], 0)
-      obj_accum = tf.reshape(obj_accum + obj_weights[itr] * full_obj, [])
-      states = [dict(zip(keys, flat))
-                for keys, flat in zip(loop_keys, flat_states)]
-      new_params, new_states, new_global, new_attend, steps = (
-          self._compute_updates(params, grads, states, global_state,
-                                mode_mt, teacher))
-      mse = tf.add_n([tf.reduce_sum(0.5 * tf.square(step - target))
-                      for step, target in zip(steps, teacher)])
-      mse /= float(problem.num_params)
-      obj_accum_mt = tf.reshape(obj_accum_mt + obj_weights[itr] * mse, [])
-      new_flat = [[state[k] for k in keys]
-                  for keys, state in zip(loop_keys, new_states)]
-      return (itr + 1, obj_accum, obj_accum_mt, list(new_params),
-              list(new_attend), new_flat, list(new_global), all_obj, regular)
 
-    def cond(itr, obj_accum, unused_obj_accum_mt, unused_params,
-             unused_attend, unused_states, unused_global, all_obj,
-             unused_regular):
-      go_on = tf.logical_and(itr < num_iter, tf.math.is_finite(obj_accum))
+      steps, attended, new_states, new_global = self._compute_updates(
+          loop.params, grads, loop.states, loop.global_state)
+      # Teacher forcing: an imitation unroll follows the teacher's steps and
+      # its loss compares them with the optimizer's own.
+      teacher = [tf.reshape(tf.gather(t, loop.step), shape)
+                 for t, shape in zip(teacher_steps, shapes)]
+      new_params = [tf.where_v2(imitating, param - target, param - own)
+                    for param, own, target in zip(loop.params, steps,
+                                                  teacher)]
+      mse = tf.add_n([tf.reduce_sum(0.5 * tf.square(own - target))
+                      for own, target in zip(steps, teacher)])
+      mse /= float(problem.num_params)
+      weight = obj_weights[loop.step]
+      return [LoopState(
+          step=loop.step + 1,
+          objective_sum=tf.reshape(loop.objective_sum + weight * full_obj, []),
+          imitation_sum=tf.reshape(loop.imitation_sum + weight * mse, []),
+          params=new_params,
+          attended=new_params if attended is None else list(attended),
+          states=list(new_states), global_state=list(new_global),
+          objectives=tf.concat([loop.objectives, tf.reshape(full_obj, [1])],
+                               0),
+          regularizer=regularizer)]
+
+    def cond(loop):
+      go_on = tf.logical_and(loop.step < num_iter,
+                             tf.math.is_finite(loop.objective_sum))
       if self.obj_train_max_multiplier > 0:
         limit = (initial_obj + (self.obj_train_max_multiplier - 1) *
                  tf.abs(initial_obj))
-        go_on = tf.logical_and(go_on, all_obj[itr] < limit)
+        go_on = tf.logical_and(go_on, loop.objectives[loop.step] < limit)
       return go_on
 
-    loop_vars = (tf.constant(0), tf.constant(0.), tf.constant(0.),
-                 list(params0), list(attend0), loop_states0, list(global0),
-                 tf.reshape(f_start, [1]), tf.constant(0.))
-    invariants = (tf.TensorShape([]), tf.TensorShape([]), tf.TensorShape([]),
-                  [tf.TensorShape(s) for s in shapes],
-                  [tf.TensorShape(s) for s in shapes],
-                  [[v.get_shape() for v in values] for values in loop_states0],
-                  [v.get_shape() for v in global0],
-                  tf.TensorShape([None]), tf.TensorShape([]))
-    out = tf.while_loop(cond, body, loop_vars, shape_invariants=invariants,
-                        swap_memory=swap_memory)
-    (_, meta_obj, meta_obj_mt, params_out, attend_out, loop_states_out,
-     global_out, problem_objectives, regular) = out
-    states_out = self._unloop_states(
-        [dict(zip(keys, flat))
-         for keys, flat in zip(loop_keys, loop_states_out)])
+    loop0 = LoopState(
+        step=tf.constant(0), objective_sum=tf.constant(0.),
+        imitation_sum=tf.constant(0.), params=list(params0),
+        attended=list(attend0), states=loop_states0,
+        global_state=list(global0), objectives=tf.reshape(f_start, [1]),
+        regularizer=tf.constant(0.))
+    invariants = tf.nest.map_structure(lambda t: t.get_shape(), loop0)
+    invariants = invariants._replace(objectives=tf.TensorShape([None]))
+    [out] = tf.while_loop(cond, body, [loop0], shape_invariants=[invariants],
+                          swap_memory=swap_memory, return_same_structure=True)
+
+    states_out = [self._output_state(state, param)
+                  for state, param in zip(out.states, out.params)]
     states_out = [[state[k] for k in keys]
                   for keys, state in zip(state_keys, states_out)]
-
-    metaobj = self.scale_objective(meta_obj, problem_objectives,
-                                   initial_obj) + regular
-    init_loop_vars = ([obj_var] + param_vars + attend_vars + global_vars +
-                      [v for variables in state_vars for v in variables])
-    output_loop_vars = ([initial_obj] + list(params_out) + list(attend_out) +
-                        list(global_out) +
-                        [v for values in states_out for v in values])
+    meta_objective = self.scale_objective(
+        out.objective_sum, out.objectives, initial_obj) + out.regularizer
+    carried_variables = ([obj_var] + param_vars + attend_vars + global_vars +
+                         [v for variables in state_vars for v in variables])
+    carried_values = ([initial_obj] + list(out.params) + list(out.attended) +
+                      list(out.global_state) +
+                      [v for values in states_out for v in values])
     return TrainingOutput(
-        metaobj, meta_obj_mt, obj_weights, problem_objectives, initial_obj,
-        batches, first_unroll, reset_state, states_out, init_loop_vars,
-        output_loop_vars, jacob_switch, mini_data, mini_labels, mt_labels,
-        init_tensors, mode_mt, record_objectives)
+        meta_objective=meta_objective, imitation_loss=out.imitation_sum,
+        objective_weights=obj_weights, problem_objectives=out.objectives,
+        initial_objective=initial_obj, batches=batches,
+        first_unroll=first_unroll, reset_state=reset_state,
+        output_state=states_out, carried_variables=carried_variables,
+        carried_values=carried_values, regularizer_on=regularizer_on,
+        mini_data=mini_data, mini_labels=mini_labels,
+        teacher_steps=teacher_steps, initial_params=init_tensors,
+        imitating=imitating, record_objectives=record_objectives)
 
   def scale_objective(self, total_obj, all_objs, initial_obj,
                       obj_scale_eps=1e-6):
@@ -463,12 +488,6 @@ class TrainableOptimizer(tf.train.Optimizer):
       return tf.reduce_mean(tf.math.log(
           all_objs / (initial_obj + obj_scale_eps) + obj_scale_eps))
     return total_obj / (initial_obj + obj_scale_eps)
-
-
-def teacher_forced(mode_mt, param, teacher_step, new_param):
-  """param - teacher_step when `mode_mt`, else `new_param`."""
-  return tf.where_v2(mode_mt, param - tf.reshape(teacher_step,
-                                                 tf.shape(param)), new_param)
 
 
 def _stop_gradient(grad):

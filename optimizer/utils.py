@@ -9,14 +9,32 @@ def make_finite(t, replacement):
   return tf.where_v2(tf.math.is_finite(t), t, replacement)
 
 
-def asinh(x):
-  """Inverse hyperbolic sine.
+def asinh(x, differentiable=True):
+  """Inverse hyperbolic sine, sign(x) log1p(|x| + x^2 / (1 + sqrt(1 + x^2))).
 
-  The original computed log(x + sqrt(1 + x^2)), which loses precision and
-  reaches -inf for large negative x in float32; tf.math.asinh agrees with it
-  to float tolerance everywhere else (docs/fidelity.md).
+  Equal to tf.math.asinh to float32 rounding and several times faster on
+  CPU, whose Asinh kernel is not vectorised. The original computed
+  log(x + sqrt(1 + x^2)), which loses precision and reaches -inf for large
+  negative x in float32 (docs/fidelity.md).
+
+  Args:
+    x: a float tensor.
+    differentiable: attach asinh's own derivative 1 / sqrt(1 + x^2).
+      Differentiating the formula itself gives 0 instead of 1 at x = 0
+      (through sign and abs); the value is the same either way, so only
+      graphs that are never differentiated (apply mode) pass False.
+
+  Returns:
+    asinh(x), shaped like x.
   """
-  return tf.math.asinh(x)
+  magnitude = tf.abs(x)
+  square = tf.square(magnitude)
+  root = tf.sqrt(1. + square)
+  value = tf.sign(x) * tf.math.log1p(magnitude + square / (1. + root))
+  if not differentiable:
+    return value
+  return (tf.stop_gradient(value) +
+          (x - tf.stop_gradient(x)) * tf.stop_gradient(1. / root))
 
 
 def decay_timescales(decay, count):
@@ -128,6 +146,34 @@ def accumulate_sparse_gradients(grad):
   values = tf.math.unsorted_segment_sum(grad.values, positions,
                                         tf.size(indices))
   return indices, values
+
+
+def sparse_row_update(param, grad, state, row_step):
+  """Updates only the rows of `param` (and of its state) that `grad` touches.
+
+  Args:
+    param: the parameter tensor.
+    grad: an IndexedSlices gradient of it.
+    state: dict of per-coordinate state entries, each [n, c].
+    row_step: function (gradient values, dict of the touched state rows)
+      -> (step [m, 1], dict of new state rows), m the touched coordinates.
+
+  Returns:
+    (new param, new state): untouched rows and their state unchanged.
+  """
+  indices, values = accumulate_sparse_gradients(grad)
+  head_dims = tf.shape(param)
+  rows = {}
+  for key, value in state.items():
+    rows[key] = slice_tensor(value, indices, head_dims)
+    rows[key].set_shape([None, value.get_shape()[1]])
+  step, new_rows = row_step(values, rows)
+  dense_step = stack_tensor(step, indices, tf.reshape(param, [-1, 1]),
+                            head_dims)
+  new_state = {key: update_slices(new_rows[key], indices, state[key],
+                                  head_dims)
+               for key in state}
+  return param - tf.reshape(dense_step, tf.shape(param)), new_state
 
 
 def slice_tensor(dense, indices, head_dims):

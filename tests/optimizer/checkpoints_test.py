@@ -158,11 +158,11 @@ class RestoreTest(test_util.TestCase):
 
   def test_optimizer_kwargs_reach_the_constructor(self):
     results = []
-    for kwargs in (None, {"xla_apply": False, "packed_apply": False}):
+    for kwargs in (None, {"xla_apply": False}):
       with tf.Graph().as_default():
         opt = checkpoints.load_learned_optimizer(
             self.path, random_seed=4, optimizer_kwargs=kwargs)
-        self.assertEqual(opt.packed_apply, kwargs is None)
+        self.assertEqual(opt.xla_apply, kwargs is None)
         loss, user_vars = self._user_model()
         train_op = opt.minimize(loss)
         with tf.Session() as sess:
@@ -170,8 +170,8 @@ class RestoreTest(test_util.TestCase):
           for _ in range(3):
             sess.run(train_op)
           results.append(sess.run(user_vars))
-    for packed, per_tensor in zip(*results):
-      self.assertAllClose(packed, per_tensor, rtol=1e-5, atol=1e-6)
+    for compiled, plain in zip(*results):
+      self.assertAllClose(compiled, plain, rtol=1e-5, atol=1e-6)
 
   def test_damaged_checkpoints_are_refused_when_loaded(self):
     data = self.path + ".data-00000-of-00001"
@@ -193,7 +193,8 @@ class RestoreTest(test_util.TestCase):
     for kwargs, message in (({"xla_apply": "no"},
                              "xla_apply='no': expected a bool"),
                             ({"xla": True}, "takes no argument 'xla'"),
-                            ({"packed_apply": 1}, "expected a bool")):
+                            ({"packed_apply": True},
+                             "takes no argument 'packed_apply'")):
       with tf.Graph().as_default():
         with self.assertRaisesRegex(ValueError, message):
           checkpoints.load_learned_optimizer(self.path,

@@ -1,6 +1,7 @@
 """Tests of HierarchicalRNN: variables, equations, features, apply mode."""
 
 from tests import test_util
+from tests.optimizer import hrnn_numpy
 
 from absl.testing import parameterized
 import numpy as np
@@ -48,72 +49,6 @@ _CHECKPOINT_VARIABLES = {
     "LOL/scl_decay_weights": [10, 1],
     "LOL/update_weights": [10, 1],
 }
-
-
-def _sigmoid(x):
-  return 1. / (1. + np.exp(-x))
-
-
-def _values(sess, names):
-  graph = tf.get_default_graph()
-  return {n: sess.run(graph.get_tensor_by_name("LOL/%s:0" % n)) for n in names}
-
-
-def _numpy_hrnn_step(v, theta, g, state):
-  """One single-level HRNN step with S = 2 and every default feature on.
-
-  Args:
-    v: dict of meta-variable values (names below "LOL/").
-    theta, g: parameters and gradients, [n, 1].
-    state: dict with parameter, inp_decay, scl_decay, log_learning_rate,
-      grad_accum1/2, ms1/2.
-
-  Returns:
-    (new_theta, new_state).
-  """
-  q1 = state["inp_decay"]
-  q = [q1, np.sqrt(q1)]
-  s = state["scl_decay"]
-  accums, mss, zs = [], [], []
-  for i in range(2):
-    a = (1 - q[i]) * g + q[i] * state["grad_accum%d" % (i + 1)]
-    ms_old = state["ms%d" % (i + 1)]
-    d = 0. if np.all(ms_old == 0) else s
-    ms = (1 - d) * (a**2 + 1e-12) + d * ms_old
-    accums.append(a)
-    mss.append(ms)
-    zs.append(np.arcsinh(a / np.sqrt(ms + 1e-16)))
-  log_ms = [np.log(m + 1e-16) for m in mss]
-  mean_log_ms = (log_ms[0] + log_ms[1]) / 2
-  lr = state["log_learning_rate"]
-  x = np.concatenate(zs + [zs[0] * zs[1]] + [m - mean_log_ms for m in log_ms]
-                     + [lr - lr.mean()], 1)
-  h = state["parameter"]
-  cell = "PerTensor/Layer0_RNN/BiasGRUCell/"
-  gates = (np.concatenate([x, h], 1).dot(v[cell + "gates/Affine/Matrix"]) +
-           v[cell + "gates/Affine/Bias"])
-  r, u = np.split(_sigmoid(gates), 2, axis=1)
-  c = np.tanh(np.concatenate([x, r * h], 1).dot(
-      v[cell + "candidate/Affine/Matrix"]) + v[cell + "candidate/Affine/Bias"])
-  h_new = u * h + (1 - u) * c
-  direction = (h_new.dot(v["update_weights"]) +
-               np.concatenate(zs, 1).dot(v["PerTensor/GradsToDelta/Matrix"]))
-  direction /= np.sqrt(np.mean(direction**2) + 1e-16)
-  lr_step = np.clip(lr + h_new.dot(v["learning_rate_weights"]) +
-                    v["learning_rate_bias"], -33, 33)
-  momentum = _sigmoid(v["PerTensor/learning_rate_momentum_logit"])
-  step = np.exp(lr_step + v["PerTensor/param_stepsize_offset"]) * direction
-  new_state = {
-      "parameter": h_new,
-      "inp_decay": _sigmoid(h_new.dot(v["inp_decay_weights"]) +
-                            v["inp_decay_bias"]),
-      "scl_decay": _sigmoid(h_new.dot(v["scl_decay_weights"]) +
-                            v["scl_decay_bias"]),
-      "log_learning_rate": momentum * lr + (1 - momentum) * lr_step,
-      "grad_accum1": accums[0], "grad_accum2": accums[1],
-      "ms1": mss[0], "ms2": mss[1],
-  }
-  return theta - step, new_state
 
 
 class ConstructionTest(tf.test.TestCase):
@@ -180,9 +115,6 @@ class EquationsTest(tf.test.TestCase):
   def test_two_steps_match_a_numpy_reference(self):
     self._check_two_steps_against_numpy()
 
-  def test_two_per_tensor_path_steps_match_a_numpy_reference(self):
-    self._check_two_steps_against_numpy(packed_apply=False)
-
   def test_two_steps_without_xla_match_a_numpy_reference(self):
     self._check_two_steps_against_numpy(xla_apply=False)
 
@@ -196,21 +128,15 @@ class EquationsTest(tf.test.TestCase):
     loss = 0.5 * tf.reduce_sum(tf.square(theta - target)) + tf.reduce_sum(
         tf.sin(theta))
     step = optimizer.minimize(loss, var_list=[theta])
-    names = [v.op.name[len("LOL/"):] for v in tf.trainable_variables()
-             if v.op.name.startswith("LOL/")]
     with self.cached_session() as sess:
       sess.run(tf.global_variables_initializer())
-      v = _values(sess, names)
+      v = hrnn_numpy.meta_values(sess)
       x = sess.run(theta).astype(np.float64)
-      state = {"parameter": np.tile(sess.run(optimizer.init_vectors[0]),
-                                    [5, 1]),
-               "inp_decay": np.zeros((5, 1)), "scl_decay": np.zeros((5, 1)),
-               "log_learning_rate": np.full((5, 1), np.log(1e-2)),
-               "grad_accum1": np.zeros((5, 1)), "grad_accum2": np.zeros((5, 1)),
-               "ms1": np.zeros((5, 1)), "ms2": np.zeros((5, 1))}
+      [state] = [hrnn_numpy.initial_state(optimizer, v, x)]
       for _ in range(2):
         g = (x - target) + np.cos(x)
-        x, state = _numpy_hrnn_step(v, x, g, state)
+        [state], _, _ = hrnn_numpy.step(optimizer, v, [g], [state], None)
+        x = state["true_param"]
         sess.run(step)
         self.assertAllClose(sess.run(theta), x, rtol=1e-4, atol=1e-5)
       slots = optimizer.variable_state(theta)

@@ -2,6 +2,7 @@
 
 from tests import test_util
 
+import dataclasses
 import json
 import os
 
@@ -9,8 +10,12 @@ from absl import flags
 import tensorflow.compat.v1 as tf
 
 import optimizer_flags
+from optimizer import configs as optimizer_configs
+from optimizer import coordinatewise_rnn
 from optimizer import hierarchical_rnn
 from optimizer import settings
+from optimizer import trainable_adam
+from run_control import configs
 
 # The HierarchicalRNN constructor flags of the original, with defaults
 # (training_and_evaluation.md, sections 1.2 and 1.3).
@@ -103,6 +108,52 @@ class SettingsTest(test_util.TestCase):
   def test_complete_rejects_unknown_names(self):
     with self.assertRaisesRegex(ValueError, "unknown optimizer setting"):
       settings.complete({"num_scales": 3})
+
+  def test_flag_table_rows_come_from_the_configs(self):
+    rows = {row[0]: row for row in settings.FLAG_TABLE}
+    for config_class in (optimizer_configs.HRNNConfig,
+                         optimizer_configs.CRNNConfig):
+      for row in configs.flag_rows(config_class):
+        self.assertEqual(rows[row[0]], row)
+    # Flag defaults that differ from the constructors'.
+    hrnn = optimizer_configs.HRNNConfig()
+    self.assertFalse(hrnn.use_problem_lr_mean)
+    self.assertTrue(rows["use_problem_lr_mean"][2])
+    self.assertEqual(hrnn.obj_train_max_multiplier, -1)
+    self.assertIs(rows["objective_training_max_multiplier"][1], float)
+
+  def test_an_old_optimizer_json_builds_the_same_optimizer(self):
+    folder = self.make_tempdir()
+    # As the code before the config objects wrote it (every setting).
+    with open(os.path.join(folder, settings.CONFIG_FILE), "w") as f:
+      json.dump(dict(ORIGINAL_DEFAULTS, use_attention=True), f)
+    spec = settings.optimizer_spec(settings.load(folder), random_seed=2)
+    optimizer = spec.build()
+    self.assertEqual(optimizer.config, optimizer_configs.HRNNConfig(
+        use_attention=True, use_problem_lr_mean=True,
+        use_gradient_shortcut=True, use_grad_products=True, random_seed=2,
+        max_log_lr=33., obj_train_max_multiplier=-1.))
+
+
+class ConfigTest(test_util.TestCase):
+
+  def test_constructors_expose_a_frozen_config(self):
+    optimizer = hierarchical_rnn.HierarchicalRNN(
+        [4, 5], init_lr_range=(1e-3, 1e-2), use_gradient_shortcut=True)
+    self.assertEqual(optimizer.config.level_sizes, (4, 5))
+    self.assertEqual(optimizer.config.init_lr_range, (1e-3, 1e-2))
+    self.assertTrue(optimizer.use_gradient_shortcut)
+    with self.assertRaises(dataclasses.FrozenInstanceError):
+      optimizer.config.use_attention = True
+
+  def test_unknown_keyword_arguments_are_named(self):
+    for build in (
+        lambda: hierarchical_rnn.HierarchicalRNN([4], no_such_setting=1),
+        lambda: coordinatewise_rnn.CoordinatewiseRNN(
+            [3], "GRUCell", no_such_setting=1),
+        lambda: trainable_adam.TrainableAdam(no_such_setting=1)):
+      with self.assertRaisesRegex(TypeError, "no_such_setting"):
+        build()
 
 
 if __name__ == "__main__":
