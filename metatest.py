@@ -638,11 +638,12 @@ def _evaluate(values, job, checkpoint, problem, out, written=None):
       batch_size=problem.batch_size, seed=job.seed,
       logdir=checkpoint if job.name == LEARNED else None,
       record_every=values["record_every"] or None,
-      batch_rng=(np.random.RandomState(job.seed)
-                 if values["seed_batch_order"] else None),
-      log=lambda line: (out.write(line + "\n"), out.flush()),
-      log_every=values["log_every"], metrics=metrics_config,
-      curvature=curvature)
+      options=runner.RunOptions(
+          batch_rng=(np.random.RandomState(job.seed)
+                     if values["seed_batch_order"] else None),
+          log=lambda line: (out.write(line + "\n"), out.flush()),
+          log_every=values["log_every"], metrics=metrics_config,
+          curvature=curvature))
   measured_file = None
   if test_run.metrics is not None or test_run.curvature is not None:
     measured_file = metrics_file(job.path)

@@ -76,8 +76,9 @@ def _one_run(kind, optimizer_name, problem, values, steps):
     result = runner.test_optimizer(
         factory, problem.spec, steps, dataset=problem.dataset,
         batch_size=problem.batch_size, seed=6,
-        batch_rng=np.random.RandomState(6), metrics=metrics_config,
-        curvature=curvature)
+        options=runner.RunOptions(batch_rng=np.random.RandomState(6),
+                                  metrics=metrics_config,
+                                  curvature=curvature))
   return (time.perf_counter() - started, sum(recording),
           float(np.sum(result.seconds_per_step)))
 

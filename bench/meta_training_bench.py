@@ -18,9 +18,10 @@ Usage:
   L2O_DATA_DIR=... python bench/meta_training_bench.py --regularizers
       (seconds per meta-iteration with each --reg_option, relative to none;
       --regularizers=none,hessian-esd measures only those)
-  L2O_DATA_DIR=... python bench/meta_training_bench.py --base=<checkout>
+  L2O_DATA_DIR=... python bench/versus_base.py --base=<checkout> -- \
+      bench/meta_training_bench.py --child 20 none
       (unroll length 20 in this checkout and in another one, e.g. the code
-      before a change, interleaved)
+      before a change, alternating)
   ... --repetitions=3
 """
 
@@ -119,16 +120,12 @@ def measure(length, reg_option="none"):
           "peak_rss_mib": peak_mib}
 
 
-def _child(*args, tree=None):
-  """Runs `measure(*args)` in a child process of this checkout or `tree`."""
-  script = os.path.abspath(__file__)
-  if tree is not None:
-    script = os.path.join(os.path.abspath(tree), "bench",
-                          os.path.basename(script))
-  result = subprocess.run([sys.executable, script,
+def _child(*args):
+  """Runs `measure(*args)` in a child process."""
+  result = subprocess.run([sys.executable, os.path.abspath(__file__),
                            "--child"] + [str(a) for a in args],
                           capture_output=True, text=True, check=False,
-                          cwd=os.path.dirname(os.path.dirname(script)))
+                          cwd=_ROOT)
   if result.returncode:
     sys.exit("benchmark child %s failed:\n%s" % (args, result.stderr[-3000:]))
   return json.loads(result.stdout.strip().splitlines()[-1])
@@ -185,30 +182,6 @@ def report_regularizers(options, repetitions):
           "", options[0], ", ".join("%.2f" % x for x in ratios)))
 
 
-def report_trees(base, repetitions):
-  """Unroll length 20 here and in the checkout `base`, interleaved."""
-  runs = {"this": [], "base": []}
-  for _ in range(repetitions):
-    runs["this"].append(_child(20))
-    runs["base"].append(_child(20, tree=base))
-  print("Unroll length 20 in this checkout and in %s; median (min-max) of "
-        "%d interleaved runs" % (base, repetitions))
-  print("%-6s %18s %6s %21s %21s %21s %8s" % (
-      "tree", "build s", "ops", "s/iteration", "eval unroll s",
-      "eval every step s", "RSS MiB"))
-  for name, rows in runs.items():
-    print("%-6s %18s %6d %21s %21s %21s %8.0f" % (
-        name, _spread(_stat(rows, "build_s")), rows[0]["ops"],
-        _spread(_stat(rows, "seconds_per_iteration"), "%.3f"),
-        _spread(_stat(rows, "evaluation_unroll_s"), "%.3f"),
-        _spread(_stat(rows, "evaluation_unroll_every_step_s"), "%.3f"),
-        _stat(rows, "peak_rss_mib")[0]))
-  for key in ("build_s", "seconds_per_iteration", "evaluation_unroll_s"):
-    ratios = [a[key] / b[key] for a, b in zip(runs["this"], runs["base"])]
-    print("%s this / base, per run: %s" %
-          (key, ", ".join("%.2f" % x for x in ratios)))
-
-
 def report_lengths(repetitions):
   runs = _repeated([(length,) for length in LENGTHS], repetitions)
   rows = {length: runs[(length,)] for length in LENGTHS}
@@ -245,10 +218,6 @@ def main():
     print(json.dumps(measure(int(sys.argv[2]), reg_option)))
     return
   repetitions = int(_option("repetitions", "1") or 1)
-  base = _option("base", "")
-  if base:
-    report_trees(base, repetitions)
-    return
   regularizers = _option("regularizers", ",".join(REGULARIZERS))
   if regularizers is not None:
     options = regularizers.split(",")

@@ -13,7 +13,9 @@ checkpoint, and the batch order can be seeded.
 """
 
 import collections
+import dataclasses
 import time
+from typing import Any, Callable, Optional
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -89,10 +91,33 @@ def _new_graph_needed(optimizer, problem):
           isinstance(problem, problem_spec.Spec))
 
 
+@dataclasses.dataclass(frozen=True)
+class RunOptions:
+  """What `test_optimizer` does besides the original's steps.
+
+  Attributes:
+    batch_rng: `np.random.RandomState` of the batch order (default: NumPy's
+      global generator, as the original).
+    log: optional function of a progress line.
+    log_every: steps between progress lines.
+    metrics: a `metrics.Config`: record loss and accuracy on its splits
+      (held-out data) at its interval and after the last step.
+    curvature: keyword arguments of `flatness.measure` (lanczos_steps,
+      num_probes, max_samples, chunk_size, seed): after the last step,
+      estimate the Hessian's top eigenvalue, trace and spectral density of
+      the loss on the whole `dataset` (or a fixed random subset of
+      `max_samples`).
+  """
+  batch_rng: Any = None
+  log: Optional[Callable[[str], Any]] = None
+  log_every: int = 1000
+  metrics: Any = None
+  curvature: Optional[dict] = None
+
+
 def test_optimizer(optimizer, problem, num_iter, dataset=None,
                    batch_size=None, seed=None, graph=None, logdir=None,
-                   record_every=None, restore_model_name="", batch_rng=None,
-                   log=None, log_every=1000, metrics=None, curvature=None):
+                   record_every=None, restore_model_name="", options=None):
   """Optimises a freshly initialised problem for `num_iter` steps.
 
   Args:
@@ -113,17 +138,8 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
     record_every: if set, every this many steps record the full-data
       objective, gradient and parameter norms, values and optimizer slots.
     restore_model_name: checkpoint file name in `logdir`; empty: the latest.
-    batch_rng: `np.random.RandomState` of the batch order (default: NumPy's
-      global generator, as the original).
-    log: optional function of a progress line.
-    log_every: steps between progress lines.
-    metrics: a `metrics.Config`: record loss and accuracy on its splits
-      (held-out data) at its interval and after the last step.
-    curvature: keyword arguments of `flatness.measure` (lanczos_steps,
-      num_probes, max_samples, chunk_size, seed): after the last step,
-      estimate the Hessian's top eigenvalue, trace and spectral density of
-      the loss on the whole `dataset` (or a fixed random subset of
-      `max_samples`).
+    options: `RunOptions` (batch order, progress lines, held-out metrics,
+      curvature); None: the defaults, the original's behaviour.
 
   Returns:
     A `TestRun`.
@@ -132,6 +148,8 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
     checkpoints.CheckpointError: `logdir` has no such checkpoint or it does
       not fit the optimizer.
   """
+  options = options or RunOptions()
+  log, metrics, curvature = options.log, options.metrics, options.curvature
   if graph is None:
     graph = (tf.Graph() if _new_graph_needed(optimizer, problem)
              else tf.get_default_graph())
@@ -152,12 +170,13 @@ def test_optimizer(optimizer, problem, num_iter, dataset=None,
       run.problem.init_fn(sess)
       if pool is not None:
         pool.initialize(sess)
-      batches = dataset.batch_indices(num_iter, batch_size, rng=batch_rng)
+      batches = dataset.batch_indices(num_iter, batch_size,
+                                      rng=options.batch_rng)
       values, times, records = [], [], collections.defaultdict(list)
       started = time.time()
       for i, batch in enumerate(batches):
         interrupts.check()
-        if log is not None and i % log_every == 0 and i:
+        if log is not None and i % options.log_every == 0 and i:
           _log_progress(log, i, num_iter, values, started)
         if i in record_at:
           split_metrics.record(sess, i)

@@ -14,7 +14,7 @@ This module holds construction, state and the apply / meta-training glue;
 the maths of a step is `optimizer/hrnn_step.py`, shared by both modes.
 
 Variable names and shapes follow the original, so its checkpoints load (see
-../shared/docs/reference/checkpoint_variables.md). Unlike the original, every
+docs/reference/checkpoint_variables.md). Unlike the original, every
 meta-variable is created in the constructor, not lazily inside the first
 while-loop body.
 """

@@ -14,7 +14,7 @@ import metarun
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Every flag of the original training program and its default
-# (../shared/docs/reference/training_and_evaluation.md, sections 1.2-1.4).
+# (docs/reference/training_and_evaluation.md, sections 1.2-1.4).
 ORIGINAL_FLAGS = {
     # metarun.py
     "train_dir": "opt/", "task": 0, "worker_tasks": 1, "num_problems": 1,

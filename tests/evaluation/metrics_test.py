@@ -76,7 +76,8 @@ class HeldOutRunTest(test_util.TestCase):
     self.run_ = runner.test_optimizer(
         baselines.make_baseline("SGD", 0.5), self.spec, 30,
         dataset=self.splits.train, batch_size=20, seed=3,
-        batch_rng=np.random.RandomState(0), metrics=config)
+        options=runner.RunOptions(batch_rng=np.random.RandomState(0),
+                                  metrics=config))
 
   def test_final_loss_and_accuracy_equal_numpy_on_every_split(self):
     final = self.run_.final_metrics
@@ -118,7 +119,7 @@ class HeldOutRunTest(test_util.TestCase):
     plain = runner.test_optimizer(
         baselines.make_baseline("SGD", 0.5), self.spec, 30,
         dataset=self.splits.train, batch_size=20, seed=3,
-        batch_rng=np.random.RandomState(0))
+        options=runner.RunOptions(batch_rng=np.random.RandomState(0)))
     # Not bit-identical: TensorFlow's CPU kernels round differently from run
     # to run (about 1e-4 after 30 steps at this learning rate, with or
     # without recording); a recording that moved the parameters or used up

@@ -79,11 +79,13 @@ class TestOptimizerTest(test_util.TestCase):
     self.batches = datasets.batch_indices(
         len(self.data), 30, 64, rng=np.random.RandomState(3))
 
-  def _run(self, optimizer, num_iter=30, **kwargs):
+  def _run(self, optimizer, num_iter=30, log=None, log_every=1000,
+           **kwargs):
     return runner.test_optimizer(
         optimizer, problem_spec.Spec(MeanDistance, (3,), {}), num_iter,
         dataset=self.dataset, batch_size=64, seed=self.w0,
-        batch_rng=np.random.RandomState(3), **kwargs)
+        options=runner.RunOptions(batch_rng=np.random.RandomState(3),
+                                  log=log, log_every=log_every), **kwargs)
 
   def test_sgd_follows_numpy_and_records_pre_step_losses(self):
     run = self._run(baselines.make_baseline("SGD", 0.1))

@@ -9,7 +9,7 @@ from meta_training import config
 from run_control import configs
 
 # The original's meta-training flags and their defaults
-# (../shared/docs/reference/training_and_evaluation.md, sections 1.2-1.4).
+# (docs/reference/training_and_evaluation.md, sections 1.2-1.4).
 ORIGINAL_DEFAULTS = {
     "num_problems": 1, "num_meta_iterations": 5, "num_unroll_scale": 40,
     "min_num_unrolls": 10, "num_partial_unroll_itr_scale": 20,

@@ -15,7 +15,7 @@ ENTRY_POINT_KWARGS = dict(use_problem_lr_mean=True, use_gradient_shortcut=True,
                           use_grad_products=True)
 
 # Variables of the published checkpoint without the RMSProp slots and
-# global_step (../shared/docs/reference/checkpoint_variables.md).
+# global_step (docs/reference/checkpoint_variables.md).
 _CHECKPOINT_VARIABLES = {
     "LOL/Layer2_RNN/BiasGRUCell/candidate/Affine/Bias": [20],
     "LOL/Layer2_RNN/BiasGRUCell/candidate/Affine/Matrix": [40, 20],

@@ -3,6 +3,7 @@
 from tests import test_util
 
 import dataclasses
+import inspect
 import json
 import os
 
@@ -145,6 +146,27 @@ class ConfigTest(test_util.TestCase):
     self.assertTrue(optimizer.use_gradient_shortcut)
     with self.assertRaises(dataclasses.FrozenInstanceError):
       optimizer.config.use_attention = True
+
+  def test_constructor_defaults_are_the_configs(self):
+    # The constructors keep the original's keyword arguments; their
+    # defaults must be the config's, which the flag table derives from.
+    for constructor, config_class in (
+        (hierarchical_rnn.HierarchicalRNN, optimizer_configs.HRNNConfig),
+        (coordinatewise_rnn.CoordinatewiseRNN, optimizer_configs.CRNNConfig)):
+      defaults = {f.name: f.default for f in dataclasses.fields(config_class)}
+      parameters = inspect.signature(constructor).parameters
+      checked = 0
+      for name, parameter in parameters.items():
+        if parameter.default is inspect.Parameter.empty or (
+            parameter.kind is inspect.Parameter.VAR_KEYWORD):
+          continue
+        self.assertIn(name, defaults, constructor.__name__)
+        self.assertEqual(tuple(parameter.default)
+                         if isinstance(parameter.default, (list, tuple))
+                         else parameter.default, defaults[name],
+                         "%s(%s=...)" % (constructor.__name__, name))
+        checked += 1
+      self.assertGreater(checked, 5)
 
   def test_unknown_keyword_arguments_are_named(self):
     for build in (
