@@ -2,10 +2,11 @@
 
 Reports, in one run: graph-construction seconds, seconds per meta-iteration
 (one unroll and meta-update per iteration, as a fixed schedule with
-fix_num_steps = unroll length), seconds per evaluation unroll (no
-meta-update; the whole-mini-dataset objective at the last step only, as
-`meta_training.evaluation.evaluate` runs it, and at every step, as the
-original did), and peak resident memory of a process doing just that, for
+fix_num_steps = unroll length), seconds per evaluation unroll through the
+training graph (no meta-update; the whole-mini-dataset objective at the
+last step only, and at every step, as the original did; since issue 19
+`meta_training.evaluation.evaluate` runs whole trajectories through a
+forward-only unroll instead, measured by --curriculum), and peak resident memory of a process doing just that, for
 unroll lengths 10, 20 and 40, with their ratios to length 20 and the memory
 slope.
 
@@ -13,8 +14,21 @@ Each measurement runs in its own child process so that peak memory is per
 measurement. With --repetitions=N every child runs N times, interleaved; the
 tables show medians and the spread (min-max) of the timings.
 
+With --curriculum=2,4 it measures instead the README's "Train L2O-Scale
+(enhanced)" configuration (--if_cl --if_mt, unrolls of 20 steps) at the
+given curriculum stages without going through the earlier ones: stage s
+runs num_unrolls_train[s] training unrolls (one meta-update each) and then
+the evaluation of `evaluation_epochs` trajectories of the next stage's
+horizon, as a meta-iteration of that stage does (checkpoint files aside).
+Stage 2: 25 unrolls, trajectories of 1,000 steps; stage 4: 75 unrolls,
+2,000 steps. Reports seconds per training unroll, per evaluation, per
+meta-iteration (their sum), per imitation meta-iteration, and peak RSS.
+
 Usage:
   L2O_DATA_DIR=<folder with mnist/> python bench/meta_training_bench.py
+  L2O_DATA_DIR=... python bench/meta_training_bench.py --curriculum=2,4
+  L2O_DATA_DIR=... python bench/versus_base.py --base=<checkout> -- \
+      bench/meta_training_bench.py --child curriculum 2
   L2O_DATA_DIR=... python bench/meta_training_bench.py --regularizers
       (seconds per meta-iteration with each --reg_option, relative to none;
       --regularizers=none,hessian-esd measures only those)
@@ -120,6 +134,96 @@ def measure(length, reg_option="none"):
           "peak_rss_mib": peak_mib}
 
 
+# The README's "Train L2O-Scale (enhanced)" command, as flag values.
+ENHANCED_FLAGS = dict(
+    regularize_time="none", alpha=1e-4, reg_optimizer=True,
+    reg_option="hessian-esd", include_mnist_mlp_problems=True, num_problems=1,
+    num_meta_iterations=100, fix_unroll=True, fix_unroll_length=20,
+    evaluation_period=1, evaluation_epochs=5, use_second_derivatives=False,
+    if_cl=True, if_mt=True, mt_ratio=0.1, mt_k=1)
+
+
+def measure_curriculum(stage, meta_iterations=1):
+  """Times meta-iterations of the enhanced command at curriculum `stage`.
+
+  Runs through `meta_training.loop.MetaTrainer` (its graph, session,
+  meta-iteration and evaluation), with the stage's unroll counts: one
+  untimed meta-iteration and evaluation first (executor preparation and
+  XLA compilation), then `meta_iterations` timed ones, then two imitation
+  meta-iterations (the second one timed).
+  """
+  import tempfile  # pylint: disable=g-import-not-at-top
+  import graph_mode  # pylint: disable=g-import-not-at-top
+  graph_mode.enable()
+  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
+  import metarun  # pylint: disable=g-import-not-at-top
+  from meta_training import config as meta_config  # pylint: disable=g-import-not-at-top
+  from meta_training import curriculum  # pylint: disable=g-import-not-at-top
+  from meta_training import loop  # pylint: disable=g-import-not-at-top
+  from meta_training import roles  # pylint: disable=g-import-not-at-top
+  from meta_training import teacher as teacher_lib  # pylint: disable=g-import-not-at-top
+  from problems import problem_sets  # pylint: disable=g-import-not-at-top
+  from run_control import configs  # pylint: disable=g-import-not-at-top
+  tf.logging.set_verbosity(tf.logging.ERROR)
+  values = {name: metarun.FLAGS[name].default for name in metarun.FLAGS}
+  values.update(ENHANCED_FLAGS)
+  length = values["fix_unroll_length"]
+  schedule = curriculum.CurriculumSchedule(length)
+  train_lengths = [length] * schedule.num_unrolls_train[stage]
+  eval_lengths = [length] * schedule.num_unrolls_eval[stage]
+  settings = loop.Settings(
+      configs.from_flags(meta_config.Schedule, values, random_problems=True),
+      configs.from_flags(meta_config.MetaOptimizer, values),
+      configs.from_flags(meta_config.Evaluation, values),
+      configs.from_flags(meta_config.Data, values),
+      metarun.regularizer_config(values, open(os.devnull, "w")),
+      configs.from_flags(meta_config.Imitation, values))
+  spec, dataset, batch_size = problem_sets.mnist_mlp_problems()[0]
+  logdir = tempfile.mkdtemp(prefix="bench_curriculum_")
+  trainer = loop.MetaTrainer(logdir, metarun.optimizer_spec(values),
+                             settings, 0, roles.SingleProcess(),
+                             open(os.devnull, "w"))
+  tick = time.time()
+  graph_obj, graph, start_session = trainer._build(0, spec, None)  # pylint: disable=protected-access
+  build_seconds = time.time() - tick
+  teacher = teacher_lib.Teacher(graph.problem, settings.imitation.teacher_name,
+                                settings.imitation.teacher_learning_rate)
+  timings = {"train": [], "evaluation": [], "imitation": []}
+  with tf.Session(graph=graph_obj) as sess:
+    start_session(sess)
+    trainer._sess, trainer._graph = sess, graph  # pylint: disable=protected-access
+    trainer._batch_size = batch_size  # pylint: disable=protected-access
+    for k in range(meta_iterations + 1):
+      trainer._local_k = k  # pylint: disable=protected-access
+      graph.problem.init_fn(sess)
+      tick = time.time()
+      _, trainer._last_data = trainer._meta_iteration(  # pylint: disable=protected-access
+          dataset, train_lengths, None)
+      timings["train"].append(time.time() - tick)
+      tick = time.time()
+      cost = trainer.evaluate(eval_lengths)
+      timings["evaluation"].append(time.time() - tick)
+    for _ in range(2):
+      tick = time.time()
+      trainer._meta_iteration(dataset, train_lengths, teacher)  # pylint: disable=protected-access
+      timings["imitation"].append(time.time() - tick)
+  teacher.close()
+  peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
+  train_s = float(np.median(timings["train"][1:]))
+  evaluation_s = float(np.median(timings["evaluation"][1:]))
+  return {"stage": stage, "train_unrolls": len(train_lengths),
+          "evaluation_steps": sum(eval_lengths),
+          "evaluation_epochs": values["evaluation_epochs"],
+          "build_s": build_seconds,
+          "first_meta_iteration_s": (timings["train"][0] +
+                                     timings["evaluation"][0]),
+          "train_s": train_s, "train_unroll_s": train_s / len(train_lengths),
+          "evaluation_s": evaluation_s,
+          "s_per_meta_iteration": train_s + evaluation_s,
+          "imitation_meta_iteration_s": timings["imitation"][-1],
+          "last_evaluation": float(cost), "peak_rss_mib": peak_mib}
+
+
 def _child(*args):
   """Runs `measure(*args)` in a child process."""
   result = subprocess.run([sys.executable, os.path.abspath(__file__),
@@ -212,12 +316,41 @@ def report_lengths(repetitions):
         "lengths %s)" % (slope, ", ".join(str(x) for x in LENGTHS)))
 
 
+def report_curriculum(stages, repetitions):
+  runs = _repeated([("curriculum", s) for s in stages], repetitions)
+  print("The enhanced command's configuration (HierarchicalRNN, MNIST MLP, "
+        "unrolls of 20 steps, %d evaluation trajectories) at curriculum "
+        "stages %s, %d cores; median (min-max) of %d runs" % (
+            runs[("curriculum", stages[0])][0]["evaluation_epochs"],
+            ",".join(str(s) for s in stages), os.cpu_count(), repetitions))
+  print("%-6s %7s %8s %20s %20s %20s %20s %20s %8s" % (
+      "stage", "unrolls", "eval T", "train unroll s", "train s",
+      "evaluation s", "s/meta-iteration", "imitation it s", "RSS MiB"))
+  for stage in stages:
+    rows = runs[("curriculum", stage)]
+    print("%-6d %7d %8d %20s %20s %20s %20s %20s %8.0f" % (
+        stage, rows[0]["train_unrolls"], rows[0]["evaluation_steps"],
+        _spread(_stat(rows, "train_unroll_s"), "%.3f"),
+        _spread(_stat(rows, "train_s"), "%.1f"),
+        _spread(_stat(rows, "evaluation_s"), "%.1f"),
+        _spread(_stat(rows, "s_per_meta_iteration"), "%.1f"),
+        _spread(_stat(rows, "imitation_meta_iteration_s"), "%.1f"),
+        _stat(rows, "peak_rss_mib")[0]))
+
+
 def main():
+  if len(sys.argv) >= 4 and sys.argv[1:3] == ["--child", "curriculum"]:
+    print(json.dumps(measure_curriculum(int(sys.argv[3]))))
+    return
   if len(sys.argv) >= 3 and sys.argv[1] == "--child":
     reg_option = sys.argv[3] if len(sys.argv) > 3 else "none"
     print(json.dumps(measure(int(sys.argv[2]), reg_option)))
     return
   repetitions = int(_option("repetitions", "1") or 1)
+  stages = _option("curriculum", "2,4")
+  if stages is not None:
+    report_curriculum([int(s) for s in stages.split(",")], repetitions)
+    return
   regularizers = _option("regularizers", ",".join(REGULARIZERS))
   if regularizers is not None:
     options = regularizers.split(",")

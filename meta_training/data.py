@@ -44,6 +44,12 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
   ones with `data_freeze`, else a fresh random subset. Batch indices index
   into the subset and run over all unrolls as one epoch sequence.
 
+  Every random draw happens here, in the original's order; the subsets'
+  samples are copied out of the data set only when an unroll's entry is
+  read (`UnrollSequence`), so a meta-iteration of many unrolls holds one
+  mini-dataset at a time instead of all of them (75 copies of 15.7 MB at
+  curriculum stage 4 on the MNIST MLP).
+
   Args:
     dataset: a `datasets.Dataset`, or None for data-free problems.
     batch_size: samples per batch.
@@ -54,8 +60,8 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
     k: teacher batches per learner step (imitation; 1 otherwise).
 
   Returns:
-    A list of `UnrollData`, one per unroll; for data-free problems the data
-    fields are None (the placeholders' defaults apply).
+    A sequence of `UnrollData`, one per unroll; for data-free problems the
+    data fields are None (the placeholders' defaults apply).
   """
   if dataset is None or dataset.size == 0:
     return [UnrollData(None, None, None, [None] * (k * n)) for n in lengths]
@@ -63,20 +69,51 @@ def unroll_data(dataset, batch_size, lengths, mini_batch_size, data_freeze,
   subset_size = min(mini_batch_size, dataset.size)
   indices = datasets.batch_indices(subset_size, k * sum(lengths), batch_size,
                                    rng=rng)
-  labels = np.asarray(dataset.labels).reshape(len(dataset.labels), -1)[:, 0]
-  result = []
+  subsets, blocks = [], []
   start = 0
   for length in lengths:
-    if data_freeze:
-      subset = np.arange(subset_size)
-    else:
-      subset = rng.permutation(dataset.size)[:subset_size]
-    block = indices[start:start + k * length]
-    result.append(UnrollData(
-        dataset.data[subset], labels[subset].astype(np.int32),
-        np.array(block[::k], dtype=np.int32), block))
+    subsets.append(None if data_freeze
+                   else rng.permutation(dataset.size)[:subset_size])
+    blocks.append(indices[start:start + k * length])
     start += k * length
-  return result
+  return UnrollSequence(dataset, subset_size, subsets, blocks, k)
+
+
+class UnrollSequence(object):
+  """The `UnrollData` of a meta-iteration's unrolls, made when read.
+
+  Indexing (or iterating) gives an `UnrollData` whose mini-dataset is
+  copied out of the data set at that moment (with frozen data, a view of
+  its first samples).
+  """
+
+  def __init__(self, dataset, subset_size, subsets, blocks, k):
+    self._data = dataset.data
+    self._labels = np.asarray(dataset.labels).reshape(
+        len(dataset.labels), -1)[:, 0]
+    self._subset_size = subset_size
+    self._subsets = subsets
+    self._blocks = blocks
+    self._k = k
+
+  def __len__(self):
+    return len(self._blocks)
+
+  def __getitem__(self, index):
+    if not -len(self) <= index < len(self):
+      raise IndexError("unroll %d of %d" % (index, len(self)))
+    subset = self._subsets[index]
+    if subset is None:
+      data = self._data[:self._subset_size]
+      labels = self._labels[:self._subset_size]
+    else:
+      data, labels = self._data[subset], self._labels[subset]
+    block = self._blocks[index]
+    return UnrollData(data, labels.astype(np.int32),
+                      np.array(block[::self._k], dtype=np.int32), block)
+
+  def __iter__(self):
+    return (self[i] for i in range(len(self)))
 
 
 def evaluation_data(last_data, lengths, batch_size, mini_batch_size, rng):

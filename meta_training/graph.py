@@ -17,13 +17,13 @@ MetaGraph = collections.namedtuple("MetaGraph", [
     "train_op", "train_and_propagate_op", "propagate_op", "summary_op",
     "saver", "progress", "best_evaluation", "meta_saver", "train_op_mt",
     "train_mt_and_propagate_op", "propagate_state", "loop_var_values",
-    "load_loop_vars_op",
+    "load_loop_vars_op", "evaluation_output",
 ])
 
 
 def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                      write_histograms=False, regularizer=None,
-                     imitation=False):
+                     imitation=False, evaluation_unroll=False):
   """Builds the meta-training graph of one problem in the default graph.
 
   `train_and_propagate_op` (and `train_mt_and_propagate_op`) copy the
@@ -43,6 +43,10 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
       to `TrainableOptimizer.train` (None: no regulariser).
     imitation: also build a train op minimising the imitation loss with the
       same RMSProp meta-optimizer (shared slots).
+    evaluation_unroll: also build a forward-only unroll of the problem
+      (`evaluation_output`, None otherwise) that runs a whole evaluation
+      trajectory from fed `start_values` with the optimizer's forward step
+      (see `evaluation.evaluate`).
 
   Returns:
     A `MetaGraph`.
@@ -123,11 +127,23 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   meta_saver = tf.train.Saver(
       [v for v in tf.global_variables()
        if v.op.name.startswith(OPTIMIZER_SCOPE + "/")])
+  # Built last: the training graph's ops (and their random seeds) are the
+  # same with or without it; it holds no global variables.
+  evaluation_output = None
+  if evaluation_unroll:
+    arguments = regularizer.graph_arguments() if regularizer else {}
+    if arguments.get("optimizee_regularizer_weight") is None:
+      arguments = {}  # only the optimizee's steps matter here
+    else:
+      arguments["meta_regularizer_weight"] = None
+    with tf.name_scope("evaluation"):
+      evaluation_output = optimizer.train(problem, forward_only=True,
+                                          **arguments)
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, train_op,
                    train_and_propagate_op, propagate_op, summary_op, saver,
                    progress, best_evaluation, meta_saver, train_op_mt,
                    train_mt_and_propagate_op, propagate_state,
-                   loop_var_values, load_loop_vars_op)
+                   loop_var_values, load_loop_vars_op, evaluation_output)
 
 
 def _summary_op(problem, optimizer, out, gradients, write_histograms):

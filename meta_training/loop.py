@@ -130,7 +130,8 @@ class MetaTrainer(object):
         graph = graph_lib.build_meta_graph(
             spec, self.optimizer_spec, self.settings.meta_optimizer,
             self.settings.evaluation.write_histograms,
-            self.settings.regularizer, self.settings.imitation.enabled)
+            self.settings.regularizer, self.settings.imitation.enabled,
+            evaluation_unroll=self.role.evaluates)
         start_session = self.role.start_fn(graph, self.logdir, self.log,
                                            checkpoint)
     graph_obj.finalize()
@@ -220,7 +221,7 @@ class MetaTrainer(object):
     targets = None
     if teacher is not None:
       targets = teacher.targets(
-          x0, [(d.mini_data, d.mini_labels, d.teacher_batches) for d in data],
+          x0, ((d.mini_data, d.mini_labels, d.teacher_batches) for d in data),
           k_teacher)
     max_multiplier = settings.schedule.max_objective_multiplier
     meta_objectives = []

@@ -342,6 +342,11 @@ class HierarchicalRNN(opt.TrainableOptimizer):
     return self._step(params, grads, states, global_state, first=None,
                       xla=False, differentiable=True)
 
+  def _forward_updates(self, params, grads, states, global_state):
+    """The apply-mode form of the step (compiled with `xla_apply`)."""
+    return self._step(params, grads, states, global_state, first=None,
+                      xla=self.xla_apply, differentiable=False)
+
   def _step(self, params, grads, states, global_state, first, xla,
             differentiable):
     """`hrnn_step.step` on states in the `_loop_state` form.

@@ -51,6 +51,8 @@ TrainingOutput = collections.namedtuple("TrainingOutput", [
     "initial_params",      # placeholders: initial optimizee parameters
     "imitating",           # placeholder: teacher-forced (imitation) unroll
     "record_objectives",   # placeholder: whole-data objective at every step
+    "start_values",        # the loop's starting values, as carried_values
+    "draw_initial_state",  # op: the state's initial values, drawn once
 ])
 
 # What `train()`'s while loop carries from one inner step to the next.
@@ -177,6 +179,15 @@ class TrainableOptimizer(tf.train.Optimizer):
       new_states.append(new_state)
     return steps, None, new_states, global_state
 
+  def _forward_updates(self, params, grads, states, global_state):
+    """`_compute_updates` for a loop that is never differentiated.
+
+    Subclasses may override it with a faster form of the same step (e.g.
+    compiled, or without the exact-derivative forms); the values must agree
+    with `_compute_updates` to float32 rounding.
+    """
+    return self._compute_updates(params, grads, states, global_state)
+
   # --- Apply mode -----------------------------------------------------------
 
   def _create_slots(self, var_list):
@@ -275,7 +286,8 @@ class TrainableOptimizer(tf.train.Optimizer):
   # --- Meta-training mode ---------------------------------------------------
 
   def train(self, problem, regularizer_fn=None, meta_regularizer_weight=None,
-            optimizee_regularizer_weight=None, swap_memory=False):
+            optimizee_regularizer_weight=None, swap_memory=False,
+            forward_only=False):
     """Builds one partial unroll of optimizing `problem` with this optimizer.
 
     Each `session.run` of the outputs runs T = len(objective_weights) inner
@@ -317,6 +329,11 @@ class TrainableOptimizer(tf.train.Optimizer):
         gradients of that sum (the problem's gradient noise is dropped, as in
         the original).
       swap_memory: `tf.while_loop`'s swap_memory.
+      forward_only: the unroll is never differentiated (evaluation): its
+        steps are `_forward_updates`, not `_compute_updates`. Such an unroll
+        can be started anywhere by feeding `start_values` (e.g. the
+        `carried_values` of another unroll of the same problem, fetched
+        with no steps).
 
     Returns:
       A `TrainingOutput`.
@@ -355,9 +372,11 @@ class TrainableOptimizer(tf.train.Optimizer):
     attend_vars, attend0 = local_state_variables(init_tensors, first_unroll)
     f_start = problem.objective(params0, mini_data, mini_labels)
     [obj_var], [initial_obj] = local_state_variables([f_start], first_unroll)
-    state_keys, state_vars, loop_states0 = [], [], []
+    state_keys, state_vars, state_starts, loop_states0 = [], [], [], []
+    initial_values = []
     for x, param in zip(init_tensors, params0):
       initial = self._initialize_state(x)
+      initial_values.extend(initial.values())
       keys = sorted(initial)
       variables, values = local_state_variables(
           [initial[k] for k in keys], reset_state)
@@ -367,9 +386,16 @@ class TrainableOptimizer(tf.train.Optimizer):
                        [restarted[k] for k in keys], values)
       state_keys.append(keys)
       state_vars.append(variables)
+      state_starts.append(values)
       loop_states0.append(self._loop_state(dict(zip(keys, values)), param))
-    global_vars, global0 = local_state_variables(
-        self._initialize_global_state(), reset_state)
+    initial_global = self._initialize_global_state()
+    global_vars, global0 = local_state_variables(initial_global, reset_state)
+    # Every run of the unroll draws the state's initial values (random ones
+    # included), reset or not: they are computed outside the cond that
+    # selects them. Running this op (`initial_params` fed) draws them as one
+    # such run does.
+    draw_initial_state = tf.group(*(initial_values + list(initial_global)),
+                                  name="draw_initial_state")
 
     def body(loop):
       index = tf.gather(batches, loop.step)
@@ -400,7 +426,9 @@ class TrainableOptimizer(tf.train.Optimizer):
             lambda: meta_regularizer_weight * regularizer_fn(batch_obj, at),
             lambda: tf.constant(0.)), [])
 
-      steps, attended, new_states, new_global = self._compute_updates(
+      update = (self._forward_updates if forward_only
+                else self._compute_updates)
+      steps, attended, new_states, new_global = update(
           loop.params, grads, loop.states, loop.global_state)
       # Teacher forcing: an imitation unroll follows the teacher's steps and
       # its loss compares them with the optimizer's own.
@@ -455,6 +483,9 @@ class TrainableOptimizer(tf.train.Optimizer):
     carried_values = ([initial_obj] + list(out.params) + list(out.attended) +
                       list(out.global_state) +
                       [v for values in states_out for v in values])
+    start_values = ([initial_obj] + list(params0) + list(attend0) +
+                    list(global0) + [v for values in state_starts
+                                     for v in values])
     return TrainingOutput(
         meta_objective=meta_objective, imitation_loss=out.imitation_sum,
         objective_weights=obj_weights, problem_objectives=out.objectives,
@@ -464,7 +495,8 @@ class TrainableOptimizer(tf.train.Optimizer):
         carried_values=carried_values, regularizer_on=regularizer_on,
         mini_data=mini_data, mini_labels=mini_labels,
         teacher_steps=teacher_steps, initial_params=init_tensors,
-        imitating=imitating, record_objectives=record_objectives)
+        imitating=imitating, record_objectives=record_objectives,
+        start_values=start_values, draw_initial_state=draw_initial_state)
 
   def scale_objective(self, total_obj, all_objs, initial_obj,
                       obj_scale_eps=1e-6):

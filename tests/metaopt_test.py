@@ -270,7 +270,7 @@ class TrainOptimizerTest(tf.test.TestCase):
       optimizer = problem_spec.Spec(global_learning_rate.GlobalLearningRate,
                                     (0.01,), {})
       graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
-                                         False)
+                                         False, evaluation_unroll=True)
       start = session_lib.restore_or_initialize_fn(graph, logdir)
       with tf.Session() as sess:
         start(sess)
@@ -367,7 +367,7 @@ class EvaluationShortcutTest(tf.test.TestCase):
                               None)
     with tf.Graph().as_default():
       graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
-                                         False)
+                                         False, evaluation_unroll=True)
       init = [tf.global_variables_initializer(),
               tf.local_variables_initializer()]
       with tf.Session() as sess:
