@@ -158,4 +158,4 @@ class EvaluationTest(tf.test.TestCase):
 
 
 if __name__ == "__main__":
-  test_util.main()
+  tf.test.main()
