@@ -60,7 +60,7 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
                      "(graph.build_meta_graph)")
   out = graph.train_output
   reset = k == 0 if reset_rnn_params else True
-  weights = np.concatenate([np.ones(n, np.float32) / n for n in lengths])
+  total = sum(lengths)
   saved = None if reset else session_lib.snapshot(sess, graph)
   costs = []
   for epoch in range(evaluation_epochs):
@@ -68,18 +68,17 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
     x0 = data_lib.initial_parameters(graph.problem, rng)
     data = data_lib.evaluation_data(last_data, lengths, batch_size,
                                     mini_batch_size, rng)
-    feed = dict(zip(forward.start_values,
-                    _start(sess, out, x0, last_data, batch_size, reset)))
+    # The start: the training unroll's carried values after no steps.
+    start = sess.run(out.carried_values, data_lib.feed(
+        out, x0, [0], 0, _joined(last_data, data, 0), reset))
     # The draws of the trajectory's other unrolls through the training
     # graph (see `TrainingOutput.draw_initial_state`).
     for _ in range(len(lengths) - 1):
       sess.run(out.draw_initial_state, dict(zip(out.initial_params, x0)))
-    feed[forward.objective_weights] = weights
+    feed = data_lib.feed(forward, x0, [total], 0,
+                         _joined(last_data, data, total), False)
+    feed.update(zip(forward.start_values, start))
     feed[forward.record_objectives] = record_every_step
-    if last_data.mini_data is not None:
-      feed[forward.mini_data] = last_data.mini_data
-      feed[forward.mini_labels] = last_data.mini_labels
-      feed[forward.batches] = np.concatenate([d.batches for d in data])
     objectives, end = sess.run([forward.problem_objectives,
                                 forward.carried_values], feed)
     costs.append(objectives[-1])
@@ -90,13 +89,11 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
   return float(np.mean(costs))
 
 
-def _start(sess, out, x0, last_data, batch_size, reset):
-  """A trajectory's starting values (`carried_values` of no steps)."""
-  feed = {out.objective_weights: np.zeros(0, np.float32),
-          out.first_unroll: True, out.reset_state: reset}
-  feed.update(zip(out.initial_params, x0))
-  if last_data.mini_data is not None:
-    feed[out.mini_data] = last_data.mini_data
-    feed[out.mini_labels] = last_data.mini_labels
-    feed[out.batches] = np.zeros((0, batch_size), np.int32)
-  return sess.run(out.carried_values, feed)
+def _joined(last_data, data, steps):
+  """One `UnrollData` of the trajectory's first `steps` batches (its unrolls'
+  batches joined)."""
+  if last_data.mini_data is None:
+    return data_lib.NO_DATA
+  batches = np.concatenate([d.batches for d in data])
+  return data_lib.UnrollData(last_data.mini_data, last_data.mini_labels,
+                             batches[:steps], None)
