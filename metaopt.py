@@ -61,7 +61,10 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data, schedule=None,
     logdir: folder of the checkpoints (`model.ckpt-N`, best: `model.ckpt-0`)
       and TensorBoard events.
     optimizer_spec: `problem_spec.Spec` of a TrainableOptimizer.
-    problems_and_data: list of (problem Spec, Dataset or None, batch size).
+    problems_and_data: list of (problem Spec, Dataset or None, batch size);
+      a `datasets.Splits` in place of the Dataset trains on its `train`
+      part and, with `data.meta_objective_split` "validation", measures the
+      meta-objective on its `validation` part.
     schedule, meta_optimizer, evaluation, data, regularizer, imitation: the
       `meta_training.config` objects of those names (None: the defaults).
     seed: seeds NumPy and Python draws of this run (None: unseeded, as the
@@ -72,11 +75,17 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data, schedule=None,
 
   Returns:
     The best evaluation cost seen (inf if none).
+
+  Raises:
+    ValueError: a validation meta-objective for a problem without a
+      validation part (before anything is written).
   """
   settings = loop.Settings(
       schedule or config.Schedule(), meta_optimizer or config.MetaOptimizer(),
       evaluation or config.Evaluation(), data or config.Data(),
       regularizer or config.Regularizer(), imitation or config.Imitation())
+  for spec, dataset, _ in problems_and_data:
+    data_lib.training_parts(dataset, settings.data.meta_objective_split, spec)
   role = role or roles.SingleProcess()
   trainer = loop.MetaTrainer(logdir, optimizer_spec, settings, seed, role,
                              out)

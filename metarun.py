@@ -149,6 +149,26 @@ def validate_flags(values):
                "min_num_itr_partial_unroll", "num_gradient_scales"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  if values["meta_objective_split"] not in ("train", "validation"):
+    raise FlagError("--meta_objective_split=%s: expected train or "
+                    "validation" % values["meta_objective_split"])
+  if values["meta_objective_split"] == "validation":
+    from problems import problem_sets  # pylint: disable=g-import-not-at-top
+    without = [s for s in selected_problem_sets(values)
+               if s not in problem_sets.VALIDATION_DATA]
+    if without:
+      raise FlagError(
+          "--meta_objective_split=validation needs problem sets with a "
+          "validation hold-out (%s); %s has none" % (
+              ", ".join("--" + problem_sets.flag_name(s)
+                        for s in problem_sets.VALIDATION_DATA),
+              "--" + problem_sets.flag_name(without[0])
+              if values[problem_sets.flag_name(without[0])]
+              else "the default synthetic set"))
+  stages = len(meta_config.Schedule.curriculum_steps) - 1
+  if not 0 <= values["curriculum_stages"] <= stages:
+    raise FlagError("--curriculum_stages=%d: expected 0 (all %d stages) to "
+                    "%d" % (values["curriculum_stages"], stages, stages))
   if values["evaluation_period"] > values["num_meta_iterations"]:
     raise FlagError(
         "--evaluation_period=%d exceeds --num_meta_iterations=%d: no "
@@ -340,8 +360,12 @@ def _meta_train(values, config, logdir, out):
   if not any(values[problem_sets.flag_name(s)] for s in stems):
     out.write("no --include_*_problems flag: training on the default "
               "synthetic set (%s)\n" % ", ".join(stems))
-  problems = problem_sets.training_problems(stems,
-                                            data_dir=values["data_dir"])
+  try:
+    problems = problem_sets.training_problems(
+        stems, data_dir=values["data_dir"],
+        validation=values["meta_objective_split"] == "validation")
+  except ValueError as e:
+    raise FlagError(str(e)) from None
   is_chief = values["task"] == 0
   seed = values["seed"]
   if worker is not None:

@@ -47,6 +47,9 @@ class Schedule:
       -1., "Stop a meta-iteration's unrolls once the objective exceeds "
       "initial + (m - 1) |initial| (<= 0: never).",
       flag="objective_training_max_multiplier")
+  curriculum_stages: int = setting(
+      0, "Curriculum: train at most this many stages (each is evaluated on "
+      "the next stage's horizon); 0: all of them.")
   curriculum_steps: Tuple[int, ...] = curriculum_lib.DEFAULT_NUM_STEPS
   curriculum_min_evaluations: int = curriculum_lib.DEFAULT_MIN_NUM_EVAL
   # Draw problems at random with replacement (else shuffled round-robin,
@@ -94,6 +97,11 @@ class Data:
   reset_state_once: bool = setting(
       True, "True: reset optimizer state only at the start of the first "
       "meta-iteration; False: at every one.", flag="reset_rnn_params")
+  meta_objective_split: str = setting(
+      "train", "Samples of each unroll's meta-objective: train (the "
+      "unroll's own mini-dataset, the original) or validation (a held-out "
+      "mini-dataset from the training set's validation part, never trained "
+      "on). Evaluations stay on the training mini-dataset.")
 
 
 @dataclasses.dataclass(frozen=True)

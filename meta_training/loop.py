@@ -82,7 +82,7 @@ class MetaTrainer(object):
     self._progress = None
     # The draw under way: its session, graph and the last training data.
     self._sess = self._graph = self._last_data = None
-    self._local_k = self._batch_size = None
+    self._local_k = self._batch_size = self._validation = None
 
   def log(self, message):
     self.out.write(message + "\n")
@@ -108,6 +108,8 @@ class MetaTrainer(object):
       (tf.Graph, graph.MetaGraph) of the draw.
     """
     spec, dataset, self._batch_size = entry
+    dataset, self._validation = data_lib.training_parts(
+        dataset, self.settings.data.meta_objective_split, spec)
     graph_obj, graph, start_session = self._build(draw, spec, checkpoint)
     imitation = self.settings.imitation
     teacher = (teacher_lib.Teacher(graph.problem, imitation.teacher_name,
@@ -217,7 +219,7 @@ class MetaTrainer(object):
     data = data_lib.unroll_data(dataset, self._batch_size, lengths,
                                 settings.data.mini_batch_size,
                                 settings.data.frozen, self.np_rng,
-                                k=k_teacher)
+                                k=k_teacher, validation=self._validation)
     targets = None
     if teacher is not None:
       targets = teacher.targets(

@@ -59,8 +59,11 @@ def make(schedule, evaluation, saves_last):
       last meta-iteration (the chief does).
   """
   if schedule.curriculum:
-    return CurriculumSchedule(schedule.unroll_length,
-                              schedule.curriculum_steps,
+    steps = schedule.curriculum_steps
+    if schedule.curriculum_stages:
+      # Stage s is evaluated on the horizon of stage s + 1.
+      steps = steps[:schedule.curriculum_stages + 1]
+    return CurriculumSchedule(schedule.unroll_length, steps,
                               schedule.curriculum_min_evaluations)
   num_eval_unrolls = evaluation.num_steps // schedule.unroll_length
   saving = (evaluation.save_period, schedule.num_meta_iterations, saves_last)

@@ -53,6 +53,8 @@ TrainingOutput = collections.namedtuple("TrainingOutput", [
     "record_objectives",   # placeholder: whole-data objective at every step
     "start_values",        # the loop's starting values, as carried_values
     "draw_initial_state",  # op: the state's initial values, drawn once
+    "objective_data",      # placeholder: data of the meta-objective
+    "objective_labels",    # placeholder: its labels
 ])
 
 # What `train()`'s while loop carries from one inner step to the next.
@@ -301,13 +303,17 @@ class TrainableOptimizer(tf.train.Optimizer):
     (the unroll's data, integer labels) and `batches` [T, batch_size]
     (indices into them) for data-driven problems; optionally
     `first_unroll`, `reset_state`, `regularizer_on`, `imitating` (all
-    default False), `teacher_steps` (default zeros) and `record_objectives`
-    (default True). An imitating unroll moves the parameters by the
+    default False), `teacher_steps` (default zeros), `record_objectives`
+    (default True) and `objective_data` / `objective_labels` (default: the
+    mini-dataset). An imitating unroll moves the parameters by the
     teacher's steps; `imitation_loss` compares the optimizer's own steps
     with them.
 
     `problem_objectives` records the objective on the whole mini-dataset at
-    every step, which the meta-objective needs. A run that only reads the
+    every step, which the meta-objective needs. Fed `objective_data` and
+    `objective_labels` (e.g. held-out validation samples), those objectives
+    and the initial one are taken on them instead; the steps still see only
+    the batches of `mini_data`. A run that only reads the
     last entry (evaluation) feeds `record_objectives` False: that objective
     is then computed at the unroll's last step only, the other steps record
     the batch objective instead (it still stops a diverging unroll), and the
@@ -361,6 +367,10 @@ class TrainableOptimizer(tf.train.Optimizer):
     imitating = tf.placeholder_with_default(False, [], name="mode_mt")
     record_objectives = tf.placeholder_with_default(
         True, [], name="record_objectives")
+    objective_data = tf.placeholder_with_default(mini_data, None,
+                                                 name="objective_data")
+    objective_labels = tf.placeholder_with_default(mini_labels, None,
+                                                   name="objective_labels")
     init_tensors = [tf.placeholder(tf.float32, shape, name="init_tensor")
                     for shape in shapes]
     teacher_steps = [tf.placeholder_with_default(
@@ -370,7 +380,7 @@ class TrainableOptimizer(tf.train.Optimizer):
     # Starting values: fed on a first unroll, carried otherwise.
     param_vars, params0 = local_state_variables(init_tensors, first_unroll)
     attend_vars, attend0 = local_state_variables(init_tensors, first_unroll)
-    f_start = problem.objective(params0, mini_data, mini_labels)
+    f_start = problem.objective(params0, objective_data, objective_labels)
     [obj_var], [initial_obj] = local_state_variables([f_start], first_unroll)
     state_keys, state_vars, state_starts, loop_states0 = [], [], [], []
     initial_values = []
@@ -403,8 +413,8 @@ class TrainableOptimizer(tf.train.Optimizer):
       batch_labels = tf.gather(mini_labels, index)
       at = loop.attended if self.use_attention else loop.params
       batch_obj = problem.objective(at, batch_data, batch_labels)
-      whole_data_obj = lambda: problem.objective(loop.params, mini_data,
-                                                 mini_labels)
+      whole_data_obj = lambda: problem.objective(loop.params, objective_data,
+                                                 objective_labels)
       if self.obj_train_max_multiplier > 0:
         full_obj = whole_data_obj()
       else:
@@ -496,7 +506,8 @@ class TrainableOptimizer(tf.train.Optimizer):
         mini_data=mini_data, mini_labels=mini_labels,
         teacher_steps=teacher_steps, initial_params=init_tensors,
         imitating=imitating, record_objectives=record_objectives,
-        start_values=start_values, draw_initial_state=draw_initial_state)
+        start_values=start_values, draw_initial_state=draw_initial_state,
+        objective_data=objective_data, objective_labels=objective_labels)
 
   def scale_objective(self, total_obj, all_objs, initial_obj,
                       obj_scale_eps=1e-6):

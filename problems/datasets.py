@@ -325,6 +325,22 @@ def mnist(train=True, data_dir=None, download=True):
   return _idx_image_dataset(_mnist_source(data_dir), train, download)
 
 
+def mnist_validation(data_dir=None, download=True):
+  """MNIST's validation hold-out: the first MNIST_VALIDATION_SIZE (5,000)
+  images of the training file, which `mnist(train=True)` leaves out;
+  preprocessed as `mnist`. Only the two training files are read."""
+  source = _mnist_source(data_dir)
+  paths = source.find(_idx_stems("train"), download)
+  images, labels = _read_idx_pair(source.name, *paths)
+  if len(images) <= MNIST_VALIDATION_SIZE:
+    raise data_files.DataFileError(
+        "%s: the training file %s has %d images; the validation hold-out "
+        "needs more than %d" % (source.name, paths[0], len(images),
+                                MNIST_VALIDATION_SIZE))
+  held = MNIST_VALIDATION_SIZE
+  return _image_dataset(images[:held], labels[:held])
+
+
 def mnist_splits(data_dir=None, download=True):
   """MNIST's training, validation and test splits, preprocessed as `mnist`.
 

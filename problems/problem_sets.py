@@ -564,7 +564,15 @@ def _check_stems(registry, stems):
                      (", ".join(unknown), ", ".join(registry)))
 
 
-def training_problems(stems, data_dir=None):
+# Training sets whose data have a validation hold-out, with its loader
+# (for a validation meta-objective).
+VALIDATION_DATA = collections.OrderedDict([
+    ("mnist_conv", datasets.mnist_validation),
+    ("mnist_mlp", datasets.mnist_validation),
+])
+
+
+def training_problems(stems, data_dir=None, validation=False):
   """The meta-training problem list for the enabled flag stems.
 
   Sets are appended in the registry's order whatever the order of `stems`.
@@ -575,19 +583,37 @@ def training_problems(stems, data_dir=None):
   Args:
     stems: iterable of TRAINING_SETS keys.
     data_dir: data folder for the sets that read real data.
+    validation: give each entry `datasets.Splits(train=<its data>,
+      validation=<the hold-out>, test=None)` (a validation meta-objective);
+      only the sets of VALIDATION_DATA have one.
 
   Returns:
     A list of (spec, dataset, batch_size).
 
   Raises:
-    ValueError: a stem is not in TRAINING_SETS.
+    ValueError: a stem is not in TRAINING_SETS, or has no validation
+      hold-out when `validation` is asked for.
   """
   stems = set(stems)
   _check_stems(TRAINING_SETS, stems)
+  if validation:
+    without = [s for s in TRAINING_SETS if s in stems and
+               s not in VALIDATION_DATA]
+    if without:
+      raise ValueError(
+          "--meta_objective_split=validation: --%s has no validation "
+          "hold-out; the sets with one are %s" % (
+              flag_name(without[0]),
+              ", ".join("--" + flag_name(s) for s in VALIDATION_DATA)))
   problems = []
   for stem, set_fn in TRAINING_SETS.items():
     if stem in stems:
-      problems.extend(call_set(set_fn, data_dir))
+      entries = call_set(set_fn, data_dir)
+      if validation:
+        held_out = VALIDATION_DATA[stem](data_dir=data_dir)
+        entries = [(spec, datasets.Splits(dataset, held_out, None), batch)
+                   for spec, dataset, batch in entries]
+      problems.extend(entries)
       if (stem == "sparse_gradient" and
           "fully_connected_random_2_class" in stems):
         problems.extend(sparse_gradient_problems_mlp())

@@ -133,6 +133,17 @@ class BadInputTest(tf.test.TestCase):
                   self._error(fix_unroll_length=200))
     self.assertIn("--min_lr", self._error(min_lr=1.0, max_lr=0.1))
     self.assertIn("--mt_k=0", self._error(mt_k=0))
+    self.assertIn("--meta_objective_split=test",
+                  self._error(meta_objective_split="test"))
+    self.assertIn("--curriculum_stages=12",
+                  self._error(curriculum_stages=12))
+    self.assertIn("the default synthetic set",
+                  self._error(meta_objective_split="validation"))
+    self.assertIn("--include_quadratic_problems has none", self._error(
+        meta_objective_split="validation", include_quadratic_problems=True,
+        include_mnist_mlp_problems=True))
+    metarun.validate_flags(_defaults(meta_objective_split="validation",
+                                     include_mnist_mlp_problems=True))
     self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,

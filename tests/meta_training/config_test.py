@@ -26,6 +26,7 @@ ORIGINAL_DEFAULTS = {
     "reg_option": "hessian",
     # Additions of this port.
     "write_histograms": False, "fixed_hessian_probes": False,
+    "curriculum_stages": 0, "meta_objective_split": "train",
 }
 
 

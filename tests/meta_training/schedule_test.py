@@ -63,6 +63,20 @@ class MakeTest(tf.test.TestCase):
     self.assertEqual(curriculum.evaluation_lengths(), [10] * 4)
     self.assertEqual(curriculum.note, "  [curriculum stage 0: 20 steps]")
 
+  def test_curriculum_stages_caps_the_stages(self):
+    evaluation = config.Evaluation()
+    capped = schedule_lib.make(
+        config.Schedule(curriculum=True, unroll_length=10,
+                        curriculum_steps=(20, 40, 60, 80),
+                        curriculum_stages=2), evaluation, True)
+    # Stage 1 (40 steps) is the last trained; it is evaluated on 60 steps.
+    self.assertEqual(capped.state.num_steps, (20, 40, 60))
+    self.assertEqual(capped.state.num_unrolls_eval, [4, 6])
+    whole = schedule_lib.make(
+        config.Schedule(curriculum=True, unroll_length=10,
+                        curriculum_steps=(20, 40, 60, 80)), evaluation, True)
+    self.assertEqual(whole.state.num_steps, (20, 40, 60, 80))
+
 
 class PeriodicScheduleTest(tf.test.TestCase):
 
