@@ -1,0 +1,223 @@
+"""What the study runs: its variants, evaluation sets, budgets and stages.
+
+The study (experiments/study.py) meta-trains every variant of `VARIANTS`
+with the same seed on the MNIST MLP set and evaluates each variant's best
+checkpoint, and the tuned baselines, on every set of `EVALUATION_SETS`.
+Each unit of work is a `Stage`: one `metarun.py` or one `metatest.py`
+command line with its own output folder under the study folder. This module
+only builds those command lines; it runs nothing and reads no flags.
+"""
+
+import collections
+import dataclasses
+import os
+from typing import Tuple
+
+# The README's "Train L2O-Scale" command (the original README's training
+# command), as flag values in its order. Every variant starts from it.
+TRAIN_L2O_SCALE = collections.OrderedDict([
+    ("regularize_time", "none"), ("alpha", "1e-4"), ("reg_optimizer", "True"),
+    ("reg_option", "hessian-esd"), ("include_mnist_mlp_problems", "True"),
+    ("num_problems", "1"), ("num_meta_iterations", "100"),
+    ("fix_unroll", "True"), ("fix_unroll_length", "20"),
+    ("evaluation_period", "1"), ("evaluation_epochs", "5"),
+    ("use_second_derivatives", "False"), ("if_cl", "False"),
+    ("if_mt", "False"), ("mt_ratio", "0.1"), ("mt_k", "1"),
+])
+
+Variant = collections.namedtuple("Variant", "name flags description")
+
+# The variants compared: the flags each sets on top of TRAIN_L2O_SCALE.
+VARIANTS = (
+    Variant("l2o-scale", {},
+            "the README's \"Train L2O-Scale\" command (the Hessian term is "
+            "off: --regularize_time=none)"),
+    Variant("l2o-scale+hessian", {"regularize_time": "always"},
+            "the same with the Hessian-ESD term on in every unroll"),
+    Variant("l2o-scale+cl+il", {"if_cl": "True", "if_mt": "True"},
+            "the enhanced command: curriculum and imitation"),
+    Variant("l2o-scale+cl+il+hessian",
+            {"if_cl": "True", "if_mt": "True", "regularize_time": "always"},
+            "the enhanced command with the Hessian-ESD term on"),
+    Variant("l2o-scale+validation", {"meta_objective_split": "validation"},
+            "meta-objective on held-out validation samples"),
+)
+VARIANT_NAMES = tuple(v.name for v in VARIANTS)
+
+EvaluationSet = collections.namedtuple(
+    "EvaluationSet", "name heldout conv description")
+
+# metatest.py problem-set stems (--include_<name>_problems).
+EVALUATION_SETS = (
+    EvaluationSet("mnist_mlp_relu", False, False,
+                  "the original benchmark: MNIST ReLU MLP 784-20-10 trained "
+                  "on the MNIST test split; training loss, as the papers"),
+    EvaluationSet("fashion_mnist_mlp_relu_heldout", True, False,
+                  "Fashion-MNIST ReLU MLP 784-20-10 (55,000 / 5,000 / "
+                  "10,000): an unseen data set"),
+    EvaluationSet("fashion_mnist_conv_heldout", True, True,
+                  "Fashion-MNIST pooled conv net, linear logits: an unseen "
+                  "data set and architecture"),
+)
+EVALUATION_SET_NAMES = tuple(e.name for e in EVALUATION_SETS)
+
+# Baselines: the display name and metatest.py's optimizer name and its
+# learning-rate flag.
+Baseline = collections.namedtuple("Baseline", "name optimizer flag")
+BASELINES = (Baseline("adam", "Adam", "adam_learning_rate"),
+             Baseline("rmsprop", "RMSProp", "rmsprop_learning_rate"))
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+  """Every budget of a study; each field is a flag of experiments/study.py.
+
+  The defaults fit the whole study in about 90 minutes on a 2-core machine
+  (see docs/study.md for what each stage measured); `QUICK` shrinks them so
+  that a test runs the pipeline in under 3 minutes.
+  """
+  meta_iterations: int = 20
+  # The commands' own --meta_learning_rate (1e-6, the original flag default)
+  # hardly moves the meta-parameters in a budget this size (docs/study.md).
+  meta_learning_rate: str = "1e-3"
+  curriculum_stages: int = 2
+  meta_seed: int = 1
+  seeds: Tuple[int, ...] = (6, 12, 18)
+  mlp_steps: int = 2000
+  conv_steps: int = 1000
+  learning_rates: Tuple[str, ...] = ("1e-3", "3e-3", "1e-2")
+  init_lr_grid: Tuple[str, ...] = ("1e-3", "3e-3")
+  hessian_max_samples: int = 5000
+  hessian_lanczos_steps: int = 20
+  hessian_trace_probes: int = 2
+  # Extra metarun.py flag values (the quick study's shorter unrolls).
+  metarun_flags: Tuple[Tuple[str, str], ...] = ()
+  # Extra metatest.py flag values.
+  metatest_flags: Tuple[Tuple[str, str], ...] = ()
+
+  def as_dict(self):
+    return {f.name: (list(getattr(self, f.name))
+                     if isinstance(getattr(self, f.name), tuple)
+                     else getattr(self, f.name))
+            for f in dataclasses.fields(self)}
+
+  def steps(self, evaluation_set):
+    return self.conv_steps if evaluation_set.conv else self.mlp_steps
+
+
+QUICK = Budget(
+    meta_iterations=2, curriculum_stages=1, seeds=(6, 12), mlp_steps=120,
+    conv_steps=50, learning_rates=("3e-3",), init_lr_grid=(),
+    hessian_max_samples=200, hessian_lanczos_steps=5, hessian_trace_probes=1,
+    metarun_flags=(("fix_num_steps", "40"), ("fix_num_steps_eval", "40"),
+                   ("evaluation_epochs", "1"), ("mini_batch_size", "500"),
+                   ("hessian_itrs", "2")),
+    metatest_flags=(("metrics_subset", "200"), ("metrics_every", "50")))
+
+
+class Stage(collections.namedtuple(
+    "Stage", "kind name program argv folder variant evaluation_set")):
+  """One command of the study.
+
+  Attributes:
+    kind: "train" (metarun.py) or "evaluate" (metatest.py).
+    name: e.g. "train l2o-scale" or "evaluate adam on mnist_mlp_relu".
+    program: "metarun.py" or "metatest.py".
+    argv: the flags, as "--name=value" strings.
+    folder: its output folder (a variant's --train_dir, or --save_dir).
+    variant: the variant or baseline name.
+    evaluation_set: the evaluation set's name (None for training).
+  """
+
+
+def train_dir(study_dir, variant):
+  return os.path.join(study_dir, variant)
+
+
+def evaluation_dir(study_dir, evaluation_set, name):
+  return os.path.join(study_dir, "eval", evaluation_set, name)
+
+
+def _argv(values):
+  return ["--%s=%s" % (name, value) for name, value in values.items()]
+
+
+def training_flags(variant, budget, study_dir, data_dir=None):
+  """The metarun.py flags of `variant` (a `Variant`)."""
+  values = collections.OrderedDict(TRAIN_L2O_SCALE)
+  values.update(variant.flags)
+  values["num_meta_iterations"] = str(budget.meta_iterations)
+  values["meta_learning_rate"] = budget.meta_learning_rate
+  values.update(budget.metarun_flags)
+  if values["if_cl"] == "True":
+    values["curriculum_stages"] = str(budget.curriculum_stages)
+  values["train_dir"] = train_dir(study_dir, variant.name)
+  values["seed"] = str(budget.meta_seed)
+  if data_dir:
+    values["data_dir"] = data_dir
+  return values
+
+
+def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None):
+  """The metatest.py flags of variant or baseline `name` on a set."""
+  values = collections.OrderedDict()
+  baseline = {b.name: b for b in BASELINES}.get(name)
+  if baseline is None:
+    values["train_dir"] = train_dir(study_dir, name)
+    values["restore_model_name"] = "model.ckpt-0"
+    if budget.init_lr_grid:
+      values["init_lr_grid"] = ",".join(budget.init_lr_grid)
+  else:
+    values["test_optimizer"] = baseline.optimizer
+    values[baseline.flag] = ",".join(budget.learning_rates)
+  values["save_dir"] = evaluation_dir(study_dir, evaluation_set.name, name)
+  values["include_%s_problems" % evaluation_set.name] = "True"
+  values["model_name"] = evaluation_set.name
+  values["num_testing_itrs"] = str(budget.steps(evaluation_set))
+  values["seeds"] = ",".join(str(s) for s in budget.seeds)
+  values["hessian_max_samples"] = str(budget.hessian_max_samples)
+  values["hessian_lanczos_steps"] = str(budget.hessian_lanczos_steps)
+  values["hessian_trace_probes"] = str(budget.hessian_trace_probes)
+  values["log_every"] = str(max(1, budget.steps(evaluation_set) // 4))
+  values["plot"] = "False"
+  values.update(budget.metatest_flags)
+  if data_dir:
+    values["data_dir"] = data_dir
+  return values
+
+
+def stages(study_dir, budget, variants=VARIANT_NAMES,
+           evaluation_sets=EVALUATION_SET_NAMES, data_dir=None,
+           metarun_extra=()):
+  """Every stage of a study, meta-training first.
+
+  Args:
+    study_dir: the study folder.
+    budget: a `Budget`.
+    variants: names of the variants to run (a subset of VARIANT_NAMES).
+    evaluation_sets: names of the evaluation sets (of EVALUATION_SET_NAMES).
+    data_dir: data folder passed to both programs (None: their default).
+    metarun_extra: further metarun.py arguments (e.g. a cluster's
+      --ps_hosts=...), appended to every training command.
+
+  Returns:
+    A list of `Stage`.
+  """
+  chosen = [v for v in VARIANTS if v.name in variants]
+  sets = [e for e in EVALUATION_SETS if e.name in evaluation_sets]
+  result = []
+  for variant in chosen:
+    values = training_flags(variant, budget, study_dir, data_dir)
+    result.append(Stage("train", "train " + variant.name, "metarun.py",
+                        _argv(values) + list(metarun_extra),
+                        values["train_dir"], variant.name, None))
+  names = [v.name for v in chosen] + [b.name for b in BASELINES]
+  for evaluation_set in sets:
+    for name in names:
+      values = evaluation_flags(name, evaluation_set, budget, study_dir,
+                                data_dir)
+      result.append(Stage(
+          "evaluate", "evaluate %s on %s" % (name, evaluation_set.name),
+          "metatest.py", _argv(values), values["save_dir"], name,
+          evaluation_set.name))
+  return result

@@ -1,0 +1,337 @@
+r"""The papers' comparison in one command: which training makes L2O-Scale better.
+
+Meta-trains every variant (experiments/plan.py: the README's "Train
+L2O-Scale" command, with the Hessian term on, with curriculum and imitation,
+both, and with a validation meta-objective) with the same seed on the MNIST
+MLP set, evaluates each variant's model.ckpt-0 over its initial-learning-rate
+grid and the tuned baselines (Adam, RMSProp) on the same seeds and batches,
+and writes <study_dir>/report.md with one table per evaluation set.
+
+  python experiments/study.py --study_dir=runs/study
+  python experiments/study.py --study_dir=runs/quick --quick   # 2-3 minutes
+
+A rerun of the same command skips every finished stage and redoes or resumes
+only what is missing or half-written (see experiments/stages.py); Ctrl-C
+stops the current stage cleanly. Arguments after `--` are passed to every
+metarun.py command (e.g. a cluster's --ps_hosts=... --worker_hosts=...).
+"""
+
+import os
+import sys
+
+# Quieten TensorFlow's C++ logging, as the programs do.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
+    __file__))))
+
+from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+from experiments import plan  # pylint: disable=g-import-not-at-top,wrong-import-position
+
+FLAGS = flags.FLAGS
+_DEFAULT = plan.Budget()
+
+flags.DEFINE_string("study_dir", None, "Folder of the study's runs and "
+                    "report (created if needed).")
+flags.DEFINE_boolean("quick", False, "Shrink every budget (a few "
+                     "meta-iterations, a few hundred steps, 2 seeds, 1-point "
+                     "grids): the whole pipeline in minutes. Budget flags "
+                     "given explicitly still apply.")
+flags.DEFINE_list("variants", list(plan.VARIANT_NAMES),
+                  "Variants to meta-train and evaluate.")
+flags.DEFINE_list("evaluation_sets", list(plan.EVALUATION_SET_NAMES),
+                  "metatest.py sets to evaluate on.")
+flags.DEFINE_string("data_dir", None, "Data folder of both programs (default: "
+                    "$L2O_DATA_DIR, else ~/.cache/l2o-scale/data). It needs "
+                    "mnist/ with the training files (meta-training, and "
+                    "the validation variant's hold-out) and the test files.")
+flags.DEFINE_boolean("report_only", False, "Only rewrite report.md from the "
+                     "files already there.")
+# The budgets (plan.Budget); --quick changes their defaults.
+flags.DEFINE_integer("meta_iterations", _DEFAULT.meta_iterations,
+                     "Meta-iterations of every variant (metarun.py "
+                     "--num_meta_iterations; the papers: 100).")
+flags.DEFINE_string("meta_learning_rate", _DEFAULT.meta_learning_rate,
+                    "metarun.py --meta_learning_rate of every variant (the "
+                    "commands' own: 1e-6, which hardly moves the "
+                    "meta-parameters in this budget; see docs/study.md).")
+flags.DEFINE_integer("curriculum_stages", _DEFAULT.curriculum_stages,
+                     "Curriculum stages the CL variants train at most "
+                     "(metarun.py --curriculum_stages; 0: all 11).")
+flags.DEFINE_integer("meta_seed", _DEFAULT.meta_seed, "metarun.py --seed "
+                     "of every variant.")
+flags.DEFINE_list("seeds", [str(s) for s in _DEFAULT.seeds],
+                  "Evaluation seeds, the same for every optimizer (the "
+                  "papers: 5-10).")
+flags.DEFINE_integer("mlp_steps", _DEFAULT.mlp_steps, "Optimizer steps of "
+                     "each evaluation run on the MLP sets (the papers: "
+                     "10,000).")
+flags.DEFINE_integer("conv_steps", _DEFAULT.conv_steps, "Optimizer steps of "
+                     "each evaluation run on the conv net set.")
+flags.DEFINE_list("learning_rates", list(_DEFAULT.learning_rates),
+                  "The baselines' learning-rate grid.")
+flags.DEFINE_list("init_lr_grid", list(_DEFAULT.init_lr_grid),
+                  "The learned optimizers' initial learning rates besides "
+                  "the original range [1e-6, 1e-2] (metatest.py "
+                  "--init_lr_grid).")
+flags.DEFINE_integer("hessian_max_samples", _DEFAULT.hessian_max_samples,
+                     "Training samples of the Hessian estimates.")
+flags.DEFINE_integer("hessian_lanczos_steps", _DEFAULT.hessian_lanczos_steps,
+                     "Lanczos steps of the top-eigenvalue estimate.")
+flags.DEFINE_integer("hessian_trace_probes", _DEFAULT.hessian_trace_probes,
+                     "Probes of the Hessian trace estimate.")
+
+_BUDGET_FLAGS = ("meta_iterations", "meta_learning_rate", "curriculum_stages",
+                 "meta_seed", "seeds", "mlp_steps", "conv_steps",
+                 "learning_rates", "init_lr_grid", "hessian_max_samples",
+                 "hessian_lanczos_steps", "hessian_trace_probes")
+STUDY_FILE = "study.json"
+
+
+class StudyError(ValueError):
+  """A flag or study folder that cannot work (one line)."""
+
+
+def budget_from_flags(values, explicit):
+  """The `plan.Budget` of the flags: --quick's, else the default, with the
+  flags given explicitly on top."""
+  import dataclasses  # pylint: disable=g-import-not-at-top
+  base = plan.QUICK if values["quick"] else plan.Budget()
+  changes = {}
+  for name in _BUDGET_FLAGS:
+    if name not in explicit:
+      continue
+    value = values[name]
+    if name == "seeds":
+      try:
+        value = tuple(int(s) for s in value)
+      except ValueError:
+        raise StudyError("--seeds=%s: expected integers" %
+                         ",".join(value)) from None
+    elif isinstance(value, list):
+      value = tuple(value)
+    changes[name] = value
+  budget = dataclasses.replace(base, **changes)
+  for name in ("meta_iterations", "mlp_steps", "conv_steps"):
+    if getattr(budget, name) <= 0:
+      raise StudyError("--%s=%d: must be positive" %
+                       (name, getattr(budget, name)))
+  if not budget.seeds or not budget.learning_rates:
+    raise StudyError("--seeds and --learning_rates need at least one value")
+  return budget
+
+
+def check_names(values):
+  for flag, known in (("variants", plan.VARIANT_NAMES),
+                      ("evaluation_sets", plan.EVALUATION_SET_NAMES)):
+    unknown = [v for v in values[flag] if v not in known]
+    if unknown or not values[flag]:
+      raise StudyError("--%s=%s: expected names among %s" % (
+          flag, ",".join(values[flag]), ", ".join(known)))
+
+
+def check_study_file(study_dir, settings):
+  """Refuses a study folder made with other budgets; records new ones."""
+  import json  # pylint: disable=g-import-not-at-top
+  from run_control import atomic  # pylint: disable=g-import-not-at-top
+  path = os.path.join(study_dir, STUDY_FILE)
+  settings = json.loads(json.dumps(settings))  # as it reads back
+  if os.path.exists(path):
+    with open(path) as f:
+      before = json.load(f)
+    different = sorted(k for k in set(before) | set(settings)
+                       if before.get(k) != settings.get(k))
+    if different:
+      raise StudyError(
+          "%s was made with other settings (%s differ: %s); rerun with the "
+          "same flags or use another --study_dir" % (
+              path, ", ".join(different),
+              "; ".join("%s was %s" % (k, before.get(k)) for k in different)))
+    return
+  atomic.write_json(path, settings)
+
+
+def _machine():
+  model = "unknown CPU"
+  try:
+    with open("/proc/cpuinfo") as f:
+      for line in f:
+        if line.startswith("model name"):
+          model = line.split(":", 1)[1].strip()
+          break
+  except OSError:
+    pass
+  memory = ""
+  try:
+    with open("/proc/meminfo") as f:
+      kib = int(f.readline().split()[1])
+    memory = ", %.0f GiB" % (kib / 2.0**20)
+  except (OSError, ValueError, IndexError):
+    pass
+  return "%d cores (%s)%s" % (os.cpu_count() or 0, model, memory)
+
+
+def mnist_stand_in(data_dir):
+  """Whether the MNIST training files are the test files (a stand-in)."""
+  from problems import data_files  # pylint: disable=g-import-not-at-top
+  folder = os.path.join(data_files.resolve_data_dir(data_dir), "mnist")
+  for stem in ("images-idx3-ubyte", "labels-idx1-ubyte"):
+    found = []
+    for prefix in ("train-", "t10k-"):
+      names = [os.path.join(folder, prefix + stem + s) for s in (".gz", "")]
+      found.append(next((n for n in names if os.path.exists(n)), None))
+    if None in found:
+      return None
+    with open(found[0], "rb") as a, open(found[1], "rb") as b:
+      if a.read() != b.read():
+        return False
+  return True
+
+
+def header(values, budget, variants, command):
+  """The report's opening: date, machine, command, budgets and caveats."""
+  import time  # pylint: disable=g-import-not-at-top
+  stand_in = mnist_stand_in(values["data_dir"])
+  lines = [
+      "# Study: which training makes L2O-Scale better?",
+      "",
+      "Written %s on %s by" % (time.strftime("%Y-%m-%d %H:%M"), _machine()),
+      "",
+      "```sh", " ".join(command), "```", "",
+      "**Variants** (meta-trained with metarun.py --seed=%d on the MNIST MLP "
+      "set, each from the README's \"Train L2O-Scale\" flags):" %
+      budget.meta_seed, ""]
+  for variant in plan.VARIANTS:
+    if variant.name in variants:
+      extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
+      lines.append("- `%s`: %s%s" % (variant.name, variant.description,
+                                     " (`%s`)" % extra if extra else ""))
+  lines += [
+      "",
+      "**Budgets** (every one is a flag of experiments/study.py): %d "
+      "meta-iterations per variant (the papers: 100) at meta-learning rate "
+      "%s (the commands: 1e-6)%s; evaluation runs of "
+      "%d steps on the MLP sets and %d on the conv net (the papers: 10,000), "
+      "seeds %s (the papers: 5-10); Adam and RMSProp over learning rates %s, "
+      "the learned optimizers over their initial learning rate: the original "
+      "range [1e-6, 1e-2]%s. The grid point reported is chosen on the "
+      "validation loss on held-out sets, else on the last-100 mean of the "
+      "training loss (metatest.py's rule); the test split decides nothing. "
+      "Hessian: top eigenvalue by %d Lanczos steps on at most %d training "
+      "samples." % (
+          budget.meta_iterations, budget.meta_learning_rate,
+          ", the curriculum variants capped at %d curriculum stage(s)" %
+          budget.curriculum_stages if budget.curriculum_stages else "",
+          budget.mlp_steps, budget.conv_steps,
+          ", ".join(str(s) for s in budget.seeds),
+          ", ".join(budget.learning_rates),
+          "".join(", " + p for p in budget.init_lr_grid),
+          budget.hessian_lanczos_steps, budget.hessian_max_samples),
+      "",
+      "Mean ± std over the seeds (std with ddof 0); bold: the best mean of "
+      "a column. \"loss @k\" is the mini-batch training loss at step k, "
+      "\"final\" the mean of the last 100 mini-batch losses.",
+  ]
+  if stand_in:
+    lines += ["", "**Caveat:** the MNIST training files here are links to "
+              "the MNIST test files (the training split could not be "
+              "obtained on this machine), so meta-training and the "
+              "validation variant's hold-out are drawn from the 10,000 test "
+              "images, and the `mnist_mlp_relu` set trains on those same "
+              "images."]
+  if values["quick"]:
+    lines += ["", "**Quick study** (`--quick`): budgets far too small to "
+              "tell the variants apart; it checks the pipeline."]
+  return "\n".join(lines)
+
+
+def _write_report(values, budget, all_stages, command, out):
+  from experiments import report  # pylint: disable=g-import-not-at-top
+  from run_control import atomic  # pylint: disable=g-import-not-at-top
+  study_dir = values["study_dir"]
+  training = [s for s in all_stages if s.kind == "train"]
+  changes = {}
+  if training:
+    from problems import problem_sets  # pylint: disable=g-import-not-at-top
+    problem = problem_sets.training_problems(
+        ["mnist_mlp"], data_dir=values["data_dir"])[0][0]
+    changes = report.meta_parameter_changes(training, budget.meta_seed,
+                                            problem)
+  content = report.collect(study_dir, all_stages, changes)
+  plots = report.write_plots(study_dir, content)
+  text = report.markdown(content, header(values, budget, values["variants"],
+                                         command), plots)
+  atomic.write_json(os.path.join(study_dir, report.REPORT_JSON), content)
+  path = os.path.join(study_dir, report.REPORT_FILE)
+  atomic.write_text(path, text)
+  out.write("report: %s\n" % path)
+  return path
+
+
+def run(values, explicit, extra=(), out=sys.stdout, command=None):
+  """Runs (or resumes) the study the flag values describe.
+
+  Returns:
+    The report's path.
+
+  Raises:
+    StudyError: a bad flag or study folder.
+    stages.StageFailed: a stage's command failed.
+    interrupts.Interrupted: SIGINT or SIGTERM (the stage under way stopped
+      cleanly; a rerun goes on from there).
+  """
+  if not values["study_dir"]:
+    raise StudyError("--study_dir is empty: give the study's folder, e.g. "
+                     "--study_dir=runs/study")
+  check_names(values)
+  budget = budget_from_flags(values, explicit)
+  values = dict(values, study_dir=os.path.abspath(values["study_dir"]))
+  if values["data_dir"]:
+    values["data_dir"] = os.path.abspath(values["data_dir"])
+  command = command or [sys.argv[0]] + sys.argv[1:]
+  study_dir = values["study_dir"]
+  import graph_mode  # pylint: disable=g-import-not-at-top
+  graph_mode.enable()
+  from experiments import stages as stages_lib  # pylint: disable=g-import-not-at-top
+  from run_control import interrupts  # pylint: disable=g-import-not-at-top
+  from run_control import lock  # pylint: disable=g-import-not-at-top
+  all_stages = plan.stages(study_dir, budget, values["variants"],
+                           values["evaluation_sets"], values["data_dir"],
+                           list(extra))
+  with lock.DirectoryLock(study_dir, "experiments/study.py"):
+    check_study_file(study_dir, {"budget": budget.as_dict(),
+                                 "data_dir": values["data_dir"],
+                                 "metarun_extra": list(extra)})
+    if not values["report_only"]:
+      progress = stages_lib.Progress(all_stages, budget, out)
+      for index, stage in enumerate(all_stages):
+        interrupts.check()
+        if stages_lib.is_done(stage):
+          progress.skipped(stage)
+          continue
+        progress.starting(stage, [s for s in all_stages[index:]
+                                  if not stages_lib.is_done(s)])
+        progress.finished(stage, stages_lib.run(stage, study_dir, out))
+    return _write_report(values, budget, all_stages, command, out)
+
+
+def main(argv):
+  values = {name: FLAGS[name].value for name in FLAGS}
+  explicit = {name for name in FLAGS if FLAGS[name].present}
+  from experiments import stages as stages_lib  # pylint: disable=g-import-not-at-top
+  from run_control import interrupts  # pylint: disable=g-import-not-at-top
+  from run_control import lock  # pylint: disable=g-import-not-at-top
+  with interrupts.handling():
+    try:
+      run(values, explicit, extra=argv[1:])
+    except (StudyError, stages_lib.StageFailed, lock.LockError) as e:
+      sys.exit("study.py: %s" % e)
+    except interrupts.Interrupted as e:
+      sys.stderr.write("study.py: interrupted (%s); finished stages are kept, "
+                       "rerun the same command to go on\n" % e)
+      sys.exit(e.exit_status)
+
+
+if __name__ == "__main__":
+  app.run(main)

@@ -1,0 +1,85 @@
+"""Tests of the study's plan: every stage's command line is a valid one."""
+
+from tests import test_util
+
+import os
+
+import tensorflow.compat.v1 as tf
+
+import metarun
+import metatest
+from experiments import plan
+
+
+def _metarun_values(argv):
+  """metarun.py's flag values for `argv` (defaults for the others)."""
+  values = {name: metarun.FLAGS[name].default for name in metarun.FLAGS}
+  for argument in argv:
+    name, value = argument[2:].split("=", 1)
+    values[name] = metarun.FLAGS[name].parser.parse(value)
+  return values
+
+
+class PlanTest(tf.test.TestCase):
+
+  def test_every_variant_is_the_readme_command_plus_its_flags(self):
+    budget = plan.Budget()
+    training = [s for s in plan.stages("s", budget, data_dir="d")
+                if s.kind == "train"]
+    self.assertEqual([s.variant for s in training], list(plan.VARIANT_NAMES))
+    for variant, stage in zip(plan.VARIANTS, training):
+      values = _metarun_values(stage.argv)
+      metarun.validate_flags(values)
+      for name, value in plan.TRAIN_L2O_SCALE.items():
+        if name in variant.flags or name == "num_meta_iterations":
+          continue
+        self.assertEqual(values[name],
+                         metarun.FLAGS[name].parser.parse(value), name)
+      for name, value in variant.flags.items():
+        self.assertEqual(values[name],
+                         metarun.FLAGS[name].parser.parse(value), name)
+      self.assertEqual(values["num_meta_iterations"], budget.meta_iterations)
+      self.assertEqual(values["meta_learning_rate"],
+                       float(budget.meta_learning_rate))
+      self.assertEqual(values["seed"], budget.meta_seed)
+      self.assertEqual(values["train_dir"], os.path.join("s", variant.name))
+      self.assertEqual(values["data_dir"], "d")
+      # Only the curriculum variants are capped.
+      self.assertEqual(values["curriculum_stages"],
+                       budget.curriculum_stages if values["if_cl"] else 0)
+    names = {v.name: v.flags for v in plan.VARIANTS}
+    self.assertEqual(names["l2o-scale"], {})
+    self.assertEqual(names["l2o-scale+hessian"],
+                     {"regularize_time": "always"})
+    self.assertEqual(names["l2o-scale+validation"],
+                     {"meta_objective_split": "validation"})
+
+  def test_every_evaluation_is_a_valid_metatest_command(self):
+    budget = plan.QUICK
+    all_stages = plan.stages("s", budget)
+    evaluations = [s for s in all_stages if s.kind == "evaluate"]
+    self.assertLen(evaluations, len(plan.EVALUATION_SETS) *
+                   (len(plan.VARIANTS) + len(plan.BASELINES)))
+    for stage in evaluations:
+      values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
+      metatest.validate_flags(values)
+      self.assertEqual(values["seeds"], [str(s) for s in budget.seeds])
+      self.assertTrue(values["include_%s_problems" % stage.evaluation_set])
+      self.assertEqual(values["save_dir"], stage.folder)
+      if stage.variant in plan.VARIANT_NAMES:
+        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["train_dir"],
+                         os.path.join("s", stage.variant))
+        self.assertEqual(values["restore_model_name"], "model.ckpt-0")
+      else:
+        baseline = {b.name: b for b in plan.BASELINES}[stage.variant]
+        self.assertEqual(values["test_optimizer"], baseline.optimizer)
+        self.assertEqual(values[baseline.flag], list(budget.learning_rates))
+    # Training first, every evaluation folder distinct.
+    kinds = [s.kind for s in all_stages]
+    self.assertEqual(kinds, sorted(kinds, key=["train", "evaluate"].index))
+    self.assertLen({s.folder for s in evaluations}, len(evaluations))
+
+
+if __name__ == "__main__":
+  tf.test.main()

@@ -1,0 +1,168 @@
+"""The study driver end to end (--quick, on small fake data sets).
+
+One quick study (`test_quick_study`) runs the whole pipeline: meta-training,
+evaluation on every set, the report, a rerun. To stay within about two
+minutes it trains two of the five variants, which between them use every
+training option of the others (Hessian term, curriculum, imitation,
+validation meta-objective); the other three differ from them only in
+which of these flags they set (plan_test checks their command lines). The test checks the report's structure, that
+its numbers are those of the runs' own files (recomputed here from the
+per-seed loss records and metrics files), and that a rerun skips what is
+finished and redoes only what is missing.
+"""
+
+
+from tests import test_util
+
+import io
+import json
+import os
+import pickle
+import shutil
+import tempfile
+
+import numpy as np
+import tensorflow.compat.v1 as tf
+
+from experiments import plan
+from experiments import report
+from experiments import stages
+from experiments import study
+
+# Every training option of the five variants, in two.
+_VARIANTS = ["l2o-scale+cl+il+hessian", "l2o-scale+validation"]
+
+
+def _values(study_dir, data_dir, **changes):
+  values = {"study_dir": study_dir, "quick": True,
+            "variants": list(_VARIANTS),
+            "evaluation_sets": list(plan.EVALUATION_SET_NAMES),
+            "data_dir": data_dir, "report_only": False}
+  for name in study._BUDGET_FLAGS:  # pylint: disable=protected-access
+    values[name] = None
+  values.update(changes)
+  return values
+
+
+class StudyTest(tf.test.TestCase):
+
+  def setUp(self):
+    super().setUp()
+    self.root = tempfile.mkdtemp()
+    self.addCleanup(shutil.rmtree, self.root)
+    self.data_dir = os.path.join(self.root, "data")
+    self.study_dir = os.path.join(self.root, "study")
+
+  def _write_data(self):
+    # MNIST: 5,000 validation + 300 training images, 300 test images.
+    test_util.write_fake_mnist(os.path.join(self.data_dir, "mnist"),
+                               num_train=5300, num_test=300, seed=1)
+    test_util.write_fake_mnist(os.path.join(self.data_dir, "fashion-mnist"),
+                               num_train=5300, num_test=300, seed=2)
+
+  def _run(self, **changes):
+    out = io.StringIO()
+    explicit = set(changes) & set(study._BUDGET_FLAGS)  # pylint: disable=protected-access
+    path = study.run(_values(self.study_dir, self.data_dir, **changes),
+                     explicit=explicit, out=out,
+                     command=["study.py", "--quick"])
+    return path, out.getvalue()
+
+  def test_quick_study(self):
+    """The whole pipeline once (one test: it takes about two minutes)."""
+    self._write_data()
+    path, log = self._run()
+    with open(path) as f:
+      text = f.read()
+    with open(os.path.join(self.study_dir, report.REPORT_JSON)) as f:
+      content = json.load(f)
+    self._check_structure(text)
+    self._check_numbers(content)
+    self._check_training_logs(log)
+    self._check_rerun()
+
+  def _check_structure(self, text):
+    names = _VARIANTS + [b.name for b in plan.BASELINES]
+    for evaluation_set in plan.EVALUATION_SET_NAMES:
+      section = text.split("## %s\n" % evaluation_set)[1].split("\n## ")[0]
+      rows = [line for line in section.splitlines()
+              if line.startswith("| ") and not line.startswith("| optimizer")]
+      self.assertEqual([r.split(" | ")[0][2:] for r in rows], names)
+      self.assertNotIn("not run yet", section)
+      self.assertEqual("test accuracy" in section.split("\n\n")[1],
+                       "heldout" in evaluation_set)
+    self.assertIn("Quick study", text)
+
+  def _check_numbers(self, content):
+    for evaluation_set in content["sets"]:
+      for row in evaluation_set["rows"]:
+        losses = []
+        for name in row["files"]:
+          with open(os.path.join(self.study_dir, name), "rb") as f:
+            losses.append(np.asarray(pickle.load(f), dtype=np.float64))
+        self.assertLen(losses, len(plan.QUICK.seeds))
+        last100 = [np.mean(l[-100:]) for l in losses]
+        self.assertAllClose(row["final_last100"]["mean"], np.mean(last100),
+                            rtol=1e-6)
+        self.assertAllClose(row["final_last100"]["std"], np.std(last100),
+                            rtol=1e-5, atol=1e-9)
+        if "loss@100" in row:
+          self.assertAllClose(row["loss@100"]["mean"],
+                              np.mean([l[99] for l in losses]), rtol=1e-6)
+        if evaluation_set["heldout"]:
+          accuracies = []
+          for name in row["files"]:
+            metrics = name.replace("_eval_loss_record.pickle-",
+                                   "_metrics-") + ".json"
+            with open(os.path.join(self.study_dir, metrics)) as f:
+              accuracies.append(json.load(f)["final"]["test_accuracy"])
+          self.assertAllClose(row["test_accuracy"]["mean"],
+                              np.mean(accuracies), rtol=1e-6)
+    for name in _VARIANTS:
+      marker = os.path.join(self.study_dir, name, stages.MARKER)
+      with open(marker) as f:
+        seconds = json.load(f)["seconds"]
+      self.assertEqual(content["training"][name]["seconds"], seconds)
+      self.assertGreater(seconds, 0)
+
+  def _check_training_logs(self, log):
+    # Each training stage's own output: the curriculum runs show their
+    # stage, and only the Hessian variants build the regulariser.
+    for variant in (v for v in plan.VARIANTS if v.name in _VARIANTS):
+      block = log.split("train %s  (" % variant.name)[1].split("\n[")[0]
+      self.assertEqual("curriculum stage" in block,
+                       variant.flags.get("if_cl") == "True")
+      self.assertEqual("adds nothing to the meta-objective" in block,
+                       "regularize_time" not in variant.flags)
+      self.assertIn("model.ckpt-0", block)
+
+  def _check_rerun(self):
+    all_stages = plan.stages(self.study_dir, plan.QUICK, _VARIANTS,
+                             data_dir=os.path.abspath(self.data_dir))
+    before = {s.name: stages.read_marker(s) for s in all_stages}
+    # A half-written evaluation: its summary is gone.
+    folder = plan.evaluation_dir(self.study_dir, "mnist_mlp_relu", "adam")
+    os.remove(os.path.join(folder, "summary.json"))
+    _, log = self._run()
+    ran = [line for line in log.splitlines()
+           if line.startswith("[") and not line.startswith("[done]")]
+    self.assertLen(ran, 1)
+    self.assertIn("evaluate adam on mnist_mlp_relu", ran[0])
+    for stage in all_stages:
+      marker = stages.read_marker(stage)
+      if stage.name == "evaluate adam on mnist_mlp_relu":
+        self.assertEqual(marker["attempts"], 2)
+      else:
+        self.assertEqual(marker, before[stage.name])
+    with self.assertRaisesRegex(study.StudyError, "other settings"):
+      self._run(mlp_steps=300)
+
+  def test_bad_names_are_refused(self):
+    with self.assertRaisesRegex(study.StudyError, "--variants=nope"):
+      self._run(variants=["nope"])
+    with self.assertRaisesRegex(study.StudyError, "--study_dir is empty"):
+      study.run(_values("", self.data_dir), explicit=(), out=io.StringIO())
+
+
+if __name__ == "__main__":
+  tf.test.main()
