@@ -1,4 +1,5 @@
-r"""The papers' comparison in one command: which training makes L2O-Scale better.
+r"""The papers' comparison in one command: which training makes L2O-Scale
+better?
 
 Meta-trains every variant (experiments/plan.py: the README's "Train
 L2O-Scale" command, with the Hessian term on, with curriculum and imitation,
@@ -32,55 +33,61 @@ from experiments import plan  # pylint: disable=g-import-not-at-top,wrong-import
 FLAGS = flags.FLAGS
 _DEFAULT = plan.Budget()
 
-flags.DEFINE_string("study_dir", None, "Folder of the study's runs and "
-                    "report (created if needed).")
-flags.DEFINE_boolean("quick", False, "Shrink every budget (a few "
-                     "meta-iterations, a few hundred steps, 2 seeds, 1-point "
-                     "grids): the whole pipeline in minutes. Budget flags "
-                     "given explicitly still apply.")
-flags.DEFINE_list("variants", list(plan.VARIANT_NAMES),
-                  "Variants to meta-train and evaluate.")
-flags.DEFINE_list("evaluation_sets", list(plan.EVALUATION_SET_NAMES),
-                  "metatest.py sets to evaluate on.")
-flags.DEFINE_string("data_dir", None, "Data folder of both programs (default: "
-                    "$L2O_DATA_DIR, else ~/.cache/l2o-scale/data). It needs "
-                    "mnist/ with the training files (meta-training, and "
-                    "the validation variant's hold-out) and the test files.")
-flags.DEFINE_boolean("report_only", False, "Only rewrite report.md from the "
-                     "files already there.")
-# The budgets (plan.Budget); --quick changes their defaults.
-flags.DEFINE_integer("meta_iterations", _DEFAULT.meta_iterations,
-                     "Meta-iterations of every variant (metarun.py "
-                     "--num_meta_iterations; the papers: 100).")
-flags.DEFINE_string("meta_learning_rate", _DEFAULT.meta_learning_rate,
-                    "metarun.py --meta_learning_rate of every variant (the "
-                    "commands' own: 1e-6, which hardly moves the "
-                    "meta-parameters in this budget; see docs/study.md).")
-flags.DEFINE_integer("curriculum_stages", _DEFAULT.curriculum_stages,
-                     "Curriculum stages the CL variants train at most "
-                     "(metarun.py --curriculum_stages; 0: all 11).")
-flags.DEFINE_integer("meta_seed", _DEFAULT.meta_seed, "metarun.py --seed "
-                     "of every variant.")
-flags.DEFINE_list("seeds", [str(s) for s in _DEFAULT.seeds],
-                  "Evaluation seeds, the same for every optimizer (the "
-                  "papers: 5-10).")
-flags.DEFINE_integer("mlp_steps", _DEFAULT.mlp_steps, "Optimizer steps of "
-                     "each evaluation run on the MLP sets (the papers: "
-                     "10,000).")
-flags.DEFINE_integer("conv_steps", _DEFAULT.conv_steps, "Optimizer steps of "
-                     "each evaluation run on the conv net set.")
-flags.DEFINE_list("learning_rates", list(_DEFAULT.learning_rates),
-                  "The baselines' learning-rate grid.")
-flags.DEFINE_list("init_lr_grid", list(_DEFAULT.init_lr_grid),
-                  "The learned optimizers' initial learning rates besides "
-                  "the original range [1e-6, 1e-2] (metatest.py "
-                  "--init_lr_grid).")
-flags.DEFINE_integer("hessian_max_samples", _DEFAULT.hessian_max_samples,
-                     "Training samples of the Hessian estimates.")
-flags.DEFINE_integer("hessian_lanczos_steps", _DEFAULT.hessian_lanczos_steps,
-                     "Lanczos steps of the top-eigenvalue estimate.")
-flags.DEFINE_integer("hessian_trace_probes", _DEFAULT.hessian_trace_probes,
-                     "Probes of the Hessian trace estimate.")
+
+def define_flags():
+  """Defines the program's flags in absl's registry (when run as a script,
+  so that this module can be imported beside metarun.py, whose flags share
+  some names)."""
+  flags.DEFINE_string("study_dir", None, "Folder of the study's runs and "
+                      "report (created if needed).")
+  flags.DEFINE_boolean("quick", False, "Shrink every budget (a few "
+                       "meta-iterations, a few hundred steps, 2 seeds, 1-point "
+                       "grids): the whole pipeline in minutes. Budget flags "
+                       "given explicitly still apply.")
+  flags.DEFINE_list("variants", list(plan.VARIANT_NAMES),
+                    "Variants to meta-train and evaluate.")
+  flags.DEFINE_list("evaluation_sets", list(plan.EVALUATION_SET_NAMES),
+                    "metatest.py sets to evaluate on.")
+  flags.DEFINE_string("data_dir", None, "Data folder of both programs "
+                      "(default: $L2O_DATA_DIR, else ~/.cache/l2o-scale/data). It needs "
+                      "mnist/ with the training files (meta-training, and "
+                      "the validation variant's hold-out) and the test files.")
+  flags.DEFINE_boolean("report_only", False, "Only rewrite report.md from the "
+                       "files already there.")
+  # The budgets (plan.Budget); --quick changes their defaults.
+  flags.DEFINE_integer("meta_iterations", _DEFAULT.meta_iterations,
+                       "Meta-iterations of every variant (metarun.py "
+                       "--num_meta_iterations; the papers: 100).")
+  flags.DEFINE_string("meta_learning_rate", _DEFAULT.meta_learning_rate,
+                      "metarun.py --meta_learning_rate of every variant (the "
+                      "commands' own: 1e-6, which hardly moves the "
+                      "meta-parameters in this budget; see docs/study.md).")
+  flags.DEFINE_integer("curriculum_stages", _DEFAULT.curriculum_stages,
+                       "Curriculum stages the CL variants train at most "
+                       "(metarun.py --curriculum_stages; 0: all 11).")
+  flags.DEFINE_integer("meta_seed", _DEFAULT.meta_seed, "metarun.py --seed "
+                       "of every variant.")
+  flags.DEFINE_list("seeds", [str(s) for s in _DEFAULT.seeds],
+                    "Evaluation seeds, the same for every optimizer (the "
+                    "papers: 5-10).")
+  flags.DEFINE_integer("mlp_steps", _DEFAULT.mlp_steps, "Optimizer steps of "
+                       "each evaluation run on the MLP sets (the papers: "
+                       "10,000).")
+  flags.DEFINE_integer("conv_steps", _DEFAULT.conv_steps, "Optimizer steps of "
+                       "each evaluation run on the conv net set.")
+  flags.DEFINE_list("learning_rates", list(_DEFAULT.learning_rates),
+                    "The baselines' learning-rate grid.")
+  flags.DEFINE_list("init_lr_grid", list(_DEFAULT.init_lr_grid),
+                    "The learned optimizers' initial learning rates besides "
+                    "the original range [1e-6, 1e-2] (metatest.py "
+                    "--init_lr_grid).")
+  flags.DEFINE_integer("hessian_max_samples", _DEFAULT.hessian_max_samples,
+                       "Training samples of the Hessian estimates.")
+  flags.DEFINE_integer("hessian_lanczos_steps", _DEFAULT.hessian_lanczos_steps,
+                       "Lanczos steps of the top-eigenvalue estimate.")
+  flags.DEFINE_integer("hessian_trace_probes", _DEFAULT.hessian_trace_probes,
+                       "Probes of the Hessian trace estimate.")
+
 
 _BUDGET_FLAGS = ("meta_iterations", "meta_learning_rate", "curriculum_stages",
                  "meta_seed", "seeds", "mlp_steps", "conv_steps",
@@ -334,4 +341,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+  define_flags()
   app.run(main)

@@ -5,12 +5,12 @@ evaluation on every set, the report, a rerun. To stay within about two
 minutes it trains two of the five variants, which between them use every
 training option of the others (Hessian term, curriculum, imitation,
 validation meta-objective); the other three differ from them only in
-which of these flags they set (plan_test checks their command lines). The test checks the report's structure, that
-its numbers are those of the runs' own files (recomputed here from the
-per-seed loss records and metrics files), and that a rerun skips what is
-finished and redoes only what is missing.
+which of these flags they set (plan_test checks their command lines).
+The test checks the report's structure, that its numbers are those of the
+runs' own files (recomputed here from the per-seed loss records and metrics
+files), and that a rerun skips what is finished and redoes only what is
+missing.
 """
-
 
 from tests import test_util
 
@@ -62,7 +62,8 @@ class StudyTest(tf.test.TestCase):
 
   def _run(self, **changes):
     out = io.StringIO()
-    explicit = set(changes) & set(study._BUDGET_FLAGS)  # pylint: disable=protected-access
+    budget_flags = study._BUDGET_FLAGS  # pylint: disable=protected-access
+    explicit = set(changes) & set(budget_flags)
     path = study.run(_values(self.study_dir, self.data_dir, **changes),
                      explicit=explicit, out=out,
                      command=["study.py", "--quick"])
