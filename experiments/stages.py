@@ -190,21 +190,21 @@ def _run_training(stage, tee):
   """
   command = [sys.executable, os.path.join(ROOT, "metarun.py")] + stage.argv
   tee.write("$ %s\n" % " ".join(command))
-  child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, text=True,
-                           start_new_session=True)
-  try:
-    for line in child.stdout:
-      tee.write(line)
-    return child.wait()
-  except interrupts.Interrupted as e:
-    with interrupts.deferred():
-      if child.poll() is None:
-        child.send_signal(e.signum)
+  with subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE,
+                        stderr=subprocess.STDOUT, text=True,
+                        start_new_session=True) as child:
+    try:
       for line in child.stdout:
         tee.write(line)
-      child.wait()
-    raise
+      return child.wait()
+    except interrupts.Interrupted as e:
+      with interrupts.deferred():
+        if child.poll() is None:
+          child.send_signal(e.signum)
+        for line in child.stdout:
+          tee.write(line)
+        child.wait()
+      raise
 
 
 def _run_evaluation(stage, tee):
