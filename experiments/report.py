@@ -12,6 +12,7 @@ import pickle
 
 import numpy as np
 
+from experiments import meta_parameters
 from experiments import plan
 from experiments import stages as stages_lib
 from evaluation import plot
@@ -72,7 +73,6 @@ def meta_parameter_changes(training_stages, seed, problem_spec):
   Returns:
     dict variant -> ||theta_best - theta_start|| / ||theta_start||.
   """
-  from experiments import meta_parameters  # pylint: disable=g-import-not-at-top
   changes, starts = {}, {}
   for stage in training_stages:
     if not stages_lib.is_done(stage):

@@ -20,8 +20,13 @@ import sys
 import time
 
 from experiments import plan
+import metatest
+from optimizer import checkpoint_files
+from optimizer import checkpoints
+from problems import data_files
 from run_control import atomic
 from run_control import interrupts
+from run_control import lock
 
 MARKER = "study_stage.json"
 TIME_FILE = "study_time.json"
@@ -57,7 +62,6 @@ def checkpoint_prefix(stage):
 def output_complete(stage):
   """Whether the command's own output of `stage` is there and whole."""
   if stage.kind == "train":
-    from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
     return checkpoint_files.is_complete(checkpoint_prefix(stage))
   try:
     with open(os.path.join(stage.folder, "summary.json")) as f:
@@ -209,10 +213,6 @@ def _run_training(stage, tee):
 
 def _run_evaluation(stage, tee):
   """Runs metatest.run in this process; returns 0 or raises StageFailed."""
-  import metatest  # pylint: disable=g-import-not-at-top
-  from optimizer import checkpoints  # pylint: disable=g-import-not-at-top
-  from problems import data_files  # pylint: disable=g-import-not-at-top
-  from run_control import lock  # pylint: disable=g-import-not-at-top
   tee.write("$ metatest.py %s\n" % " ".join(stage.argv))
   values, explicit = metatest.parse_flags(["metatest.py"] + stage.argv)
   saved_argv = sys.argv

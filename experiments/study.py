@@ -17,18 +17,32 @@ stops the current stage cleanly. Arguments after `--` are passed to every
 metarun.py command (e.g. a cluster's --ps_hosts=... --worker_hosts=...).
 """
 
+import dataclasses
+import json
 import os
 import sys
+import time
 
-# Quieten TensorFlow's C++ logging, as the programs do.
+# Quieten TensorFlow's C++ logging, as the programs do; run as a script, the
+# repository root is not on the path.
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(
     __file__))))
 
-from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
-from absl import flags  # pylint: disable=g-import-not-at-top,wrong-import-position
+# pylint: disable=g-import-not-at-top,wrong-import-position
+from absl import app
+from absl import flags
 
-from experiments import plan  # pylint: disable=g-import-not-at-top,wrong-import-position
+from experiments import plan
+from experiments import report
+from experiments import stages as stages_lib
+import graph_mode
+from problems import data_files
+from problems import problem_sets
+from run_control import atomic
+from run_control import interrupts
+from run_control import lock
+# pylint: enable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
 _DEFAULT = plan.Budget()
@@ -103,7 +117,6 @@ class StudyError(ValueError):
 def budget_from_flags(values, explicit):
   """The `plan.Budget` of the flags: --quick's, else the default, with the
   flags given explicitly on top."""
-  import dataclasses  # pylint: disable=g-import-not-at-top
   base = plan.QUICK if values["quick"] else plan.Budget()
   changes = {}
   for name in _BUDGET_FLAGS:
@@ -140,8 +153,6 @@ def check_names(values):
 
 def check_study_file(study_dir, settings):
   """Refuses a study folder made with other budgets; records new ones."""
-  import json  # pylint: disable=g-import-not-at-top
-  from run_control import atomic  # pylint: disable=g-import-not-at-top
   path = os.path.join(study_dir, STUDY_FILE)
   settings = json.loads(json.dumps(settings))  # as it reads back
   if os.path.exists(path):
@@ -181,7 +192,6 @@ def _machine():
 
 def mnist_stand_in(data_dir):
   """Whether the MNIST training files are the test files (a stand-in)."""
-  from problems import data_files  # pylint: disable=g-import-not-at-top
   folder = os.path.join(data_files.resolve_data_dir(data_dir), "mnist")
   for stem in ("images-idx3-ubyte", "labels-idx1-ubyte"):
     found = []
@@ -198,7 +208,6 @@ def mnist_stand_in(data_dir):
 
 def header(values, budget, variants, command):
   """The report's opening: date, machine, command, budgets and caveats."""
-  import time  # pylint: disable=g-import-not-at-top
   stand_in = mnist_stand_in(values["data_dir"])
   lines = [
       "# Study: which training makes L2O-Scale better?",
@@ -254,13 +263,10 @@ def header(values, budget, variants, command):
 
 
 def _write_report(values, budget, all_stages, command, out):
-  from experiments import report  # pylint: disable=g-import-not-at-top
-  from run_control import atomic  # pylint: disable=g-import-not-at-top
   study_dir = values["study_dir"]
   training = [s for s in all_stages if s.kind == "train"]
   changes = {}
   if training:
-    from problems import problem_sets  # pylint: disable=g-import-not-at-top
     problem = problem_sets.training_problems(
         ["mnist_mlp"], data_dir=values["data_dir"])[0][0]
     changes = report.meta_parameter_changes(training, budget.meta_seed,
@@ -298,11 +304,7 @@ def run(values, explicit, extra=(), out=sys.stdout, command=None):
     values["data_dir"] = os.path.abspath(values["data_dir"])
   command = command or [sys.argv[0]] + sys.argv[1:]
   study_dir = values["study_dir"]
-  import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
-  from experiments import stages as stages_lib  # pylint: disable=g-import-not-at-top
-  from run_control import interrupts  # pylint: disable=g-import-not-at-top
-  from run_control import lock  # pylint: disable=g-import-not-at-top
   all_stages = plan.stages(study_dir, budget, values["variants"],
                            values["evaluation_sets"], values["data_dir"],
                            list(extra))
@@ -326,9 +328,6 @@ def run(values, explicit, extra=(), out=sys.stdout, command=None):
 def main(argv):
   values = {name: FLAGS[name].value for name in FLAGS}
   explicit = {name for name in FLAGS if FLAGS[name].present}
-  from experiments import stages as stages_lib  # pylint: disable=g-import-not-at-top
-  from run_control import interrupts  # pylint: disable=g-import-not-at-top
-  from run_control import lock  # pylint: disable=g-import-not-at-top
   with interrupts.handling():
     try:
       run(values, explicit, extra=argv[1:])
