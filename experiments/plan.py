@@ -67,6 +67,11 @@ Baseline = collections.namedtuple("Baseline", "name optimizer flag")
 BASELINES = (Baseline("adam", "Adam", "adam_learning_rate"),
              Baseline("rmsprop", "RMSProp", "rmsprop_learning_rate"))
 
+# The row of an already trained HierarchicalRNN evaluated beside the
+# variants (study.py --reference_train_dir), e.g. the original authors'
+# published checkpoint: what the papers' full budgets produce.
+REFERENCE = "published"
+
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
@@ -158,12 +163,15 @@ def training_flags(variant, budget, study_dir, data_dir=None):
   return values
 
 
-def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None):
-  """The metatest.py flags of variant or baseline `name` on a set."""
+def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None,
+                     reference_dir=None):
+  """The metatest.py flags of variant, `REFERENCE` or baseline `name` on a
+  set (`reference_dir`: the reference's --train_dir)."""
   values = collections.OrderedDict()
   baseline = {b.name: b for b in BASELINES}.get(name)
   if baseline is None:
-    values["train_dir"] = train_dir(study_dir, name)
+    values["train_dir"] = (reference_dir if name == REFERENCE else
+                           train_dir(study_dir, name))
     values["restore_model_name"] = "model.ckpt-0"
     if budget.init_lr_grid:
       values["init_lr_grid"] = ",".join(budget.init_lr_grid)
@@ -188,7 +196,7 @@ def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None):
 
 def stages(study_dir, budget, variants=VARIANT_NAMES,
            evaluation_sets=EVALUATION_SET_NAMES, data_dir=None,
-           metarun_extra=()):
+           metarun_extra=(), reference_dir=None):
   """Every stage of a study, meta-training first.
 
   Args:
@@ -199,6 +207,8 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
     data_dir: data folder passed to both programs (None: their default).
     metarun_extra: further metarun.py arguments (e.g. a cluster's
       --ps_hosts=...), appended to every training command.
+    reference_dir: a --train_dir holding a trained HierarchicalRNN's
+      model.ckpt-0, evaluated as the row `REFERENCE` (None: no such row).
 
   Returns:
     A list of `Stage`.
@@ -211,11 +221,12 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
     result.append(Stage("train", "train " + variant.name, "metarun.py",
                         _argv(values) + list(metarun_extra),
                         values["train_dir"], variant.name, None))
-  names = [v.name for v in chosen] + [b.name for b in BASELINES]
+  names = ([v.name for v in chosen] + ([REFERENCE] if reference_dir else []) +
+           [b.name for b in BASELINES])
   for evaluation_set in sets:
     for name in names:
       values = evaluation_flags(name, evaluation_set, budget, study_dir,
-                                data_dir)
+                                data_dir, reference_dir)
       result.append(Stage(
           "evaluate", "evaluate %s on %s" % (name, evaluation_set.name),
           "metatest.py", _argv(values), values["save_dir"], name,

@@ -66,6 +66,12 @@ def define_flags():
                       "(default: $L2O_DATA_DIR, else ~/.cache/l2o-scale/data). It needs "
                       "mnist/ with the training files (meta-training, and "
                       "the validation variant's hold-out) and the test files.")
+  flags.DEFINE_string("reference_train_dir", None, "A metatest.py "
+                      "--train_dir holding a trained HierarchicalRNN's "
+                      "model.ckpt-0, evaluated beside the variants as the row "
+                      "'%s' (e.g. the original authors' published checkpoint, "
+                      "../shared/data/published/l2o-scale-regularize-train/"
+                      "hess_cl_mt); default: no such row." % plan.REFERENCE)
   flags.DEFINE_boolean("report_only", False, "Only rewrite report.md from the "
                        "files already there.")
   # The budgets (plan.Budget); --quick changes their defaults.
@@ -151,6 +157,19 @@ def check_names(values):
           flag, ",".join(values[flag]), ", ".join(known)))
 
 
+def check_reference(reference_dir):
+  """Refuses a --reference_train_dir without a model.ckpt-0 in a log folder."""
+  if not reference_dir:
+    return
+  found = os.path.isdir(reference_dir) and any(
+      os.path.exists(os.path.join(reference_dir, d, "model.ckpt-0.index"))
+      for d in os.listdir(reference_dir))
+  if not found:
+    raise StudyError("--reference_train_dir=%s: expected a folder whose log "
+                     "folder (e.g. HierarchicalRNN_GRUCell_20_2/) holds "
+                     "model.ckpt-0" % reference_dir)
+
+
 def check_study_file(study_dir, settings):
   """Refuses a study folder made with other budgets; records new ones."""
   path = os.path.join(study_dir, STUDY_FILE)
@@ -223,6 +242,10 @@ def header(values, budget, variants, command):
       extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
       lines.append("- `%s`: %s%s" % (variant.name, variant.description,
                                      " (`%s`)" % extra if extra else ""))
+  if values.get("reference_train_dir"):
+    lines += ["", "**Reference** (not meta-trained here): `%s` is the "
+              "HierarchicalRNN of `%s/*/model.ckpt-0`, evaluated as the "
+              "variants are." % (plan.REFERENCE, values["reference_train_dir"])]
   lines += [
       "",
       "**Budgets** (every one is a flag of experiments/study.py): %d "
@@ -300,14 +323,16 @@ def run(values, explicit, extra=(), out=sys.stdout, command=None):
   check_names(values)
   budget = budget_from_flags(values, explicit)
   values = dict(values, study_dir=os.path.abspath(values["study_dir"]))
-  if values["data_dir"]:
-    values["data_dir"] = os.path.abspath(values["data_dir"])
+  for name in ("data_dir", "reference_train_dir"):
+    if values.get(name):
+      values[name] = os.path.abspath(values[name])
+  check_reference(values.get("reference_train_dir"))
   command = command or [sys.argv[0]] + sys.argv[1:]
   study_dir = values["study_dir"]
   graph_mode.enable()
   all_stages = plan.stages(study_dir, budget, values["variants"],
                            values["evaluation_sets"], values["data_dir"],
-                           list(extra))
+                           list(extra), values.get("reference_train_dir"))
   with lock.DirectoryLock(study_dir, "experiments/study.py"):
     check_study_file(study_dir, {"budget": budget.as_dict(),
                                  "data_dir": values["data_dir"],

@@ -75,6 +75,22 @@ class PlanTest(tf.test.TestCase):
         baseline = {b.name: b for b in plan.BASELINES}[stage.variant]
         self.assertEqual(values["test_optimizer"], baseline.optimizer)
         self.assertEqual(values[baseline.flag], list(budget.learning_rates))
+    # A reference checkpoint adds one learned-optimizer row per set, after
+    # the variants, restored from its own folder.
+    with_reference = plan.stages("s", budget, reference_dir="ref")
+    added = [s for s in with_reference if s not in all_stages]
+    self.assertEqual([s.variant for s in added],
+                     [plan.REFERENCE] * len(plan.EVALUATION_SETS))
+    for stage in added:
+      values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
+      metatest.validate_flags(values)
+      self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+      self.assertEqual(values["train_dir"], "ref")
+      self.assertEqual(values["restore_model_name"], "model.ckpt-0")
+      names = [s.variant for s in with_reference
+               if s.evaluation_set == stage.evaluation_set]
+      self.assertEqual(names, list(plan.VARIANT_NAMES) + [plan.REFERENCE] +
+                       [b.name for b in plan.BASELINES])
     # Training first, every evaluation folder distinct.
     kinds = [s.kind for s in all_stages]
     self.assertEqual(kinds, sorted(kinds, key=["train", "evaluate"].index))

@@ -37,7 +37,8 @@ def _values(study_dir, data_dir, **changes):
   values = {"study_dir": study_dir, "quick": True,
             "variants": list(_VARIANTS),
             "evaluation_sets": list(plan.EVALUATION_SET_NAMES),
-            "data_dir": data_dir, "report_only": False}
+            "data_dir": data_dir, "reference_train_dir": None,
+            "report_only": False}
   for name in study._BUDGET_FLAGS:  # pylint: disable=protected-access
     values[name] = None
   values.update(changes)
@@ -161,6 +162,9 @@ class StudyTest(tf.test.TestCase):
   def test_bad_names_are_refused(self):
     with self.assertRaisesRegex(study.StudyError, "--variants=nope"):
       self._run(variants=["nope"])
+    with self.assertRaisesRegex(study.StudyError,
+                                "--reference_train_dir=.*model.ckpt-0"):
+      self._run(reference_train_dir=self.root)
     with self.assertRaisesRegex(study.StudyError, "--study_dir is empty"):
       study.run(_values("", self.data_dir), explicit=(), out=io.StringIO())
 

@@ -12,6 +12,9 @@ from run_control import interrupts
 class InterruptsTest(unittest.TestCase):
 
   def test_signals_raise_with_their_exit_status(self):
+    # What the process had (SIG_IGN for SIGINT when started in the background
+    # by a shell without job control).
+    before = {s: signal.getsignal(s) for s in interrupts.SIGNALS}
     for signum, status in ((signal.SIGINT, 130), (signal.SIGTERM, 143)):
       with self.assertRaises(interrupts.Interrupted) as context:
         with interrupts.handling():
@@ -20,7 +23,8 @@ class InterruptsTest(unittest.TestCase):
             pass
       self.assertEqual(context.exception.exit_status, status)
     # The previous handlers are back.
-    self.assertIs(signal.getsignal(signal.SIGINT), signal.default_int_handler)
+    for signum, handler in before.items():
+      self.assertIs(signal.getsignal(signum), handler)
 
   def test_a_deferred_block_finishes_before_the_signal_is_raised(self):
     steps = []
