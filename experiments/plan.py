@@ -77,9 +77,9 @@ REFERENCE = "published"
 class Budget:
   """Every budget of a study; each field is a flag of experiments/study.py.
 
-  The defaults fit the whole study in about 90 minutes on a 2-core machine
-  (see docs/study.md for what each stage measured); `QUICK` shrinks them so
-  that a test runs the pipeline in under 3 minutes.
+  The defaults fit the whole study in 90 minutes on a 2-core machine (72
+  measured, docs/study.md, which also says what each stage took); `QUICK`
+  shrinks them so that a test runs the pipeline in under 3 minutes.
   """
   meta_iterations: int = 20
   # The commands' own --meta_learning_rate (1e-6, the original flag default)
