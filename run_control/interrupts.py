@@ -5,6 +5,13 @@ except within a `deferred()` block (a file being written and renamed): there
 the signal is remembered and raised when the block ends, so that no write
 is left half-done. Programs turn `Interrupted` into one line and the exit
 status 128 + signal number (130 for Ctrl-C, 143 for SIGTERM).
+
+Nor is it raised while TensorFlow's own Python code is running: TensorFlow's
+C++ calls back into Python (e.g. `session.run` flattening its feed), and an
+exception raised in such a callback crashed the process with a segmentation
+fault about one time in ten. There the signal is remembered and retried
+every `RETRY_SECONDS` (by SIGALRM) until it lands in the program's own code,
+or raised by the next `check()`.
 """
 
 import contextlib
@@ -16,6 +23,7 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
 _state = {"depth": 0, "pending": None}
+RETRY_SECONDS = 0.05
 
 
 class Interrupted(BaseException):
@@ -34,12 +42,42 @@ class Interrupted(BaseException):
     return 128 + self.signum
 
 
-def _handler(signum, unused_frame):
+def _library_dirs():
+  """Folders of the packages a signal must not be raised in: TensorFlow's,
+  once it is imported."""
+  module = sys.modules.get("tensorflow")
+  path = getattr(module, "__file__", None)
+  return [os.path.dirname(path) + os.sep] if path else []
+
+
+def _in_tensorflow(frame):
+  """Whether `frame` or a frame that called it is TensorFlow's code."""
+  folders = tuple(_library_dirs())
+  while folders and frame is not None:
+    if frame.f_code.co_filename.startswith(folders):
+      return True
+    frame = frame.f_back
+  return False
+
+
+def _raise_if_safe(frame):
+  if _state["pending"] is None or _state["depth"] > 0:
+    return
+  if _in_tensorflow(frame):
+    signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
+    return
+  raise Interrupted(_state["pending"])
+
+
+def _handler(signum, frame):
   # Remembered even when raised: a raise that lands where Python ignores
   # exceptions (a __del__, a callback) is repeated by the next `check()`.
   _state["pending"] = signum
-  if _state["depth"] == 0:
-    raise Interrupted(signum)
+  _raise_if_safe(frame)
+
+
+def _retry(unused_signum, frame):
+  _raise_if_safe(frame)
 
 
 def check():
@@ -53,10 +91,12 @@ def check():
 def handling():
   """Installs the handlers for the block (restores the old ones after)."""
   previous = {s: signal.signal(s, _handler) for s in SIGNALS}
+  previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _retry)
   _state["pending"] = None
   try:
     yield
   finally:
+    signal.setitimer(signal.ITIMER_REAL, 0)
     for s, handler in previous.items():
       signal.signal(s, handler)
     _state["pending"] = None

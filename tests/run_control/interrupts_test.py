@@ -1,10 +1,14 @@
 """Tests of run_control.interrupts: signals as exceptions, deferred writes."""
 
+import importlib.util
 import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 import unittest
+from unittest import mock
 
 from run_control import interrupts
 
@@ -51,6 +55,33 @@ class InterruptsTest(unittest.TestCase):
           steps.append("outer still running")
     self.assertEqual(steps, ["outer still running"])
 
+
+  def test_no_raise_inside_tensorflow_then_raised_after_it(self):
+    """A signal that comes while library code runs (TensorFlow's, whose C++
+    calls back into Python) is raised only once the program's code runs."""
+    with tempfile.TemporaryDirectory() as folder:
+      path = os.path.join(folder, "busy.py")
+      with open(path, "w") as f:
+        f.write("import os\n\ndef run(signum, steps):\n"
+                "  os.kill(os.getpid(), signum)\n"
+                "  for _ in range(1000000):\n    pass\n"
+                "  steps.append('library finished')\n")
+      spec = importlib.util.spec_from_file_location("busy", path)
+      busy = importlib.util.module_from_spec(spec)
+      spec.loader.exec_module(busy)
+      steps = []
+      with mock.patch.object(interrupts, "_library_dirs",
+                             return_value=[folder + os.sep]):
+        with self.assertRaises(interrupts.Interrupted) as context:
+          with interrupts.handling():
+            busy.run(signal.SIGTERM, steps)
+            steps.append("back in the program")
+            deadline = time.monotonic() + 10  # the retry comes in 0.05 s
+            while time.monotonic() < deadline:
+              pass
+            steps.append("never raised")
+    self.assertEqual(steps, ["library finished", "back in the program"])
+    self.assertEqual(context.exception.signum, signal.SIGTERM)
 
   def test_a_signal_while_starting_ends_the_program_in_one_line(self):
     root = os.path.dirname(os.path.dirname(os.path.dirname(
