@@ -37,6 +37,7 @@ from experiments import plan
 from experiments import report
 from experiments import stages as stages_lib
 import graph_mode
+from optimizer import checkpoint_files
 from problems import data_files
 from problems import problem_sets
 from run_control import atomic
@@ -162,7 +163,8 @@ def check_reference(reference_dir):
   if not reference_dir:
     return
   found = os.path.isdir(reference_dir) and any(
-      os.path.exists(os.path.join(reference_dir, d, "model.ckpt-0.index"))
+      checkpoint_files.is_complete(
+          os.path.join(reference_dir, d, "model.ckpt-0"))
       for d in os.listdir(reference_dir))
   if not found:
     raise StudyError("--reference_train_dir=%s: expected a folder whose log "
@@ -242,7 +244,7 @@ def header(values, budget, variants, command):
       extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
       lines.append("- `%s`: %s%s" % (variant.name, variant.description,
                                      " (`%s`)" % extra if extra else ""))
-  if values.get("reference_train_dir"):
+  if values["reference_train_dir"]:
     lines += ["", "**Reference** (not meta-trained here): `%s` is the "
               "HierarchicalRNN of `%s/*/model.ckpt-0`, evaluated as the "
               "variants are." % (plan.REFERENCE, values["reference_train_dir"])]
@@ -324,15 +326,15 @@ def run(values, explicit, extra=(), out=sys.stdout, command=None):
   budget = budget_from_flags(values, explicit)
   values = dict(values, study_dir=os.path.abspath(values["study_dir"]))
   for name in ("data_dir", "reference_train_dir"):
-    if values.get(name):
+    if values[name]:
       values[name] = os.path.abspath(values[name])
-  check_reference(values.get("reference_train_dir"))
+  check_reference(values["reference_train_dir"])
   command = command or [sys.argv[0]] + sys.argv[1:]
   study_dir = values["study_dir"]
   graph_mode.enable()
   all_stages = plan.stages(study_dir, budget, values["variants"],
                            values["evaluation_sets"], values["data_dir"],
-                           list(extra), values.get("reference_train_dir"))
+                           list(extra), values["reference_train_dir"])
   with lock.DirectoryLock(study_dir, "experiments/study.py"):
     check_study_file(study_dir, {"budget": budget.as_dict(),
                                  "data_dir": values["data_dir"],

@@ -11,6 +11,7 @@ imports (with `ast`) and reports, without running Bazel:
 
 import ast
 import os
+import tempfile
 import unittest
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
@@ -135,7 +136,6 @@ class BuildFilesTest(unittest.TestCase):
 
   def test_finds_a_module_missing_from_build(self):
     """The check itself catches the mistake it exists for (a made-up tree)."""
-    import tempfile  # pylint: disable=g-import-not-at-top
     with tempfile.TemporaryDirectory() as root:
       os.makedirs(os.path.join(root, "pkg"))
       files = {
