@@ -109,4 +109,5 @@ def train_optimizer(logdir, optimizer_spec, problems_and_data, schedule=None,
     if held is not None:
       held.release()
   role.report(logdir, trainer.best, trainer.log)
+  trainer.report_movement(settings.meta_optimizer.learning_rate)
   return trainer.best

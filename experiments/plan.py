@@ -1,11 +1,13 @@
 """What the study runs: its variants, evaluation sets, budgets and stages.
 
 The study (experiments/study.py) meta-trains every variant of `VARIANTS`
-with the same seed on the MNIST MLP set and evaluates each variant's best
-checkpoint, and the tuned baselines, on every set of `EVALUATION_SETS`.
-Each unit of work is a `Stage`: one `metarun.py` or one `metatest.py`
-command line with its own output folder under the study folder. This module
-only builds those command lines; it runs nothing and reads no flags.
+with each meta-training seed on the MNIST MLP set and evaluates each
+variant's best checkpoint, the start the variants of a seed trained from
+(the row `INITIAL`: the first variant's recorded `model.ckpt-initial`) and
+the tuned baselines on every set of `EVALUATION_SETS`. Each unit of work is
+a `Stage`: one `metarun.py` or one `metatest.py` command line with its own
+output folder under the study folder. This module only builds those command
+lines; it runs nothing and reads no flags.
 """
 
 import collections
@@ -69,8 +71,14 @@ BASELINES = (Baseline("adam", "Adam", "adam_learning_rate"),
 
 # The row of an already trained HierarchicalRNN evaluated beside the
 # variants (study.py --reference_train_dir), e.g. the original authors'
-# published checkpoint: what the papers' full budgets produce.
+# published checkpoint (which is its own random initialisation: six
+# meta-updates at 1e-6; `python -m optimizer.provenance` shows it).
 REFERENCE = "published"
+# The row of the variants' starting point: what meta-training added is a
+# variant's difference from it.
+INITIAL = "initial"
+BEST_CHECKPOINT = "model.ckpt-0"
+INITIAL_CHECKPOINT = "model.ckpt-initial"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,7 +94,9 @@ class Budget:
   # hardly moves the meta-parameters in a budget this size (docs/study.md).
   meta_learning_rate: str = "1e-3"
   curriculum_stages: int = 2
-  meta_seed: int = 1
+  # metarun.py --seed of the variants: each seed meta-trains every variant
+  # and has its own `initial` row.
+  meta_seeds: Tuple[int, ...] = (1,)
   seeds: Tuple[int, ...] = (6, 12, 18)
   mlp_steps: int = 2000
   conv_steps: int = 1000
@@ -121,34 +131,45 @@ QUICK = Budget(
 
 
 class Stage(collections.namedtuple(
-    "Stage", "kind name program argv folder variant evaluation_set")):
+    "Stage", "kind name program argv folder variant evaluation_set "
+    "meta_seed")):
   """One command of the study.
 
   Attributes:
     kind: "train" (metarun.py) or "evaluate" (metatest.py).
-    name: e.g. "train l2o-scale" or "evaluate adam on mnist_mlp_relu".
+    name: e.g. "train l2o-scale, meta-seed 1" or "evaluate adam on
+      mnist_mlp_relu".
     program: "metarun.py" or "metatest.py".
     argv: the flags, as "--name=value" strings.
     folder: its output folder (a variant's --train_dir, or --save_dir).
-    variant: the variant or baseline name.
+    variant: the row's name: a variant, INITIAL, REFERENCE or a baseline.
     evaluation_set: the evaluation set's name (None for training).
+    meta_seed: the meta-training seed of a variant or INITIAL (else None).
   """
 
 
-def train_dir(study_dir, variant):
-  return os.path.join(study_dir, variant)
+Row = collections.namedtuple("Row", "name meta_seed train_dir checkpoint")
+Row.__doc__ = """An optimizer the study evaluates: a baseline (train_dir
+None) or a learned one restored from `checkpoint` of `train_dir`."""
 
 
-def evaluation_dir(study_dir, evaluation_set, name):
-  return os.path.join(study_dir, "eval", evaluation_set, name)
+def train_dir(study_dir, variant, meta_seed):
+  return os.path.join(study_dir, variant, "meta_seed%d" % meta_seed)
+
+
+def evaluation_dir(study_dir, evaluation_set, name, meta_seed=None):
+  folder = os.path.join(study_dir, "eval", evaluation_set, name)
+  if meta_seed is not None:
+    folder = os.path.join(folder, "meta_seed%d" % meta_seed)
+  return folder
 
 
 def _argv(values):
   return ["--%s=%s" % (name, value) for name, value in values.items()]
 
 
-def training_flags(variant, budget, study_dir, data_dir=None):
-  """The metarun.py flags of `variant` (a `Variant`)."""
+def training_flags(variant, budget, study_dir, meta_seed, data_dir=None):
+  """The metarun.py flags of `variant` (a `Variant`) with --seed=meta_seed."""
   values = collections.OrderedDict(TRAIN_L2O_SCALE)
   values.update(variant.flags)
   values["num_meta_iterations"] = str(budget.meta_iterations)
@@ -156,29 +177,27 @@ def training_flags(variant, budget, study_dir, data_dir=None):
   values.update(budget.metarun_flags)
   if values["if_cl"] == "True":
     values["curriculum_stages"] = str(budget.curriculum_stages)
-  values["train_dir"] = train_dir(study_dir, variant.name)
-  values["seed"] = str(budget.meta_seed)
+  values["train_dir"] = train_dir(study_dir, variant.name, meta_seed)
+  values["seed"] = str(meta_seed)
   if data_dir:
     values["data_dir"] = data_dir
   return values
 
 
-def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None,
-                     reference_dir=None):
-  """The metatest.py flags of variant, `REFERENCE` or baseline `name` on a
-  set (`reference_dir`: the reference's --train_dir)."""
+def evaluation_flags(row, evaluation_set, budget, study_dir, data_dir=None):
+  """The metatest.py flags of `row` (a `Row`) on an evaluation set."""
   values = collections.OrderedDict()
-  baseline = {b.name: b for b in BASELINES}.get(name)
+  baseline = {b.name: b for b in BASELINES}.get(row.name)
   if baseline is None:
-    values["train_dir"] = (reference_dir if name == REFERENCE else
-                           train_dir(study_dir, name))
-    values["restore_model_name"] = "model.ckpt-0"
+    values["train_dir"] = row.train_dir
+    values["restore_model_name"] = row.checkpoint
     if budget.init_lr_grid:
       values["init_lr_grid"] = ",".join(budget.init_lr_grid)
   else:
     values["test_optimizer"] = baseline.optimizer
     values[baseline.flag] = ",".join(budget.learning_rates)
-  values["save_dir"] = evaluation_dir(study_dir, evaluation_set.name, name)
+  values["save_dir"] = evaluation_dir(study_dir, evaluation_set.name,
+                                      row.name, row.meta_seed)
   values["include_%s_problems" % evaluation_set.name] = "True"
   values["model_name"] = evaluation_set.name
   values["num_testing_itrs"] = str(budget.steps(evaluation_set))
@@ -192,6 +211,29 @@ def evaluation_flags(name, evaluation_set, budget, study_dir, data_dir=None,
   if data_dir:
     values["data_dir"] = data_dir
   return values
+
+
+def rows(study_dir, budget, variants=VARIANT_NAMES, reference_dir=None):
+  """The optimizers every evaluation set gets, in table order: per
+  meta-training seed the variants, then their INITIAL (the first variant's
+  recorded start); the REFERENCE; the baselines."""
+  chosen = [v.name for v in VARIANTS if v.name in variants]
+  result = []
+  for meta_seed in budget.meta_seeds:
+    result += [Row(name, meta_seed, train_dir(study_dir, name, meta_seed),
+                   BEST_CHECKPOINT) for name in chosen]
+    if chosen:
+      result.append(Row(INITIAL, meta_seed,
+                        train_dir(study_dir, chosen[0], meta_seed),
+                        INITIAL_CHECKPOINT))
+  if reference_dir:
+    result.append(Row(REFERENCE, None, reference_dir, BEST_CHECKPOINT))
+  return result + [Row(b.name, None, None, None) for b in BASELINES]
+
+
+def _label(name, meta_seed):
+  return name if meta_seed is None else "%s, meta-seed %d" % (name,
+                                                              meta_seed)
 
 
 def stages(study_dir, budget, variants=VARIANT_NAMES,
@@ -216,19 +258,21 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
   chosen = [v for v in VARIANTS if v.name in variants]
   sets = [e for e in EVALUATION_SETS if e.name in evaluation_sets]
   result = []
-  for variant in chosen:
-    values = training_flags(variant, budget, study_dir, data_dir)
-    result.append(Stage("train", "train " + variant.name, "metarun.py",
-                        _argv(values) + list(metarun_extra),
-                        values["train_dir"], variant.name, None))
-  names = ([v.name for v in chosen] + ([REFERENCE] if reference_dir else []) +
-           [b.name for b in BASELINES])
-  for evaluation_set in sets:
-    for name in names:
-      values = evaluation_flags(name, evaluation_set, budget, study_dir,
-                                data_dir, reference_dir)
+  for meta_seed in budget.meta_seeds:
+    for variant in chosen:
+      values = training_flags(variant, budget, study_dir, meta_seed,
+                              data_dir)
       result.append(Stage(
-          "evaluate", "evaluate %s on %s" % (name, evaluation_set.name),
-          "metatest.py", _argv(values), values["save_dir"], name,
-          evaluation_set.name))
+          "train", "train " + _label(variant.name, meta_seed), "metarun.py",
+          _argv(values) + list(metarun_extra), values["train_dir"],
+          variant.name, None, meta_seed))
+  for evaluation_set in sets:
+    for row in rows(study_dir, budget, variants, reference_dir):
+      values = evaluation_flags(row, evaluation_set, budget, study_dir,
+                                data_dir)
+      result.append(Stage(
+          "evaluate", "evaluate %s on %s" % (_label(row.name, row.meta_seed),
+                                              evaluation_set.name),
+          "metatest.py", _argv(values), values["save_dir"], row.name,
+          evaluation_set.name, row.meta_seed))
   return result

@@ -2,9 +2,19 @@
 
 Every number comes from the files the stages wrote: each evaluation's
 `summary.json` (its chosen grid point and per-seed entries), the per-seed
-loss records for the curves, and the training stages' done-markers for the
-meta-training wall time. `collect` gathers them into a plain dict (written
-as `report.json` next to `report.md`), `markdown` renders it.
+loss records for the curves, the training stages' done-markers for the
+meta-training wall time and the checkpoints (recorded start and best) for
+how far meta-training moved each variant. `collect` gathers them into a
+plain dict (written as `report.json` next to `report.md`), `markdown`
+renders it.
+
+Spread: with one meta-training seed a cell is mean ± std over the
+evaluation seeds (ddof 0). With several, the mean is over every (meta-seed,
+evaluation seed) pair, and the two spreads are given apart: the std over
+meta-training seeds of their means, and the std over evaluation seeds
+averaged over meta-training seeds. What meta-training added is each
+variant's difference from the `initial` row of its own meta-training seed,
+paired by evaluation seed (the same initial parameters and batches).
 """
 
 import os
@@ -12,26 +22,55 @@ import pickle
 
 import numpy as np
 
-from experiments import meta_parameters
 from experiments import plan
 from experiments import stages as stages_lib
 from evaluation import plot
 from evaluation import summary
+from optimizer import checkpoint_files
+from optimizer import provenance
 
 REPORT_FILE = "report.md"
 REPORT_JSON = "report.json"
 # The training-loss steps reported (those the run reached).
 LOSS_STEPS = (100, 1000)
+# Per-seed metrics of a chosen grid point: key -> how to read it from a
+# summary.json per-seed entry.
+_METRICS = dict(
+    [("loss@%d" % s, (lambda e, s=s: e["loss_at"].get(str(s))))
+     for s in LOSS_STEPS] + [
+         ("final_last100", lambda e: e["final_loss_last100"]),
+         ("test_loss", lambda e: (e.get("heldout") or {}).get("test_loss")),
+         ("test_accuracy",
+          lambda e: (e.get("heldout") or {}).get("test_accuracy")),
+         ("validation_loss",
+          lambda e: (e.get("heldout") or {}).get("validation_loss")),
+         ("top_eigenvalue",
+          lambda e: (e.get("curvature") or {}).get("top_eigenvalue"))])
 
 
-def _stats(values):
-  """Mean, std (over seeds, ddof 0 as summary.json) and count; None if no
-  finite value."""
-  values = np.array([v for v in values if v is not None], dtype=np.float64)
-  if not len(values):
+def _stats(groups):
+  """Mean and spreads of values grouped by meta-training seed.
+
+  Args:
+    groups: one list per meta-training seed of per-evaluation-seed values
+      (None: missing or not finite).
+
+  Returns:
+    dict mean, std (over evaluation seeds, ddof 0, averaged over the
+    meta-training seeds), std_meta (over the meta-training seeds' means;
+    None for one seed), count, meta_seeds; None if no value is there.
+  """
+  groups = [np.array([v for v in g if v is not None], dtype=np.float64)
+            for g in groups]
+  groups = [g for g in groups if len(g)]
+  if not groups:
     return None
-  return {"mean": float(np.mean(values)), "std": float(np.std(values)),
-          "count": int(len(values))}
+  means = [float(np.mean(g)) for g in groups]
+  return {"mean": float(np.mean(np.concatenate(groups))),
+          "std": float(np.mean([np.std(g) for g in groups])),
+          "std_meta": float(np.std(means)) if len(groups) > 1 else None,
+          "count": int(sum(len(g) for g in groups)),
+          "meta_seeds": len(groups)}
 
 
 def chosen_result(document):
@@ -41,53 +80,83 @@ def chosen_result(document):
   return chosen[0] if chosen else results[0]
 
 
-def _row(stage, study_dir):
-  """The table row of an evaluation stage (None if it has not finished)."""
+def _stage_result(stage, study_dir):
+  """An evaluation stage's chosen grid point, per seed (None if it has not
+  finished)."""
   if not stages_lib.is_done(stage):
     return None
   document = summary.read_summary(stage.folder)
   result = chosen_result(document)
-  seeds = result["per_seed"]
-  row = {"name": stage.variant, "grid_point": result["grid_point"],
-         "grid_size": result["grid_size"],
-         "seeds": [s["seed"] for s in seeds],
-         "num_steps": document["num_testing_itrs"],
-         "files": [os.path.relpath(os.path.join(stage.folder, s["file"]),
-                                   study_dir) for s in seeds]}
-  for step in LOSS_STEPS:
-    if step < document["num_testing_itrs"]:
-      row["loss@%d" % step] = _stats(
-          [s["loss_at"].get(str(step)) for s in seeds])
-  row["final_last100"] = _stats([s["final_loss_last100"] for s in seeds])
-  for key in ("test_loss", "test_accuracy", "validation_loss"):
-    row[key] = _stats([(s.get("heldout") or {}).get(key) for s in seeds])
-  row["top_eigenvalue"] = _stats(
-      [(s.get("curvature") or {}).get("top_eigenvalue") for s in seeds])
-  row["diverged"] = not all(s["finite"] for s in seeds)
+  entries = result["per_seed"]
+  return {
+      "seeds": [e["seed"] for e in entries],
+      "values": {key: [read(e) for e in entries]
+                 for key, read in _METRICS.items()
+                 if not key.startswith("loss@") or
+                 int(key[5:]) < document["num_testing_itrs"]},
+      "grid_point": result["grid_point"], "grid_size": result["grid_size"],
+      "num_steps": document["num_testing_itrs"],
+      "files": [os.path.relpath(os.path.join(stage.folder, e["file"]),
+                                study_dir) for e in entries],
+      "diverged": not all(e["finite"] for e in entries)}
+
+
+def _row(name, results):
+  """A table row from the stage results of `name`, one per meta seed."""
+  first = results[0]
+  points = sorted({r["grid_point"] for r in results})
+  row = {"name": name, "grid_point": ", ".join(points),
+         "grid_size": first["grid_size"], "seeds": first["seeds"],
+         "num_steps": first["num_steps"],
+         "files": [f for r in results for f in r["files"]],
+         "diverged": any(r["diverged"] for r in results),
+         "meta_seeds": len(results)}
+  for key in first["values"]:
+    row[key] = _stats([r["values"].get(key, []) for r in results])
   return row
 
 
-def meta_parameter_changes(training_stages, seed, problem_spec):
-  """Per finished variant, how far its model.ckpt-0 is from its start.
+def _difference(variant_results, initial_results):
+  """Per metric, the variant minus its initial, paired by meta-training
+  seed and evaluation seed (`_stats` of the differences)."""
+  out = {}
+  for key in variant_results[0]["values"]:
+    groups = []
+    for mine, start in zip(variant_results, initial_results):
+      start_of = dict(zip(start["seeds"], start["values"].get(key, [])))
+      groups.append([None if v is None or start_of.get(s) is None
+                     else v - start_of[s]
+                     for s, v in zip(mine["seeds"], mine["values"][key])])
+    out[key] = _stats(groups)
+  return out
+
+
+def meta_parameter_changes(training_stages):
+  """Per finished training stage, its best checkpoint against its start.
 
   Returns:
-    dict variant -> ||theta_best - theta_start|| / ||theta_start||.
+    dict (variant, meta_seed) -> {"relative": ||theta_best - theta_start||
+    / ||theta_start|| (None without a recorded start), "same_start":
+    whether the recorded start equals the `initial` row's (the first
+    variant's of the same meta-training seed)}.
   """
-  changes, starts = {}, {}
+  changes, reference = {}, {}
   for stage in training_stages:
     if not stages_lib.is_done(stage):
       continue
-    prefix = stages_lib.checkpoint_prefix(stage)
-    logdir = os.path.dirname(prefix)
-    with open(os.path.join(logdir, "optimizer.json")) as f:
-      key = f.read()
-    # Variants with the same optimizer and seed start from the same values.
-    if key not in starts:
-      starts[key] = meta_parameters.initial_values(logdir, seed,
-                                                   problem_spec)
-    start = starts[key]
-    changes[stage.variant] = meta_parameters.relative_change(
-        meta_parameters.checkpoint_values(prefix, list(start)), start)
+    best = stages_lib.checkpoint_prefix(stage)
+    start = provenance.recorded_start(best)
+    entry = {"relative": None, "same_start": None}
+    changes[(stage.variant, stage.meta_seed)] = entry
+    if start is None:
+      continue
+    result = provenance.examine(best)
+    entry["relative"] = result["total"]["relative"]
+    names = provenance.meta_parameter_names(checkpoint_files.verify(start))
+    values = provenance.read(start, names)
+    first = reference.setdefault(stage.meta_seed, values)
+    entry["same_start"] = sorted(first) == sorted(values) and all(
+        np.array_equal(first[n], values[n]) for n in values)
   return changes
 
 
@@ -99,37 +168,55 @@ def collect(study_dir, all_stages, changes=None):
     all_stages: the study's `plan.Stage`s.
     changes: optional `meta_parameter_changes` of the training stages.
   """
-  training = {}
+  changes = changes or {}
+  training = []
   for stage in all_stages:
     if stage.kind == "train":
       done = stages_lib.is_done(stage)
-      training[stage.variant] = {
+      entry = changes.get((stage.variant, stage.meta_seed)) or {}
+      training.append({
+          "variant": stage.variant, "meta_seed": stage.meta_seed,
           "seconds": stages_lib.seconds_spent(stage) if done else None,
-          "done": done,
-          "meta_parameter_change": (changes or {}).get(stage.variant)}
+          "done": done, "meta_parameter_change": entry.get("relative"),
+          "same_start": entry.get("same_start")})
+  seconds = {}
+  for entry in training:
+    if entry["seconds"] is not None:
+      seconds.setdefault(entry["variant"], []).append(entry["seconds"])
   sets = []
   for evaluation_set in plan.EVALUATION_SETS:
     mine = [s for s in all_stages if s.evaluation_set == evaluation_set.name]
     if not mine:
       continue
+    names = list(dict.fromkeys(s.variant for s in mine))
+    results = {name: [_stage_result(s, study_dir) for s in mine
+                      if s.variant == name] for name in names}
     rows = []
-    for stage in mine:
-      row = _row(stage, study_dir)
-      if row is None:
-        rows.append({"name": stage.variant, "missing": True})
+    for name in names:
+      if any(r is None for r in results[name]):
+        rows.append({"name": name, "missing": True})
         continue
-      row["meta_training_seconds"] = (training.get(stage.variant) or
-                                      {}).get("seconds")
+      row = _row(name, results[name])
+      if name in seconds:
+        row["meta_training_seconds"] = float(np.mean(seconds[name]))
+      initial = results.get(plan.INITIAL)
+      if (name in plan.VARIANT_NAMES and initial and
+          all(r is not None for r in initial)):
+        row["vs_initial"] = _difference(results[name], initial)
       rows.append(row)
     sets.append({"name": evaluation_set.name, "heldout": evaluation_set.heldout,
                  "description": evaluation_set.description, "rows": rows})
   return {"training": training, "sets": sets}
 
 
-def _cell(stats, digits=4, bold=False):
+def _cell(stats, digits=4, bold=False, signed=False):
   if stats is None:
     return "n/a"
-  text = "%.*g ± %.2g" % (digits, stats["mean"], stats["std"])
+  number = "%+.*g" if signed else "%.*g"
+  text = (number + " ± %.2g") % (digits, stats["mean"], stats["std"])
+  if stats.get("std_meta") is not None:
+    text = (number + " (± %.2g meta, ± %.2g eval)") % (
+        digits, stats["mean"], stats["std_meta"], stats["std"])
   return "**%s**" % text if bold else text
 
 
@@ -140,6 +227,14 @@ _COLUMNS = [("loss @%d" % s, "loss@%d" % s, True) for s in LOSS_STEPS] + [
 _HELDOUT_COLUMNS = [("test loss", "test_loss", True),
                     ("test accuracy", "test_accuracy", False)]
 _CURVATURE_COLUMNS = [("top Hessian eigenvalue", "top_eigenvalue", None)]
+
+
+def _columns(evaluation_set):
+  present = [r for r in evaluation_set["rows"] if not r.get("missing")]
+  columns = [c for c in _COLUMNS if any(c[1] in r for r in present)]
+  if evaluation_set["heldout"]:
+    columns += _HELDOUT_COLUMNS
+  return columns + _CURVATURE_COLUMNS
 
 
 def _best(rows, key, lower):
@@ -159,11 +254,7 @@ def _wall(seconds):
 def table(evaluation_set):
   """The markdown table of one evaluation set of `collect`'s dict."""
   rows = evaluation_set["rows"]
-  present = [r for r in rows if not r.get("missing")]
-  columns = [c for c in _COLUMNS if any(c[1] in r for r in present)]
-  if evaluation_set["heldout"]:
-    columns += _HELDOUT_COLUMNS
-  columns += _CURVATURE_COLUMNS
+  columns = _columns(evaluation_set)
   best = {key: _best(rows, key, lower) for _, key, lower in columns}
   lines = ["| optimizer | chosen point | " +
            " | ".join(c[0] for c in columns) + " | meta-training |",
@@ -183,6 +274,28 @@ def table(evaluation_set):
     lines.append("| %s | %s | %s | %s |" % (
         row["name"], point, " | ".join(cells),
         _wall(row.get("meta_training_seconds"))))
+  return "\n".join(lines)
+
+
+def difference_table(evaluation_set):
+  """What meta-training added: each variant minus its `initial` row."""
+  rows = [r for r in evaluation_set["rows"] if r.get("vs_initial")]
+  if not rows:
+    return None
+  columns = _columns(evaluation_set)
+  lines = ["| variant − initial | " + " | ".join(c[0] for c in columns) +
+           " |", "|---" * (len(columns) + 1) + "|"]
+  for row in rows:
+    cells = []
+    for _, key, lower in columns:
+      stats = row["vs_initial"].get(key)
+      cell = _cell(stats, digits=3, signed=True)
+      if stats is not None and lower is not None and abs(
+          stats["mean"]) > stats["std"] + (stats.get("std_meta") or 0.):
+        better = stats["mean"] < 0 if lower else stats["mean"] > 0
+        cell += " better" if better else " worse"
+      cells.append(cell)
+    lines.append("| %s | %s |" % (row["name"], " | ".join(cells)))
   return "\n".join(lines)
 
 
@@ -217,27 +330,39 @@ def write_plots(study_dir, content):
 
 
 def training_table(content):
-  """The meta-training table: wall time and how far each variant moved."""
-  lines = ["| variant | meta-training wall time | meta-parameter change "
-           "\\|\\|θ_best − θ_start\\|\\| / \\|\\|θ_start\\|\\| |",
-           "|---|---|---|"]
-  for name, entry in content["training"].items():
+  """The meta-training table: wall time and how far each run moved."""
+  lines = ["| variant | meta-seed | meta-training wall time | meta-parameter "
+           "change \\|\\|θ_best − θ_start\\|\\| / \\|\\|θ_start\\|\\| | "
+           "started from the `initial` row's meta-parameters |",
+           "|---|---|---|---|---|"]
+  for entry in content["training"]:
     change = entry.get("meta_parameter_change")
-    lines.append("| %s | %s | %s |" % (
-        name, _wall(entry["seconds"]) if entry["done"] else "not run yet",
-        "-" if change is None else "%.2g" % change))
+    same = entry.get("same_start")
+    lines.append("| %s | %s | %s | %s | %s |" % (
+        entry["variant"], entry["meta_seed"],
+        _wall(entry["seconds"]) if entry["done"] else "not run yet",
+        "-" if change is None else "%.3g %%" % (100. * change),
+        "-" if same is None else ("yes (bit-identical)" if same else "NO")))
   return "\n".join(lines)
 
 
 def markdown(content, header, plots=()):
   """The report: `header` (markdown text), the meta-training table, then a
-  section per evaluation set."""
+  section per evaluation set (its table, what meta-training added, its
+  figure)."""
   parts = [header.rstrip() + "\n",
            "## Meta-training\n\n%s\n" % training_table(content)]
   for evaluation_set in content["sets"]:
     parts.append("## %s\n\n%s.\n\n%s\n" % (
         evaluation_set["name"], evaluation_set["description"],
         table(evaluation_set)))
+    added = difference_table(evaluation_set)
+    if added:
+      parts.append(
+          "What meta-training added (each variant minus the `initial` row of "
+          "its meta-training seed, paired by evaluation seed; each at its own "
+          "chosen point; \"better\"/\"worse\" where the difference exceeds "
+          "its spread):\n\n%s\n" % added)
     figure = "loss_curves-%s.png" % evaluation_set["name"]
     if figure in plots:
       parts.append("![%s](%s)\n" % (evaluation_set["name"], figure))

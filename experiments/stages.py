@@ -15,6 +15,7 @@ resumption and interrupt handling); evaluations run in this process through
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -181,7 +182,7 @@ class _Tee(object):
 
 
 def _log_path(study_dir, stage):
-  name = stage.name.replace(" ", "_").replace("+", "-")
+  name = re.sub(r"[^A-Za-z0-9._-]+", "_", stage.name.replace("+", "-"))
   return os.path.join(study_dir, LOG_DIR, name + ".log")
 
 

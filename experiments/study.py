@@ -3,10 +3,13 @@ better?
 
 Meta-trains every variant (experiments/plan.py: the README's "Train
 L2O-Scale" command, with the Hessian term on, with curriculum and imitation,
-both, and with a validation meta-objective) with the same seed on the MNIST
-MLP set, evaluates each variant's model.ckpt-0 over its initial-learning-rate
-grid and the tuned baselines (Adam, RMSProp) on the same seeds and batches,
-and writes <study_dir>/report.md with one table per evaluation set.
+both, and with a validation meta-objective) with each meta-training seed
+(--meta_seeds) on the MNIST MLP set, evaluates each variant's model.ckpt-0
+and the start they trained from (the row `initial`: the recorded
+model.ckpt-initial) over their initial-learning-rate grid and the tuned
+baselines (Adam, RMSProp) on the same seeds and batches, and writes
+<study_dir>/report.md with one table per evaluation set and what
+meta-training added (each variant minus its `initial`).
 
   python experiments/study.py --study_dir=runs/study
   python experiments/study.py --study_dir=runs/quick --quick   # 2-3 minutes
@@ -39,7 +42,6 @@ from experiments import stages as stages_lib
 import graph_mode
 from optimizer import checkpoint_files
 from problems import data_files
-from problems import problem_sets
 from run_control import atomic
 from run_control import interrupts
 from run_control import lock
@@ -86,8 +88,12 @@ def define_flags():
   flags.DEFINE_integer("curriculum_stages", _DEFAULT.curriculum_stages,
                        "Curriculum stages the CL variants train at most "
                        "(metarun.py --curriculum_stages; 0: all 11).")
-  flags.DEFINE_integer("meta_seed", _DEFAULT.meta_seed, "metarun.py --seed "
-                       "of every variant.")
+  flags.DEFINE_list("meta_seeds", [str(s) for s in _DEFAULT.meta_seeds],
+                    "metarun.py --seed of the variants: each seed meta-trains "
+                    "every variant and has its own 'initial' row (the "
+                    "variants' recorded start); the tables then give the "
+                    "spread over meta-training seeds and over evaluation "
+                    "seeds apart.")
   flags.DEFINE_list("seeds", [str(s) for s in _DEFAULT.seeds],
                     "Evaluation seeds, the same for every optimizer (the "
                     "papers: 5-10).")
@@ -111,7 +117,7 @@ def define_flags():
 
 
 _BUDGET_FLAGS = ("meta_iterations", "meta_learning_rate", "curriculum_stages",
-                 "meta_seed", "seeds", "mlp_steps", "conv_steps",
+                 "meta_seeds", "seeds", "mlp_steps", "conv_steps",
                  "learning_rates", "init_lr_grid", "hessian_max_samples",
                  "hessian_lanczos_steps", "hessian_trace_probes")
 STUDY_FILE = "study.json"
@@ -130,12 +136,12 @@ def budget_from_flags(values, explicit):
     if name not in explicit:
       continue
     value = values[name]
-    if name == "seeds":
+    if name in ("seeds", "meta_seeds"):
       try:
         value = tuple(int(s) for s in value)
       except ValueError:
-        raise StudyError("--seeds=%s: expected integers" %
-                         ",".join(value)) from None
+        raise StudyError("--%s=%s: expected integers" %
+                         (name, ",".join(value))) from None
     elif isinstance(value, list):
       value = tuple(value)
     changes[name] = value
@@ -144,8 +150,15 @@ def budget_from_flags(values, explicit):
     if getattr(budget, name) <= 0:
       raise StudyError("--%s=%d: must be positive" %
                        (name, getattr(budget, name)))
-  if not budget.seeds or not budget.learning_rates:
-    raise StudyError("--seeds and --learning_rates need at least one value")
+  if not budget.seeds or not budget.learning_rates or not budget.meta_seeds:
+    raise StudyError("--seeds, --meta_seeds and --learning_rates need at "
+                     "least one value")
+  for name in ("seeds", "meta_seeds"):
+    values_of = getattr(budget, name)
+    if len(set(values_of)) != len(values_of) or not all(
+        0 <= s < 2**31 for s in values_of):
+      raise StudyError("--%s=%s: expected distinct integers in [0, 2^31)" %
+                       (name, ",".join(str(s) for s in values_of)))
   return budget
 
 
@@ -236,18 +249,26 @@ def header(values, budget, variants, command):
       "Written %s on %s by" % (time.strftime("%Y-%m-%d %H:%M"), _machine()),
       "",
       "```sh", " ".join(command), "```", "",
-      "**Variants** (meta-trained with metarun.py --seed=%d on the MNIST MLP "
+      "**Variants** (meta-trained with metarun.py --seed=%s on the MNIST MLP "
       "set, each from the README's \"Train L2O-Scale\" flags):" %
-      budget.meta_seed, ""]
+      ",".join(str(s) for s in budget.meta_seeds), ""]
   for variant in plan.VARIANTS:
     if variant.name in variants:
       extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
       lines.append("- `%s`: %s%s" % (variant.name, variant.description,
                                      " (`%s`)" % extra if extra else ""))
+  lines += ["", "**Start**: `%s` is the HierarchicalRNN the variants of a "
+            "meta-training seed started from (the first variant's recorded "
+            "`model.ckpt-initial`; the meta-training table says whether every "
+            "variant's start is bit-identical to it), evaluated as the "
+            "variants are: what meta-training added is a variant's "
+            "difference from it." % plan.INITIAL]
   if values["reference_train_dir"]:
     lines += ["", "**Reference** (not meta-trained here): `%s` is the "
               "HierarchicalRNN of `%s/*/model.ckpt-0`, evaluated as the "
-              "variants are." % (plan.REFERENCE, values["reference_train_dir"])]
+              "variants are (`python -m optimizer.provenance` tells how far "
+              "it is from its own initialisation)." % (
+                  plan.REFERENCE, values["reference_train_dir"])]
   lines += [
       "",
       "**Budgets** (every one is a flag of experiments/study.py): %d "
@@ -270,9 +291,12 @@ def header(values, budget, variants, command):
           "".join(", " + p for p in budget.init_lr_grid),
           budget.hessian_lanczos_steps, budget.hessian_max_samples),
       "",
-      "Mean ± std over the seeds (std with ddof 0); bold: the best mean of "
-      "a column. \"loss @k\" is the mini-batch training loss at step k, "
-      "\"final\" the mean of the last 100 mini-batch losses.",
+      "Mean ± std over the evaluation seeds (std with ddof 0); with several "
+      "meta-training seeds, the std over meta-training seeds (of their "
+      "means) and over evaluation seeds (within a meta-training seed, "
+      "averaged) are given apart. Bold: the best mean of a column. "
+      "\"loss @k\" is the mini-batch training loss at step k, \"final\" "
+      "the mean of the last 100 mini-batch losses.",
   ]
   if stand_in:
     lines += ["", "**Caveat:** the MNIST training files here are links to "
@@ -290,12 +314,7 @@ def header(values, budget, variants, command):
 def _write_report(values, budget, all_stages, command, out):
   study_dir = values["study_dir"]
   training = [s for s in all_stages if s.kind == "train"]
-  changes = {}
-  if training:
-    problem = problem_sets.training_problems(
-        ["mnist_mlp"], data_dir=values["data_dir"])[0][0]
-    changes = report.meta_parameter_changes(training, budget.meta_seed,
-                                            problem)
+  changes = report.meta_parameter_changes(training)
   content = report.collect(study_dir, all_stages, changes)
   plots = report.write_plots(study_dir, content)
   text = report.markdown(content, header(values, budget, values["variants"],

@@ -25,6 +25,7 @@ from meta_training import schedule as schedule_lib
 from meta_training import session as session_lib
 from meta_training import teacher as teacher_lib
 from optimizer import checkpoint_files
+from optimizer import provenance
 from run_control import interrupts
 
 Settings = collections.namedtuple("Settings", [
@@ -42,15 +43,18 @@ class Progress(object):
     self.start = time.time()
     self.out = out
 
-  def line(self, k, meta_objective, cost, note=""):
+  def line(self, k, meta_objective, cost, note="", moved=None):
+    """Prints meta-iteration k's line; `moved` is the meta-parameters'
+    relative distance from the recorded start (None: not shown)."""
     elapsed = time.time() - self.start
     finished = k + 1 - self.start_done
     eta = elapsed / max(finished, 1) * (self.total - k - 1)
     cost = "-" if cost is None else "%.6g" % cost
+    moved = "" if moved is None else "  moved %.3g%%" % (100. * moved)
     self.out.write("meta-iteration %d/%d%s  meta-objective %.6g  evaluation "
-                   "%s  elapsed %.1fs  ETA %.1fs\n" %
-                   (k + 1, self.total, note, meta_objective, cost, elapsed,
-                    eta))
+                   "%s%s  elapsed %.1fs  ETA %.1fs\n" %
+                   (k + 1, self.total, note, meta_objective, cost, moved,
+                    elapsed, eta))
     self.out.flush()
 
 
@@ -63,6 +67,12 @@ class MetaTrainer(object):
     total: meta-iterations of the run.
     best: the best evaluation cost seen (inf if none).
     done_now: meta-iterations done, counting those of a resumed run.
+    start: the recorded start's meta-parameters (name -> array), or None
+      (a worker that writes no files, or a log directory without one).
+    moved: the meta-parameters' relative distance from `start` after the
+      last meta-iteration run (None: not measured).
+    at_start: whether every meta-parameter is then within float32
+      resolution of its start.
   """
 
   def __init__(self, logdir, optimizer_spec, settings, seed, role, out):
@@ -79,6 +89,8 @@ class MetaTrainer(object):
     self.best = np.inf
     self.done_now = 0
     self.writer = session_lib.NoSummaries()
+    self.start = None
+    self.moved = self.at_start = None
     self._progress = None
     # The draw under way: its session, graph and the last training data.
     self._sess = self._graph = self._last_data = None
@@ -118,6 +130,8 @@ class MetaTrainer(object):
     with self.role.session(graph_obj) as sess:
       self._sess, self._graph = sess, graph
       start_session(sess)
+      if self.start is None and self.role.writes:
+        self.start = self._read_start()
       self._run_draw(draw, num_draws, dataset, teacher)
     if teacher is not None:
       teacher.close()
@@ -194,11 +208,57 @@ class MetaTrainer(object):
     if self.role.writes:
       graph.progress.load(k + 1, sess)
     self.done_now = k + 1
+    self._measure_movement()
+    if cost is not None and self.moved is not None:
+      session_lib.write_scalar(self.writer, "MetaParameterChange",
+                               self.moved, sess.run(graph.global_step))
     if self.role.writes:
       schedule.after_meta_iteration(local_k, k, cost, self)
     note = schedule.note + ("  [imitation]" if imitate else "")
-    self._progress.line(k, meta_objective, cost, note)
+    self._progress.line(k, meta_objective, cost, note,
+                        self.moved if cost is not None else None)
     return stop
+
+  def report_movement(self, meta_learning_rate):
+    """The run's last lines: how far the meta-parameters moved from their
+    recorded start, and a warning when they are effectively still there."""
+    if self.moved is None:
+      return
+    self.log("the meta-parameters moved %.3g %% of their norm from the start "
+             "(%s)" % (100. * self.moved, checkpoint_files.INITIAL))
+    if self.at_start or self.moved < provenance.EFFECTIVELY_UNMOVED:
+      self.log(
+          "warning: after %d meta-iterations at --meta_learning_rate=%g the "
+          "meta-parameters are effectively where they started (%s), so this "
+          "run's optimizer is its own initialisation; raise "
+          "--meta_learning_rate or run more --num_meta_iterations (RMSProp's "
+          "mean-square slot starts at 1, so its first steps are about "
+          "meta_learning_rate * |meta-gradient|: the original's default "
+          "1e-6 hardly moves anything)" % (
+              self.done_now, meta_learning_rate,
+              "every change below float32 resolution" if self.at_start else
+              "moved less than %g %% of their norm" %
+              (100. * provenance.EFFECTIVELY_UNMOVED)))
+
+  def _read_start(self):
+    """The recorded start's meta-parameters, or None without one."""
+    prefix = checkpoint_files.readable(self.logdir, checkpoint_files.INITIAL)
+    if prefix is None:
+      self.log("note: %s has no recorded start (%s; the run began before "
+               "starts were recorded), so how far the meta-parameters move "
+               "is not shown" % (self.logdir, checkpoint_files.INITIAL))
+      return None
+    return provenance.read(prefix, [v.op.name for v in self._graph.meta_vars])
+
+  def _measure_movement(self):
+    """Updates `moved` and `at_start` from the session's meta-parameters."""
+    if self.start is None:
+      return
+    values = dict(zip((v.op.name for v in self._graph.meta_vars),
+                      self._sess.run(self._graph.meta_vars)))
+    self.moved = provenance.relative_change(values, self.start)
+    self.at_start = all(provenance.below_resolution(values[n], self.start[n])
+                        for n in self.start)
 
   def _meta_iteration(self, dataset, lengths, teacher):
     """Runs the unrolls of one meta-iteration, one meta-update each.

@@ -61,10 +61,12 @@ class SingleProcess(object):
     return checkpoint_files.latest(logdir)
 
   def start_fn(self, graph, logdir, log, checkpoint):
-    """fn(sess): initialises, or restores `checkpoint` (the run's start)."""
+    """fn(sess): initialises (recording the start), or restores
+    `checkpoint` (the checkpoint the run resumes from)."""
     return session_lib.restore_or_initialize_fn(
         graph, logdir, log, shared=self._shared,
-        resuming=checkpoint is not None, checkpoint=checkpoint)
+        resuming=checkpoint is not None, checkpoint=checkpoint,
+        record_start=True)
 
   def finish(self, graph_obj, graph, logdir, total, log):
     """Runs after the last draw; nothing to do for one process."""

@@ -11,7 +11,8 @@ OPTIMIZER_SCOPE = trainable_optimizer.OPTIMIZER_SCOPE
 
 
 def restore_or_initialize_fn(graph, logdir, log=print, shared=False,
-                             resuming=True, checkpoint=None):
+                             resuming=True, checkpoint=None,
+                             record_start=False):
   """A function of a session resuming from `logdir`'s latest checkpoint.
 
   Builds its ops now (call before finalising the graph). Without a
@@ -32,10 +33,19 @@ def restore_or_initialize_fn(graph, logdir, log=print, shared=False,
   `checkpoint` names the prefix to restore instead of looking (the caller
   has verified it).
 
+  With `record_start`, a fresh initialisation (no checkpoint to restore)
+  also writes the meta-parameters it drew as `model.ckpt-initial`
+  (`checkpoint_files.INITIAL`), unless the log directory holds one. The
+  progress counter is initialised after that save and is not in it: the
+  other workers of a cluster wait until every global variable is
+  initialised, so no meta-update can reach the parameter servers before
+  the start is on disk.
+
   Returns:
     fn(sess) -> the checkpoint path restored from, or None.
   """
-  start = _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint)
+  start = _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint,
+                                    record_start)
   if not shared:
     return start
   global_vars = tf.global_variables()
@@ -81,10 +91,13 @@ def _uninitialized(variables):
   return names
 
 
-def _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint):
+def _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint,
+                              record_start):
   local_init = tf.local_variables_initializer()
   path = checkpoint or checkpoint_files.latest_complete(logdir, log)
   if path is None:
+    if record_start:
+      return _initialize_and_record_fn(graph, logdir, log, local_init)
     global_init = tf.global_variables_initializer()
 
     def initialize(sess):
@@ -114,6 +127,27 @@ def _restore_or_initialize_fn(graph, logdir, log, resuming, checkpoint):
     return path
 
   return restore
+
+
+def _initialize_and_record_fn(graph, logdir, log, local_init):
+  """Initialises every variable, saving the start before the progress
+  counter (see `restore_or_initialize_fn`)."""
+  others = [v for v in tf.global_variables() if v is not graph.progress]
+  init_others = tf.variables_initializer(others)
+  init_progress = tf.variables_initializer([graph.progress])
+  start_saver = tf.train.Saver(others)
+
+  def initialize(sess):
+    sess.run([init_others, local_init])
+    if checkpoint_files.readable(logdir, checkpoint_files.INITIAL) is None:
+      checkpoint_files.save_as(sess, start_saver, logdir,
+                               checkpoint_files.INITIAL, designate=False)
+      log("recorded the starting meta-parameters in %s" %
+          checkpoint_files.INITIAL)
+    sess.run(init_progress)
+    return None
+
+  return initialize
 
 
 def open_log_directory(logdir, log=print, program="meta-training"):

@@ -15,6 +15,11 @@ keeps that layout, readable by plain TensorFlow, and makes it safe:
 - `latest_complete` finds the checkpoint to resume from by reading every
   tensor of the candidates, newest first, so that a truncated or
   checksum-failing file is skipped (and said so) rather than restored.
+- `model.ckpt-initial` (`INITIAL`) holds the meta-parameters a run started
+  from, written before its first meta-update and never replaced; it lacks
+  the progress counter (see `meta_training.session`), so it sorts below
+  every checkpoint of the run, and a run killed before its first save
+  resumes from it.
 """
 
 import os
@@ -30,6 +35,7 @@ STATE_FILE = "checkpoint"
 _NUMBERED = re.compile(r"^%s-(\d+)$" % re.escape(PREFIX))
 _PARTIAL = ".partial"
 _COMMIT = ".commit"
+INITIAL = PREFIX + "-initial"
 PROGRESS_VARIABLE = "meta_training/meta_iterations_done"
 GLOBAL_STEP_VARIABLE = "global_step"
 
@@ -248,7 +254,21 @@ def save(sess, saver, directory, number):
   Returns:
     The prefix written.
   """
-  checkpoint_name = name(number)
+  return save_as(sess, saver, directory, name(number))
+
+
+def save_as(sess, saver, directory, checkpoint_name, designate=True):
+  """Saves checkpoint `checkpoint_name` whole (see `save`).
+
+  Args:
+    sess, saver, directory: as `save`.
+    checkpoint_name: the file name of the checkpoint, e.g. `INITIAL`.
+    designate: make it the state file's latest checkpoint (else the state
+      file is left as it is).
+
+  Returns:
+    The prefix written.
+  """
   partial = _partial_prefix(directory, checkpoint_name)
   with interrupts.deferred():
     for path in _files_of(partial):
@@ -258,7 +278,8 @@ def save(sess, saver, directory, number):
       atomic.fsync_file(path)
     atomic.write_text(_marker(directory, checkpoint_name), partial + "\n")
     _commit(directory, checkpoint_name)
-    write_state(directory, checkpoint_name)
+    if designate:
+      write_state(directory, checkpoint_name)
   return os.path.join(directory, checkpoint_name)
 
 

@@ -35,6 +35,25 @@ _PACKED_SLOT = "packed"
 class HierarchicalRNN(opt.TrainableOptimizer):
   """The hierarchical RNN optimizer (optimizer name "hRNN")."""
 
+  META_PARAMETER_GROUPS = (
+      # The learned initial hidden states of the three levels.
+      ("rnn_initial_states", r"Level\d_RNN/init_vector$"),
+      # Per-coordinate GRU and the projections of the upper levels into it.
+      ("level0_rnn", r"PerTensor/Layer0_RNN/"),
+      ("level1_rnn", r"PerTensor/Layer1_RNN/"),
+      ("level2_rnn", r"Layer2_RNN/"),
+      # Step direction: the update readout and the gradient shortcut.
+      ("update_readout",
+       r"(update_weights|attention_weights|PerTensor/GradsTo(Attn)?Delta/)"),
+      # Step size: the learning-rate readout and its momentum and offset.
+      ("learning_rate_readout",
+       r"(learning_rate_weights|learning_rate_bias|"
+       r"PerTensor/learning_rate_momentum_logit|"
+       r"PerTensor/param_stepsize_offset)$"),
+      # Decays of the gradient scales and of the level-0 inputs.
+      ("decay_readouts", r"(scl|inp)_decay_(weights|bias)$"),
+  )
+
   min_log_lr = MIN_LOG_LR
 
   def __init__(self, level_sizes, init_lr_range=(1e-6, 1e-2),

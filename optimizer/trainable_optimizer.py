@@ -74,6 +74,12 @@ LoopState = collections.namedtuple("LoopState", [
 class TrainableOptimizer(tf.train.Optimizer):
   """Base class of the learned optimizers."""
 
+  # Named groups of the meta-parameters: (name, regular expression matched
+  # at the start of a variable's name below "LOL/"); the first match
+  # decides. Empty: each variable's first name component is its group.
+  # optimizer/provenance.py reports how far each group moved.
+  META_PARAMETER_GROUPS = ()
+
   def __init__(self, name, state_keys, config=None, **kwargs):
     """Creates the optimizer.
 

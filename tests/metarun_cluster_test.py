@@ -15,6 +15,7 @@ import subprocess
 import sys
 import time
 
+import numpy as np
 import tensorflow.compat.v1 as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -136,6 +137,14 @@ class LoopbackClusterTest(tf.test.TestCase):
     self.assertTrue(any(not n.endswith(("/RMSProp", "/RMSProp_1"))
                         for n in meta_parameters))
     self.assertFalse(any(n.startswith("LOL/local_state_") for n in stored))
+    # The chief recorded the start before any worker's meta-update.
+    start = os.path.join(logdir, "model.ckpt-initial")
+    self.assertEqual(tf.train.load_variable(start, "global_step"), 0)
+    for name in meta_parameters:
+      if name.endswith("/RMSProp"):
+        self.assertAllEqual(tf.train.load_variable(start, name),
+                            np.ones(stored[name]))
+    self.assertIn("recorded the starting meta-parameters", outputs["chief"])
     # Only the chief writes files.
     self.assertFalse(os.path.exists(worker_dir))
 

@@ -41,8 +41,9 @@ class PlanTest(tf.test.TestCase):
       self.assertEqual(values["num_meta_iterations"], budget.meta_iterations)
       self.assertEqual(values["meta_learning_rate"],
                        float(budget.meta_learning_rate))
-      self.assertEqual(values["seed"], budget.meta_seed)
-      self.assertEqual(values["train_dir"], os.path.join("s", variant.name))
+      self.assertEqual(values["seed"], 1)
+      self.assertEqual(values["train_dir"],
+                       os.path.join("s", variant.name, "meta_seed1"))
       self.assertEqual(values["data_dir"], "d")
       # Only the curriculum variants are capped.
       self.assertEqual(values["curriculum_stages"],
@@ -59,7 +60,7 @@ class PlanTest(tf.test.TestCase):
     all_stages = plan.stages("s", budget)
     evaluations = [s for s in all_stages if s.kind == "evaluate"]
     self.assertLen(evaluations, len(plan.EVALUATION_SETS) *
-                   (len(plan.VARIANTS) + len(plan.BASELINES)))
+                   (len(plan.VARIANTS) + 1 + len(plan.BASELINES)))
     for stage in evaluations:
       values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
       metatest.validate_flags(values)
@@ -69,8 +70,14 @@ class PlanTest(tf.test.TestCase):
       if stage.variant in plan.VARIANT_NAMES:
         self.assertEqual(values["test_optimizer"], metatest.LEARNED)
         self.assertEqual(values["train_dir"],
-                         os.path.join("s", stage.variant))
+                         os.path.join("s", stage.variant, "meta_seed1"))
         self.assertEqual(values["restore_model_name"], "model.ckpt-0")
+      elif stage.variant == plan.INITIAL:
+        # The start the variants trained from, recorded by the first.
+        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["train_dir"], os.path.join(
+            "s", plan.VARIANT_NAMES[0], "meta_seed1"))
+        self.assertEqual(values["restore_model_name"], "model.ckpt-initial")
       else:
         baseline = {b.name: b for b in plan.BASELINES}[stage.variant]
         self.assertEqual(values["test_optimizer"], baseline.optimizer)
@@ -89,12 +96,36 @@ class PlanTest(tf.test.TestCase):
       self.assertEqual(values["restore_model_name"], "model.ckpt-0")
       names = [s.variant for s in with_reference
                if s.evaluation_set == stage.evaluation_set]
-      self.assertEqual(names, list(plan.VARIANT_NAMES) + [plan.REFERENCE] +
-                       [b.name for b in plan.BASELINES])
+      self.assertEqual(names, list(plan.VARIANT_NAMES) + [plan.INITIAL] +
+                       [plan.REFERENCE] + [b.name for b in plan.BASELINES])
     # Training first, every evaluation folder distinct.
     kinds = [s.kind for s in all_stages]
     self.assertEqual(kinds, sorted(kinds, key=["train", "evaluate"].index))
     self.assertLen({s.folder for s in evaluations}, len(evaluations))
+
+  def test_each_meta_seed_trains_every_variant_and_has_its_initial(self):
+    budget = plan.Budget(meta_seeds=(1, 2))
+    all_stages = plan.stages("s", budget, variants=["l2o-scale+cl+il",
+                                                    "l2o-scale"])
+    training = [(s.variant, s.meta_seed) for s in all_stages
+                if s.kind == "train"]
+    self.assertEqual(training, [("l2o-scale", 1), ("l2o-scale+cl+il", 1),
+                                ("l2o-scale", 2), ("l2o-scale+cl+il", 2)])
+    for stage in all_stages:
+      if stage.kind == "train":
+        self.assertEqual(_metarun_values(stage.argv)["seed"],
+                         stage.meta_seed)
+    initial = [s for s in all_stages if s.variant == plan.INITIAL]
+    self.assertLen(initial, 2 * len(plan.EVALUATION_SETS))
+    for stage in initial:
+      values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
+      self.assertEqual(values["train_dir"], os.path.join(
+          "s", "l2o-scale", "meta_seed%d" % stage.meta_seed))
+      self.assertEqual(values["save_dir"], os.path.join(
+          "s", "eval", stage.evaluation_set, "initial",
+          "meta_seed%d" % stage.meta_seed))
+    self.assertLen({s.folder for s in all_stages}, len(all_stages))
+    self.assertLen({s.name for s in all_stages}, len(all_stages))
 
 
 if __name__ == "__main__":

@@ -84,15 +84,20 @@ class StudyTest(tf.test.TestCase):
     self._check_rerun()
 
   def _check_structure(self, text):
-    names = _VARIANTS + [b.name for b in plan.BASELINES]
+    names = _VARIANTS + [plan.INITIAL] + [b.name for b in plan.BASELINES]
     for evaluation_set in plan.EVALUATION_SET_NAMES:
       section = text.split("## %s\n" % evaluation_set)[1].split("\n## ")[0]
-      rows = [line for line in section.splitlines()
+      main_table = section.split("What meta-training added")[0]
+      rows = [line for line in main_table.splitlines()
               if line.startswith("| ") and not line.startswith("| optimizer")]
       self.assertEqual([r.split(" | ")[0][2:] for r in rows], names)
       self.assertNotIn("not run yet", section)
       self.assertEqual("test accuracy" in section.split("\n\n")[1],
                        "heldout" in evaluation_set)
+      self.assertIn("What meta-training added", section)
+      added = section.split("| variant − initial |")[1].split("\n\n")[0]
+      self.assertEqual([line.split(" | ")[0][2:] for line in
+                        added.strip().splitlines()[2:]], _VARIANTS)
     self.assertIn("Quick study", text)
 
   def _check_numbers(self, content):
@@ -120,18 +125,42 @@ class StudyTest(tf.test.TestCase):
               accuracies.append(json.load(f)["final"]["test_accuracy"])
           self.assertAllClose(row["test_accuracy"]["mean"],
                               np.mean(accuracies), rtol=1e-6)
+      rows = {row["name"]: row for row in evaluation_set["rows"]}
+      for name in _VARIANTS:
+        # What meta-training added: the variant minus its start, per seed.
+        mine, start = (self._last100(rows[n]) for n in (name, plan.INITIAL))
+        added = rows[name]["vs_initial"]["final_last100"]
+        self.assertAllClose(added["mean"], np.mean(mine - start),
+                            rtol=1e-6)
+        self.assertAllClose(added["std"], np.std(mine - start), rtol=1e-5,
+                            atol=1e-9)
+    training = {entry["variant"]: entry for entry in content["training"]}
     for name in _VARIANTS:
-      marker = os.path.join(self.study_dir, name, stages.MARKER)
+      marker = os.path.join(self.study_dir, name, "meta_seed1",
+                            stages.MARKER)
       with open(marker) as f:
         seconds = json.load(f)["seconds"]
-      self.assertEqual(content["training"][name]["seconds"], seconds)
+      self.assertEqual(training[name]["seconds"], seconds)
       self.assertGreater(seconds, 0)
+      # Both variants of the seed started from the `initial` row's values.
+      self.assertTrue(training[name]["same_start"])
+      self.assertGreater(training[name]["meta_parameter_change"], 0.)
+
+  def _last100(self, row):
+    """Per seed, the last-100 mean of a row's loss records."""
+    means = []
+    for name in row["files"]:
+      with open(os.path.join(self.study_dir, name), "rb") as f:
+        means.append(np.mean(np.asarray(pickle.load(f),
+                                        dtype=np.float64)[-100:]))
+    return np.array(means)
 
   def _check_training_logs(self, log):
     # Each training stage's own output: the curriculum runs show their
     # stage, and only the Hessian variants build the regulariser.
     for variant in (v for v in plan.VARIANTS if v.name in _VARIANTS):
-      block = log.split("train %s  (" % variant.name)[1].split("\n[")[0]
+      block = log.split("train %s, meta-seed 1  (" % variant.name)[1].split(
+          "\n[")[0]
       self.assertEqual("curriculum stage" in block,
                        variant.flags.get("if_cl") == "True")
       self.assertEqual("adds nothing to the meta-objective" in block,
