@@ -149,6 +149,11 @@ def validate_flags(values):
                "min_num_itr_partial_unroll", "num_gradient_scales"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  from meta_training import estimators  # pylint: disable=g-import-not-at-top
+  if values["gradient_estimator"] not in estimators.names():
+    raise FlagError("--gradient_estimator=%s: unknown estimator; expected one "
+                    "of %s" % (values["gradient_estimator"],
+                               ", ".join(estimators.names())))
   if values["meta_objective_split"] not in ("train", "validation"):
     raise FlagError("--meta_objective_split=%s: expected train or "
                     "validation" % values["meta_objective_split"])

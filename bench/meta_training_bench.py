@@ -102,13 +102,16 @@ def measure(length, reg_option="none"):
             for s in graph.problem.param_shapes]
       return data_lib.feed(out, x0, [length], 0, data, first, switch)
 
+    # (A checkout from before the estimators (issue 29) keeps it in graph.)
+    train_op = (graph.train_op if hasattr(graph, "train_op")
+                else graph.estimator.train_op)
     with tf.Session() as sess:
       sess.run(init)
       times = []
       for k in range(ITERATIONS + 1):
         feed = feed_for(k == 0, reg_option != "none")
         tick = time.time()
-        sess.run([out.meta_objective, graph.train_op], feed)
+        sess.run([out.meta_objective, train_op], feed)
         times.append(time.time() - tick)
       evaluation = {}
       for record in (False, True, False, True):

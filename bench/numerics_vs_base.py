@@ -5,7 +5,7 @@ that checkout, importing its code) runs from the same seeds and data:
   * 50 apply-mode steps (`minimize`) on a small 2-layer MLP and on a
     quadratic, recording the variables (and the true parameters) every 10
     steps;
-  * one meta-training unroll (`train`) of the MLP: its meta-objective, the
+  * one meta-training unroll of the MLP: its meta-objective, the
     objectives and the meta-gradients (tf.gradients of the meta-objective
     with respect to the variables under "LOL").
 The parent prints, per configuration, the largest difference relative to the
@@ -77,8 +77,18 @@ def _apply(config, model, results):
 
 
 def _field(out, name, old_name):
-  """A `TrainingOutput` field by its name, or its name before the rename."""
+  """An unroll output's field by its name, or its name before the rename."""
   return getattr(out, name) if hasattr(out, name) else getattr(out, old_name)
+
+
+def _build_unroll(optimizer, problem):
+  """The checkout's unroll: meta_training.unroll, or before it moved there
+  (issue 29), the optimizer's `train`."""
+  try:
+    from meta_training import unroll  # pylint: disable=g-import-not-at-top
+  except ImportError:
+    return optimizer.train(problem)
+  return unroll.build_unroll(optimizer, problem)
 
 
 def _meta(config, results):
@@ -88,7 +98,7 @@ def _meta(config, results):
     tf.set_random_seed(1)
     problem = _mlp()
     optimizer = _optimizer(config)
-    out = optimizer.train(problem)
+    out = _build_unroll(optimizer, problem)
     meta_vars = sorted((v for v in tf.trainable_variables()
                         if v.op.name.startswith("LOL/")),
                        key=lambda v: v.op.name)

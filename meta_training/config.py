@@ -59,7 +59,7 @@ class Schedule:
 
 @dataclasses.dataclass(frozen=True)
 class MetaOptimizer:
-  """The RMSProp meta-optimizer of the meta-parameters."""
+  """How meta-gradients are estimated and applied to the meta-parameters."""
   learning_rate: float = setting(
       1e-4, "Learning rate of the RMSProp meta-optimizer.",
       flag="meta_learning_rate", flag_default=1e-6)
@@ -69,6 +69,10 @@ class MetaOptimizer:
   gradient_clip: float = setting(5., "Elementwise clip of the meta-gradients.",
                                  flag="gradient_clip_level", flag_default=1e4)
   l2_reg: float = setting(0., "L2 penalty on the meta-parameters.")
+  gradient_estimator: str = setting(
+      "truncated_backprop", "Meta-gradient estimator (meta_training/"
+      "estimators): truncated_backprop, the original's backpropagation "
+      "through each partial unroll.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -222,7 +222,7 @@ def feed(out, x0, lengths, unroll, data, reset, switch=False):
   """The feed dict of one unroll.
 
   Args:
-    out: the optimizer's `TrainingOutput`.
+    out: an `unroll.UnrollOutput`.
     x0: the initial parameters (read on the first unroll).
     lengths: the unroll lengths of the trajectory.
     unroll: index of the unroll into `lengths`.

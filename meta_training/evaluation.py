@@ -72,7 +72,7 @@ def evaluate(sess, graph, lengths, last_data, k, reset_rnn_params,
     start = sess.run(out.carried_values, data_lib.feed(
         out, x0, [0], 0, _joined(last_data, data, 0), reset))
     # The draws of the trajectory's other unrolls through the training
-    # graph (see `TrainingOutput.draw_initial_state`).
+    # graph (see `unroll.UnrollOutput.draw_initial_state`).
     for _ in range(len(lengths) - 1):
       sess.run(out.draw_initial_state, dict(zip(out.initial_params, x0)))
     feed = data_lib.feed(forward, x0, [total], 0,

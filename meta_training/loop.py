@@ -286,29 +286,34 @@ class MetaTrainer(object):
           x0, ((d.mini_data, d.mini_labels, d.teacher_batches) for d in data),
           k_teacher)
     max_multiplier = settings.schedule.max_objective_multiplier
+    fetches = {"objectives": out.problem_objectives,
+               "initial": out.initial_objective, "summary": graph.summary_op,
+               "step": graph.global_step}
     meta_objectives = []
     for unroll in range(len(lengths)):
       interrupts.check()
-      feed = data_lib.feed(
-          out, x0, lengths, unroll, data[unroll], self._resets(unroll),
-          schedule_lib.regularizer_switch(
-              unroll, len(lengths), settings.regularizer.timing,
-              settings.regularizer.switch_fraction))
+
+      def feed_for(unroll_output, unroll=unroll):
+        feed = data_lib.feed(
+            unroll_output, x0, lengths, unroll, data[unroll],
+            self._resets(unroll),
+            schedule_lib.regularizer_switch(
+                unroll, len(lengths), settings.regularizer.timing,
+                settings.regularizer.switch_fraction))
+        if targets is not None:
+          feed[unroll_output.imitating] = True
+          feed.update(zip(unroll_output.teacher_steps, targets[unroll]))
+        return feed
+
       # The last unroll's state is not carried on.
-      feed[graph.propagate_state] = unroll + 1 < len(lengths)
+      result = graph.estimator.run(
+          sess, feed_for, imitating=targets is not None,
+          carry=unroll + 1 < len(lengths), fetches=fetches)
+      meta_objectives.append(result["meta_objective"])
       if targets is not None:
-        feed[out.imitating] = True
-        feed.update(zip(out.teacher_steps, targets[unroll]))
-        loss, _ = sess.run(
-            [out.imitation_loss, graph.train_mt_and_propagate_op], feed)
-        meta_objectives.append(loss)
         continue
-      meta_objective, objectives, initial, summary, _, step = sess.run(
-          [out.meta_objective, out.problem_objectives, out.initial_objective,
-           graph.summary_op, graph.train_and_propagate_op, graph.global_step],
-          feed)
-      self.writer.add_summary(summary, step)
-      meta_objectives.append(meta_objective)
+      self.writer.add_summary(result["summary"], result["step"])
+      objectives, initial = result["objectives"], result["initial"]
       if np.any(objectives < 0):
         raise ValueError("Training problem objectives must be nonnegative.")
       if max_multiplier > 0 and (

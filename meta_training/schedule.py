@@ -5,7 +5,7 @@ meta-iteration (`unroll_lengths`), the unroll lengths of an evaluation
 trajectory (`evaluation_lengths`), what follows an evaluation
 (`after_evaluation`: log it, save or restore checkpoints, stop?) and what
 follows a meta-iteration (`after_meta_iteration`: keep the best, save).
-The loop hands both hooks a `draw` object (`loop.Draw`) with the
+The loop hands both hooks its `loop.MetaTrainer` (as `draw`), with the
 checkpoint and evaluation actions they may take.
 
   FixedSchedule       num_steps // unroll_length unrolls of unroll_length.

@@ -167,7 +167,7 @@ class CoordinatewiseRNN(opt.TrainableOptimizer):
         "rms": tf.ones([n, 1]),
         "decay": tf.ones([n, 1]),
         "learning_rate": self._initial_learning_rate(n),
-        "rnn": tf.tile(self.init_vector, [n, 1]),
+        "rnn": tf.tile(self.meta(self.init_vector), [n, 1]),
     }
 
   def _initial_learning_rate(self, n):
@@ -209,18 +209,20 @@ class CoordinatewiseRNN(opt.TrainableOptimizer):
     Returns:
       (step [m, 1], new state dict); the new parameters are theta - step.
     """
-    with tf.variable_scope(self._scope, reuse=True):
+    with self.reading_scope(self._scope):
       scaled, rms = utils.rms_scaling(grad, state["decay"], state["rms"])
       output, rnn = self._run_cell(scaled, state["rnn"])
-    direction = tf.matmul(output, self.update_weights)
+    meta = self.meta
+    direction = tf.matmul(output, meta(self.update_weights))
     if self.learnable_decay:
-      decay_logit = tf.matmul(output, self.decay_weights) + self.decay_bias
+      decay_logit = (tf.matmul(output, meta(self.decay_weights)) +
+                     meta(self.decay_bias))
     else:
       decay_logit = tf.fill(tf.shape(direction), self.default_decay_bias)
     learning_rate = state["learning_rate"]
     if self.dynamic_output_scale:
       learning_rate *= 2. * tf.sigmoid(
-          tf.matmul(output, self.lr_weights) + self.lr_bias)
+          tf.matmul(output, meta(self.lr_weights)) + meta(self.lr_bias))
     new_state = {"rms": rms, "decay": tf.sigmoid(decay_logit),
                  "learning_rate": learning_rate, "rnn": rnn}
     return learning_rate * direction, new_state

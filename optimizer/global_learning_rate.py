@@ -27,4 +27,5 @@ class GlobalLearningRate(opt.TrainableOptimizer):
           initializer=tf.constant_initializer(initial_rate))
 
   def _compute_update(self, param, grad, state):
-    return param - self.learning_rate * tf.convert_to_tensor(grad), state
+    return (param - self.meta(self.learning_rate) *
+            tf.convert_to_tensor(grad), state)

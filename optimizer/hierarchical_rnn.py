@@ -300,13 +300,13 @@ class HierarchicalRNN(opt.TrainableOptimizer):
   def _initialize_state(self, var):
     n = int(np.prod(var.get_shape().as_list()))
     state = {
-        "parameter": tf.ones([n, 1]) * self.init_vectors[0],
+        "parameter": tf.ones([n, 1]) * self.meta(self.init_vectors[0]),
         "scl_decay": tf.zeros([n, 1]),
         "inp_decay": tf.zeros([n, 1]),
         "true_param": tf.convert_to_tensor(var),
     }
     if self.num_layers > 1:
-      state["layer"] = tf.ones([1, 1]) * self.init_vectors[1]
+      state["layer"] = tf.ones([1, 1]) * self.meta(self.init_vectors[1])
     if self.dynamic_output_scale:
       state["log_learning_rate"] = self._initial_log_lr(n)
     for i in range(self.num_gradient_scales):
@@ -328,7 +328,7 @@ class HierarchicalRNN(opt.TrainableOptimizer):
   def _initialize_global_state(self):
     if self.num_layers < 3:
       return []
-    return [tf.ones([1, 1]) * self.init_vectors[2]]
+    return [tf.ones([1, 1]) * self.meta(self.init_vectors[2])]
 
   def _restart_state(self, state, param):
     state = dict(state)

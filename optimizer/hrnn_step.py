@@ -269,14 +269,15 @@ class _Readouts(object):
   """
 
   def __init__(self, hrnn):
-    vectors = [hrnn.update_weights]
+    meta = hrnn.meta
+    vectors = [meta(hrnn.update_weights)]
     biases = [tf.zeros([1])]
     if hrnn.use_attention:
-      vectors.append(hrnn.attention_weights)
+      vectors.append(meta(hrnn.attention_weights))
       biases.append(tf.zeros([1]))
-    vectors += [hrnn.scl_decay_weights, hrnn.inp_decay_weights,
-                hrnn.lr_weights]
-    biases += [tf.reshape(b, [1]) for b in (
+    vectors += [meta(hrnn.scl_decay_weights), meta(hrnn.inp_decay_weights),
+                meta(hrnn.lr_weights)]
+    biases += [tf.reshape(meta(b), [1]) for b in (
         hrnn.scl_decay_bias, hrnn.inp_decay_bias, hrnn.lr_bias)]
     self.use_attention = hrnn.use_attention
     self.matrix = tf.transpose(tf.concat(vectors, 1))
@@ -502,7 +503,7 @@ def step(hrnn, shapes, grads, states, layer_states, global_state, first=None,
     return (tf.xla.experimental.jit_scope() if xla
             else contextlib.nullcontext())
 
-  with tf.variable_scope(opt.OPTIMIZER_SCOPE, reuse=True):
+  with hrnn.reading_scope():
     with tf.variable_scope("PerTensor"):
       layers = (tf.transpose(tf.concat(layer_states, 0))
                 if hrnn.num_layers >= 2 else None)          # [H1, T]

@@ -40,6 +40,7 @@ class LearningRateSchedule(opt.TrainableOptimizer):
 
   def _compute_update(self, param, grad, state):
     itr = state["itr"]
-    rate = tf.gather(self.learning_rates, tf.minimum(itr, self.max_index))
+    rate = tf.gather(self.meta(self.learning_rates),
+                     tf.minimum(itr, self.max_index))
     new_param = param - rate * tf.convert_to_tensor(grad)
     return new_param, {"itr": itr + 1}

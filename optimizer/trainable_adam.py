@@ -100,10 +100,11 @@ class TrainableAdam(opt.TrainableOptimizer):
     Returns:
       (step [k, 1], new state dict); the new parameters are theta - step.
     """
-    beta1 = tf.sigmoid(self.beta1_logit)
-    beta2 = tf.sigmoid(self.beta2_logit)
-    epsilon = tf.exp(self.log_epsilon) + _EPSILON_FLOOR
-    learning_rate = tf.exp(self.log_learning_rate)
+    meta = self.meta
+    beta1 = tf.sigmoid(meta(self.beta1_logit))
+    beta2 = tf.sigmoid(meta(self.beta2_logit))
+    epsilon = tf.exp(meta(self.log_epsilon)) + _EPSILON_FLOOR
+    learning_rate = tf.exp(meta(self.log_learning_rate))
 
     t = state["t"] + 1.
     m = beta1 * state["m"] + (1. - beta1) * g

@@ -305,14 +305,14 @@ class PropagateStateTest(tf.test.TestCase):
         x0 = [np.ones((4, 1), np.float32)]
         feed = data_lib.feed(out, x0, [3], 0, data_lib.NO_DATA, True)
         before = sess.run(out.carried_variables)
-        feed[graph.propagate_state] = False
+        feed[graph.estimator.carry_state] = False
         rate = sess.run(graph.optimizer.learning_rate)
-        sess.run(graph.train_and_propagate_op, feed)
+        sess.run(graph.estimator.update_and_carry, feed)
         kept = sess.run(out.carried_variables)
         self.assertNotEqual(sess.run(graph.optimizer.learning_rate), rate)
-        feed[graph.propagate_state] = True
+        feed[graph.estimator.carry_state] = True
         outputs, _ = sess.run([out.carried_values,
-                               graph.train_and_propagate_op], feed)
+                               graph.estimator.update_and_carry], feed)
         carried = sess.run(out.carried_variables)
     for a, b in zip(before, kept):
       self.assertAllEqual(a, b)
@@ -333,7 +333,7 @@ class HistogramSummaryTest(tf.test.TestCase):
       graph = graph_lib.build_meta_graph(spec, optimizer, _META_OPTIMIZER,
                                          True)
       out = graph.train_output
-      keys = sorted(graph.optimizer._initialize_state(out.initial_params[0]))  # pylint: disable=protected-access
+      keys = out.state_keys[0]
       with tf.Session() as sess:
         sess.run([tf.global_variables_initializer(),
                   tf.local_variables_initializer()])

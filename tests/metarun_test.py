@@ -145,6 +145,9 @@ class BadInputTest(tf.test.TestCase):
     metarun.validate_flags(_defaults(meta_objective_split="validation",
                                      include_mnist_mlp_problems=True))
     self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
+    self.assertIn("--gradient_estimator=nope: unknown estimator; expected "
+                  "one of truncated_backprop",
+                  self._error(gradient_estimator="nope"))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,
                               fix_num_steps=200, fix_num_steps_eval=200))

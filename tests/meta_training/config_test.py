@@ -27,6 +27,7 @@ ORIGINAL_DEFAULTS = {
     # Additions of this port.
     "write_histograms": False, "fixed_hessian_probes": False,
     "curriculum_stages": 0, "meta_objective_split": "train",
+    "gradient_estimator": "truncated_backprop",
 }
 
 

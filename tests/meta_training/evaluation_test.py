@@ -73,7 +73,7 @@ class EvaluationTest(tf.test.TestCase):
     for unroll in range(2):
       feed = data_lib.feed(graph.train_output, x0, [3, 3], unroll,
                            data[unroll], unroll == 0)
-      sess.run(graph.train_and_propagate_op, feed)
+      sess.run(graph.estimator.update_and_carry, feed)
 
   def test_scores_match_the_unroll_by_unroll_trajectories(self):
     # Random initial learning rates (the start must draw them as the

@@ -5,6 +5,7 @@ from tests import test_util  # pylint: disable=unused-import
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import coordinatewise_rnn
 from optimizer import rnn_cells
 from problems import problem_generator as pg
@@ -314,7 +315,7 @@ class TrainModeTest(tf.test.TestCase):
     problem = pg.Quadratic(3, random_seed=4)
     optimizer = coordinatewise_rnn.CoordinatewiseRNN(
         [4, 3], cell_cls, init_lr_range=(0.05, 0.05), random_seed=1)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     variables = tf.trainable_variables("LOL")
     grads = tf.gradients(out.meta_objective, variables)
     feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
@@ -350,8 +351,8 @@ class TrainModeTest(tf.test.TestCase):
   def test_train_creates_no_new_meta_variables(self):
     optimizer = coordinatewise_rnn.CoordinatewiseRNN([3], "GRUCell")
     before = [v.op.name for v in tf.global_variables()]
-    optimizer.train(pg.Quadratic(2, random_seed=0))
-    optimizer.train(pg.Quadratic(2, random_seed=1))
+    unroll_lib.build_unroll(optimizer, pg.Quadratic(2, random_seed=0))
+    unroll_lib.build_unroll(optimizer, pg.Quadratic(2, random_seed=1))
     self.assertEqual([v.op.name for v in tf.global_variables()], before)
 
 

@@ -5,6 +5,7 @@ from tests import test_util  # pylint: disable=unused-import
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import global_learning_rate
 from problems import problem_generator as pg
 
@@ -65,7 +66,8 @@ class TrainModeTest(tf.test.TestCase):
     w, y = problem.w.astype(np.float64), problem.y.astype(np.float64)
     value = lambda x: 0.5 * np.sum((w.dot(x) - y)**2)
     grad = lambda x: w.T.dot(w.dot(x) - y)
-    out = global_learning_rate.GlobalLearningRate(lr).train(problem)
+    out = unroll_lib.build_unroll(
+        global_learning_rate.GlobalLearningRate(lr), problem)
     x = np.random.RandomState(2).randn(3, 1)
     feed = {out.objective_weights: np.ones(steps) / steps, out.first_unroll: True,
             out.reset_state: True, out.initial_params[0]: x.astype(np.float32)}

@@ -7,6 +7,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import hierarchical_rnn
 from problems import problem_generator as pg
 
@@ -223,7 +224,7 @@ class FeatureToggleTest(tf.test.TestCase, parameterized.TestCase):
     level_sizes = kwargs.pop("level_sizes", [5, 7, 9])
     optimizer = hierarchical_rnn.HierarchicalRNN(level_sizes, **kwargs)
     problem = pg.Quadratic(3, random_seed=0)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     meta_vars = tf.trainable_variables()
     meta_grads = tf.gradients(out.meta_objective, meta_vars)
     theta = tf.Variable(np.ones([4, 2], np.float32))

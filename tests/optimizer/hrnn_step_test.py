@@ -16,6 +16,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import hierarchical_rnn
 from optimizer import hrnn_step
 from optimizer import utils
@@ -177,7 +178,7 @@ class TrainTest(test_util.TestCase, parameterized.TestCase):
   def _check(self, config, imitating=False, steps=3):
     problem = _SineBowl()
     optimizer = _optimizer(config)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     copy = [tf.assign(var, value) for var, value in
             zip(out.carried_variables, out.carried_values)]
     rng = np.random.RandomState(2)
@@ -185,7 +186,7 @@ class TrainTest(test_util.TestCase, parameterized.TestCase):
     weights = [np.ones(steps) / steps, np.arange(1., steps + 1)]
     teacher = [[[0.05 * rng.randn(*shape) for shape in SHAPES]
                 for _ in range(steps)] for _ in range(2)]
-    keys = sorted(optimizer._initialize_state(out.initial_params[0]))
+    keys = out.state_keys[0]
     with self.cached_session() as sess:
       sess.run([tf.global_variables_initializer(),
                 tf.local_variables_initializer()])
@@ -230,7 +231,7 @@ class MetaGradientTest(test_util.TestCase):
   def _unroll(self, extra=None, steps=4):
     problem = _SineBowl()
     optimizer = _optimizer("entry_points", **(extra or {}))
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     rng = np.random.RandomState(3)
     feed = {out.objective_weights: np.ones(steps) / steps,
             out.first_unroll: True, out.reset_state: True}

@@ -5,6 +5,7 @@ from tests import test_util  # pylint: disable=unused-import
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import learning_rate_schedule
 from problems import problem_generator as pg
 
@@ -63,7 +64,7 @@ class LearningRateScheduleTest(tf.test.TestCase):
   def test_meta_gradient_reaches_the_rates_of_the_steps_taken(self):
     problem = pg.Quadratic(3, random_seed=1)
     optimizer = learning_rate_schedule.LearningRateSchedule(0.01, n_steps=5)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     meta_grad = tf.convert_to_tensor(
         tf.gradients(out.meta_objective, [optimizer.learning_rates])[0])
     feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,

@@ -18,6 +18,7 @@ from absl.testing import parameterized
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import registry
 from problems import problem_generator as pg
 
@@ -78,7 +79,7 @@ class SmokeTest(tf.test.TestCase, parameterized.TestCase):
         optimizer = _build(name)
         meta_vars = tf.trainable_variables()
         self.assertNotEmpty(meta_vars)
-        out = optimizer.train(problem)
+        out = unroll_lib.build_unroll(optimizer, problem)
         grads = tf.gradients(out.meta_objective, meta_vars)
         missing = [v.op.name for v, g in zip(meta_vars, grads) if g is None]
         self.assertEmpty(missing, "%s on %s" % (name, problem_name))
@@ -129,7 +130,7 @@ class PartialUnrollTest(tf.test.TestCase, parameterized.TestCase):
   def test_two_unrolls_equal_one_long_unroll(self, name, kwargs):
     optimizer = registry.optimizer_class(name)(**kwargs)
     problem = pg.FullyConnected(4, 3, hidden_sizes=(5,), random_seed=2)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     copy = [tf.assign(var, value) for var, value in
             zip(out.carried_variables, out.carried_values)]
     num_params = len(problem.param_shapes)

@@ -5,6 +5,7 @@ from tests import test_util  # pylint: disable=unused-import
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import trainable_adam
 from problems import problem_generator as pg
 
@@ -180,7 +181,7 @@ class TrainModeTest(tf.test.TestCase):
   def _meta_gradients(self, **kwargs):
     problem = pg.Quadratic(3, random_seed=2)
     optimizer = trainable_adam.TrainableAdam(0.05, epsilon=1e-3, **kwargs)
-    out = optimizer.train(problem)
+    out = unroll_lib.build_unroll(optimizer, problem)
     variables = tf.trainable_variables("LOL")
     grads = tf.gradients(out.meta_objective, variables)
     feed = {out.objective_weights: np.ones(4) / 4, out.first_unroll: True,

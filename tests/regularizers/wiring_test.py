@@ -6,6 +6,7 @@ from tests import test_util
 import numpy as np
 import tensorflow.compat.v1 as tf
 
+from meta_training import unroll as unroll_lib
 from optimizer import global_learning_rate
 from problems import problem_generator as pg
 from regularizers import hessian
@@ -50,7 +51,7 @@ class RegularizerWiringTest(tf.test.TestCase):
   def _build(self, option="hessian-esd", alpha=0.1, num_iters=4):
     problem = pg.Quadratic(5, random_seed=0)
     optimizer = global_learning_rate.GlobalLearningRate(0.02)
-    out = optimizer.train(
+    out = unroll_lib.build_unroll(optimizer, 
         problem,
         regularizer_fn=registry.make_regularizer(option, num_iters, seed=0),
         meta_regularizer_weight=alpha)
@@ -110,7 +111,7 @@ class RegularizerWiringTest(tf.test.TestCase):
     with tf.Graph().as_default():
       problem = pg.Quadratic(5, random_seed=0)
       optimizer = global_learning_rate.GlobalLearningRate(0.02)
-      out = optimizer.train(problem)
+      out = unroll_lib.build_unroll(optimizer, problem)
       meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
       feed = {out.objective_weights: np.ones(3) / 3, out.first_unroll: True,
               out.reset_state: True,
@@ -136,7 +137,7 @@ class FlatLanczosMetaGradientTest(tf.test.TestCase):
     """metaobj and its gradient for a small MLP, regulariser switched on."""
     problem = pg.FullyConnected(4, 3, hidden_sizes=(3,), random_seed=0)
     optimizer = global_learning_rate.GlobalLearningRate(0.1)
-    out = optimizer.train(problem, regularizer_fn=regularizer_fn,
+    out = unroll_lib.build_unroll(optimizer, problem, regularizer_fn=regularizer_fn,
                           meta_regularizer_weight=0.5)
     meta_grad = tf.gradients(out.meta_objective, [optimizer.learning_rate])[0]
     rng = np.random.RandomState(2)
