@@ -84,6 +84,8 @@ INITIAL_LR_OPTIMIZERS = ("HierarchicalRNN", "CoordinatewiseRNN")
 # Hessian-vector product over 2,000 samples of the evaluation conv net takes
 # about 1.4 s on 2 cores, over 10,000 about 7 s; see bench/RESULTS.md).
 CONV_HESSIAN_SAMPLES = 2000
+# Seeds lie in [0, SEED_LIMIT), the range of NumPy's RandomState.
+SEED_LIMIT = 2**32
 # Problem sets the original program defined flags for but never built.
 MISSING_SETS = ("mnist_conv_wider", "mnist_conv_4layers",
                 "cifar10_conv_4layers", "vgg16")
@@ -238,8 +240,9 @@ def seeds(values):
   """--seeds as a list of ints.
 
   Raises:
-    FlagError: not a non-empty list of distinct integers (a seed listed
-      twice would run twice into the same files).
+    FlagError: not a non-empty list of distinct integers in [0, 2^32) (a
+      seed listed twice would run twice into the same files; NumPy's
+      generators, which every seed starts, take no other).
   """
   try:
     result = [int(s) for s in values["seeds"]]
@@ -248,6 +251,10 @@ def seeds(values):
                     "6,12,18,24,30" % ",".join(values["seeds"])) from None
   if not result:
     raise FlagError("--seeds: give at least one seed")
+  outside = [s for s in result if not 0 <= s < SEED_LIMIT]
+  if outside:
+    raise FlagError("--seeds=%s: seed %d is out of range; expected integers "
+                    "in [0, 2^32)" % (",".join(values["seeds"]), outside[0]))
   twice = sorted(set(s for s in result if result.count(s) > 1))
   if twice:
     raise FlagError("--seeds=%s: seed%s %s listed more than once; expected "

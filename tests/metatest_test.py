@@ -228,6 +228,14 @@ class BadInputTest(test_util.TestCase):
                   self._error("--seeds=6,12,6", "--include_bowl_problems"))
     self.assertIn("--seeds=1,2,1,2: seeds 1 and 2 are listed more than once",
                   self._error("--seeds=1,2,1,2", "--include_bowl_problems"))
+    # NumPy's generators take seeds in [0, 2^32) only.
+    self.assertIn("--seeds=6,-1: seed -1 is out of range; expected integers "
+                  "in [0, 2^32)",
+                  self._error("--seeds=6,-1", "--include_bowl_problems"))
+    self.assertIn("--seeds=4294967296: seed 4294967296 is out of range",
+                  self._error("--seeds=4294967296", "--include_bowl_problems"))
+    values, _ = metatest.parse_flags(["metatest.py", "--seeds=0,4294967295"])
+    self.assertEqual(metatest.seeds(values), [0, 2**32 - 1])
     self.assertIn("--num_testing_itrs=0",
                   self._error("--num_testing_itrs=0",
                               "--include_bowl_problems"))
