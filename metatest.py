@@ -282,6 +282,11 @@ def validate_flags(values):
   if values["num_testing_itrs"] <= 0:
     raise FlagError("--num_testing_itrs=%d: must be positive" %
                     values["num_testing_itrs"])
+  if LEARNED in optimizer_names(values):
+    try:
+      settings.check(values)
+    except settings.SettingError as e:
+      raise FlagError("--%s=%s: %s" % (e.name, e.value, e.reason)) from None
   seeds(values)
   for name in baselines.NAMES:
     baseline_grid(values, name)

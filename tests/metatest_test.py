@@ -274,6 +274,23 @@ class BadInputTest(test_util.TestCase):
                           "--num_gradient_scales=3")
     self.assertRegex(message, "does not fit this optimizer: shape mismatch")
 
+  def test_a_hand_edited_optimizer_json_is_named_with_its_setting(self):
+    path = os.path.join(self.logdir, settings.CONFIG_FILE)
+    for text, expected in (
+        ('"optimizer": "Bogus"', '"optimizer": "Bogus": unknown optimizer'),
+        ('"min_lr": NaN', '"min_lr": NaN: must be a finite number'),
+        ('"cell_size": "twenty"', '"cell_size": "twenty": expected an '
+         'integer'),
+        ('"num_cells": 2.7', '"num_cells": 2.7: expected an integer')):
+      with open(path, "w") as f:
+        f.write("{%s}\n" % text)
+      self.assertIn("--train_dir: %s: %s" % (path, expected),
+                    self._error("--include_bowl_problems"))
+
+  def test_bad_optimizer_flags_are_named(self):
+    self.assertIn("--max_lr=nan: must be a finite number",
+                  self._error("--include_bowl_problems", "--max_lr=nan"))
+
   def test_the_program_prints_one_line_without_traceback(self):
     result = run_program("metatest.py", [
         "--train_dir=" + os.path.join(self.train_dir, "missing"),
