@@ -23,6 +23,7 @@ each process with the same --ps_hosts/--worker_hosts lists and its own
 and --job_name=worker --task=0 (the chief), --task=1 with the training flags.
 """
 
+import math
 import os
 import sys
 import tempfile
@@ -123,8 +124,6 @@ def validate_flags(values):
   Raises:
     FlagError: with a one-line message naming the flag.
   """
-  from optimizer import registry  # pylint: disable=g-import-not-at-top
-  from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
   if not values["train_dir"]:
     raise FlagError("--train_dir is empty: give the folder for the "
                     "checkpoints, e.g. --train_dir=runs/first")
@@ -135,20 +134,19 @@ def validate_flags(values):
     if values[name] != FLAGS[name].default:
       raise FlagError("--%s=%s: %s; leave it at its default %s" %
                       (name, values[name], reason, FLAGS[name].default))
-  if values["optimizer"] not in registry.NAMES:
-    raise FlagError("--optimizer=%s: unknown optimizer; expected one of %s" %
-                    (values["optimizer"], ", ".join(registry.NAMES)))
-  if values["cell_cls"] not in rnn_cells.CELLS:
-    raise FlagError("--cell_cls=%s: unknown cell; expected one of %s" %
-                    (values["cell_cls"], ", ".join(sorted(rnn_cells.CELLS))))
+  # The optimizer's settings (optimizer.json is checked by the same rules).
+  try:
+    settings.check(values)
+  except settings.SettingError as e:
+    raise FlagError("--%s=%s: %s" % (e.name, e.value, e.reason)) from None
   for name in ("num_problems", "num_meta_iterations", "fix_unroll_length",
                "fix_num_steps", "fix_num_steps_eval", "evaluation_period",
                "evaluation_epochs", "save_period", "mini_batch_size",
-               "cell_size", "num_cells", "worker_tasks", "num_unroll_scale",
-               "min_num_unrolls", "num_partial_unroll_itr_scale",
-               "min_num_itr_partial_unroll", "num_gradient_scales"):
+               "worker_tasks", "num_unroll_scale", "min_num_unrolls",
+               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  _check_float_flags(values)
   if values["meta_objective_split"] not in ("train", "validation"):
     raise FlagError("--meta_objective_split=%s: expected train or "
                     "validation" % values["meta_objective_split"])
@@ -188,9 +186,6 @@ def validate_flags(values):
     raise FlagError("--mt_k=%d: must be at least 1" % values["mt_k"])
   if not 0 <= values["mt_ratio"] <= 1:
     raise FlagError("--mt_ratio=%g: must lie in [0, 1]" % values["mt_ratio"])
-  if values["min_lr"] <= 0 or values["min_lr"] > values["max_lr"]:
-    raise FlagError("--min_lr=%g, --max_lr=%g: need 0 < min_lr <= max_lr" %
-                    (values["min_lr"], values["max_lr"]))
   if values["task"] < 0:
     raise FlagError("--task=%d: must not be negative" % values["task"])
   cluster_config(values)
@@ -201,6 +196,39 @@ def validate_flags(values):
   if values["hessian_itrs"] <= 0:
     raise FlagError("--hessian_itrs=%d: must be positive" %
                     values["hessian_itrs"])
+
+
+# Float flags beyond the optimizer's (settings.check covers those) whose
+# value must be positive, or at least zero; each must be finite. A NaN
+# --meta_learning_rate made every later checkpoint NaN.
+_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level")
+_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta")
+
+
+def _float_flags():
+  """The names of metarun.py's float flags besides the optimizer's."""
+  names = [row[0] for config in meta_config.FLAG_CONFIGS
+           for row in configs.flag_rows(config) if row[1] is float]
+  return names + ["nan_l2_reg", "l2_reg_scale"]
+
+
+def _check_float_flags(values):
+  """Every float flag finite, and in its range where it has one.
+
+  Raises:
+    FlagError: naming the first bad flag.
+  """
+  for name in _float_flags():
+    value = values[name]
+    if not math.isfinite(value):
+      raise FlagError("--%s=%s: must be a finite number" % (name, value))
+    if name in _POSITIVE_FLOATS and value <= 0:
+      raise FlagError("--%s=%s: must be positive" % (name, value))
+    if name in _NON_NEGATIVE_FLOATS and value < 0:
+      raise FlagError("--%s=%s: must not be negative" % (name, value))
+  if not 0 <= values["rms_decay"] < 1:
+    raise FlagError("--rms_decay=%s: must lie in [0, 1)" %
+                    values["rms_decay"])
 
 
 def cluster_config(values):

@@ -167,6 +167,12 @@ class RecoveryTest(test_util.TestCase):
                      "for it to finish or use another directory" %
                      (self.logdir, os.getpid()))
     self.assertEqual(_checksums(self.logdir), before)
+    # A NaN meta-learning rate (it made every later checkpoint NaN).
+    result = _metarun(self.train_dir, 3, "--meta_learning_rate=nan")
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(_last_line(result), "metarun.py: --meta_learning_rate=nan:"
+                     " must be a finite number")
+    self.assertEqual(_checksums(self.logdir), before)
     # Every checkpoint damaged: nothing to resume from, nothing overwritten.
     for name in os.listdir(self.logdir):
       if name.endswith(".data-00000-of-00001"):
