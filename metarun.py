@@ -368,15 +368,58 @@ def run(values, out=sys.stdout):
   held = metaopt.open_log_directory(
       logdir, lambda m: out.write(m + "\n"), program="metarun.py")
   try:
+    record_settings = check_recorded_settings(logdir, values)
     check_resumable(logdir, values)
-    settings.save(logdir, values)
-    return _meta_train(values, config, logdir, out)
+    return _meta_train(values, config, logdir, out, record_settings)
   finally:
     held.release()
 
 
-def _meta_train(values, config, logdir, out):
-  """Runs meta-training (the log directory is held if this task writes)."""
+def check_recorded_settings(logdir, values):
+  """Checks the flags against the optimizer.json of `logdir`'s checkpoints.
+
+  Call holding `logdir`'s lock, before anything is written. The file says
+  which optimizer the checkpoints were trained with: with checkpoints
+  there, flags that build another optimizer are refused (a resume would
+  train, and the file describe, the wrong one). Without checkpoints the
+  file describes nothing (a run stopped before its first save) and is
+  replaced when this run starts.
+
+  Returns:
+    Whether this run writes optimizer.json when it starts: no checkpoint
+    is there, or no file (a run of the original code).
+
+  Raises:
+    FlagError: the file is damaged or hand-edited wrongly (naming the key),
+      or it records settings other than the flags' (naming them).
+  """
+  from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
+  if not checkpoint_files.listed(logdir):
+    return True
+  try:
+    recorded = settings.load(logdir)
+  except ValueError as e:
+    raise FlagError(str(e)) from None
+  if recorded is None:
+    return True
+  differing = settings.differences(recorded, values)
+  if differing:
+    raise FlagError(
+        "%s: the checkpoints in %s were trained with %s (%s); resume with "
+        "those, or start afresh with another --train_dir" % (
+            ", ".join("--%s=%s" % (n, values[n]) for n in differing), logdir,
+            ", ".join("%s=%s" % (n, recorded[n]) for n in differing),
+            settings.CONFIG_FILE))
+  return False
+
+
+def _meta_train(values, config, logdir, out, record_settings=False):
+  """Runs meta-training (the log directory is held if this task writes).
+
+  With `record_settings` the optimizer's settings are written to
+  optimizer.json once the run really starts (its data are loaded), before
+  its first checkpoint.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from meta_training import cluster  # pylint: disable=g-import-not-at-top
   from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
@@ -394,6 +437,8 @@ def _meta_train(values, config, logdir, out):
         validation=values["meta_objective_split"] == "validation")
   except ValueError as e:
     raise FlagError(str(e)) from None
+  if record_settings:
+    settings.save(logdir, values)
   is_chief = values["task"] == 0
   seed = values["seed"]
   if worker is not None:

@@ -400,15 +400,24 @@ def log_directory(values):
 def learned_optimizer_settings(values, explicit, out=sys.stdout):
   """The optimizer settings for the learned optimizer.
 
-  The log directory's optimizer.json (written by metarun.py) gives the
-  settings the checkpoints were trained with; flags set on the command line
-  override it. Without the file (the published checkpoint, or the
-  original's runs) the flags alone decide, as in the original.
+  The log directory's optimizer.json (written by metarun.py when its run
+  started) records the settings the checkpoints were trained with, and
+  they are used: a flag that contradicts one the optimizer is built from
+  (`settings.used_names`) would evaluate another optimizer than the one
+  trained (silently, for settings that do not change shapes, such as
+  --max_lr), so the file wins and a line says so; other initial learning
+  rates are what --init_lr_grid evaluates. Without the file (the published
+  checkpoint, or the original's runs) the flags alone decide, as in the
+  original.
 
   Args:
     values: the flag values.
     explicit: names of the flags given on the command line.
-    out: where the note about recorded settings goes.
+    out: where the notes about recorded settings go.
+
+  Raises:
+    FlagError: optimizer.json is damaged or hand-edited wrongly (the
+      message names the file and the setting).
   """
   logdir = log_directory(values)
   try:
@@ -418,15 +427,22 @@ def learned_optimizer_settings(values, explicit, out=sys.stdout):
   result = {name: values[name] for name in settings.NAMES}
   if recorded is None:
     return result
-  changed = []
-  for name in settings.NAMES:
-    if name not in explicit and recorded[name] != result[name]:
-      changed.append("%s=%s" % (name, recorded[name]))
-      result[name] = recorded[name]
-  if changed:
-    out.write("using the optimizer settings recorded in %s: %s\n" %
-              (os.path.join(logdir, settings.CONFIG_FILE), ", ".join(changed)))
-  return result
+  path = os.path.join(logdir, settings.CONFIG_FILE)
+  differing = settings.differences(recorded, result)
+  contradicted = [name for name in differing if name in explicit]
+  taken = [name for name in differing if name not in explicit]
+  if taken:
+    out.write("using the optimizer settings recorded in %s: %s\n" % (
+        path, ", ".join("%s=%s" % (n, recorded[n]) for n in taken)))
+  if contradicted:
+    out.write(
+        "warning: %s contradict%s %s, which records the settings the "
+        "checkpoints were trained with; using %s (--init_lr_grid evaluates "
+        "other initial learning rates)\n" % (
+            ", ".join("--%s=%s" % (n, values[n]) for n in contradicted),
+            "s" if len(contradicted) == 1 else "", path,
+            ", ".join("%s=%s" % (n, recorded[n]) for n in contradicted)))
+  return recorded
 
 
 def check_learned_optimizer(values, optimizer_values):

@@ -63,6 +63,9 @@ NAMES = tuple(row[0] for row in FLAG_TABLE)
 # Settings that must be positive; every float setting must be finite.
 POSITIVE = ("cell_size", "num_cells", "min_lr", "max_lr",
             "num_gradient_scales")
+# The optimizers with initial per-coordinate learning rates drawn from
+# [min_lr, max_lr].
+INITIAL_LR_OPTIMIZERS = ("HierarchicalRNN", "CoordinatewiseRNN")
 _CONFIG_CLASSES = {"HierarchicalRNN": optimizer_configs.HRNNConfig,
                    "CoordinatewiseRNN": optimizer_configs.CRNNConfig}
 _TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number",
@@ -130,6 +133,34 @@ def check(values):
       values["min_lr"] > values["max_lr"]):
     raise SettingError("min_lr", values["min_lr"], "exceeds max_lr (%r)" %
                        values["max_lr"])
+
+
+def used_names(values):
+  """The settings the optimizer `values["optimizer"]` is built from.
+
+  Two complete settings dicts with the same optimizer and equal values of
+  these build the same optimizer; the others (another optimizer's) are
+  ignored by it.
+  """
+  name = values["optimizer"]
+  names = ["optimizer"]
+  if name in INITIAL_LR_OPTIMIZERS:
+    names += ["min_lr", "max_lr"]
+  if name == "CoordinatewiseRNN":
+    names += ["cell_size", "num_cells", "cell_cls"]
+  config_class = _CONFIG_CLASSES.get(
+      name, optimizer_configs.TrainableOptimizerConfig)
+  names += [configs.flag_name(f) for f in configs.flag_fields(config_class)]
+  return tuple(names)
+
+
+def differences(recorded, values):
+  """The settings in which two complete settings dicts describe different
+  optimizers: the `used_names` of either whose values differ, in NAMES
+  order."""
+  used = set(used_names(recorded)) | set(used_names(values))
+  return [name for name in NAMES
+          if name in used and recorded[name] != values[name]]
 
 
 def _constructor_kwargs(config_class, values):
@@ -202,17 +233,17 @@ def log_directory_name(values):
 
 
 def save(logdir, values):
-  """Records the settings in `<logdir>/optimizer.json` unless already there.
+  """Records the settings in `<logdir>/optimizer.json` (atomically).
 
-  The first run in a log directory defines its optimizer; a resumed run
-  restores that optimizer's checkpoints, so the file is never rewritten.
+  The file says which optimizer the log directory's checkpoints were
+  trained with; metarun.py writes it when a run really starts, before its
+  first checkpoint, and refuses to resume with settings that differ from
+  it.
 
   Returns:
     The path of the file.
   """
   path = os.path.join(logdir, CONFIG_FILE)
-  if os.path.exists(path):
-    return path
   atomic.write_json(path, {name: values[name] for name in NAMES})
   return path
 

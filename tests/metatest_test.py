@@ -738,6 +738,26 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertTrue(entry["finite"])
     self.assertTrue(os.path.exists(os.path.join(
         save_dir, "seed3_eval_loss_record.pickle-mt")))
+    # Flags that contradict the recorded settings would evaluate another
+    # optimizer (or fail on its shapes): the file wins, and a line says so.
+    save_dir = os.path.join(train_dir, "eval2")
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_lasso_problems", "--restore_model_name=model.ckpt-0",
+        "--num_testing_itrs=5", "--seeds=3", "--noplot", "--max_lr=0.1",
+        "--num_gradient_scales=4", "--use_attention=False"])
+    out = io.StringIO()
+    metatest.run(values, explicit, out=out)
+    recorded = os.path.join(train_dir, "HierarchicalRNN_GRUCell_20_2",
+                            "optimizer.json")
+    self.assertIn("warning: --max_lr=0.1, --num_gradient_scales=4 contradict "
+                  "%s, which records the settings the checkpoints were "
+                  "trained with; using max_lr=0.01, num_gradient_scales=3 "
+                  "(--init_lr_grid evaluates other initial learning rates)\n"
+                  % recorded, out.getvalue())
+    document = summary.read_summary(save_dir)
+    self.assertEqual(document["results"][0]["initial_learning_rates"],
+                     [1e-6, 1e-2])
 
 
 if __name__ == "__main__":

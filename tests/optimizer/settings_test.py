@@ -75,16 +75,18 @@ class SettingsTest(test_util.TestCase):
     self.assertEqual(settings.log_directory_name(settings.defaults()),
                      "HierarchicalRNN_GRUCell_20_2")
 
-  def test_save_then_load_round_trips_and_never_rewrites(self):
+  def test_save_then_load_round_trips(self):
     folder = self.make_tempdir()
     values = settings.complete({"num_gradient_scales": 3,
                                 "use_attention": True})
     path = settings.save(folder, dict(values, train_dir="ignored"))
     self.assertEqual(settings.load(folder), values)
-    settings.save(folder, settings.defaults())
-    self.assertEqual(settings.load(folder), values)
     with open(path) as f:
       self.assertEqual(sorted(json.load(f)), sorted(settings.NAMES))
+    # metarun.py decides when the file is written (a run that really
+    # starts); save writes what it is given.
+    settings.save(folder, settings.defaults())
+    self.assertEqual(settings.load(folder), settings.defaults())
 
   def test_a_hand_edited_file_is_refused_naming_the_setting(self):
     folder = self.make_tempdir()
@@ -129,6 +131,23 @@ class SettingsTest(test_util.TestCase):
       settings.check(dict(settings.defaults(), max_lr=float("inf")))
     self.assertEqual((caught.exception.name, caught.exception.reason),
                      ("max_lr", "must be a finite number"))
+
+  def test_used_names_are_the_settings_an_optimizer_is_built_from(self):
+    hrnn = settings.defaults()
+    used = settings.used_names(hrnn)
+    self.assertIn("max_lr", used)
+    self.assertIn("num_gradient_scales", used)
+    self.assertNotIn("crnn_rnn_readout_scale", used)
+    self.assertNotIn("cell_size", used)  # it only names the log directory
+    glr = dict(hrnn, optimizer="GlobalLearningRate")
+    self.assertNotIn("max_lr", settings.used_names(glr))
+    self.assertIn("use_numerator_epsilon", settings.used_names(glr))
+    # Settings an optimizer does not use are no difference.
+    self.assertEqual(settings.differences(
+        hrnn, dict(hrnn, crnn_rnn_readout_scale=0.7, max_lr=1e-3,
+                   use_numerator_epsilon=True)),
+        ["max_lr", "use_numerator_epsilon"])
+    self.assertEqual(settings.differences(hrnn, glr), ["optimizer"])
 
   def test_load_without_file_is_none(self):
     self.assertIsNone(settings.load(self.make_tempdir()))
