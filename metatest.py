@@ -697,19 +697,29 @@ def _evaluate(values, job, checkpoint, problem, out, written=None):
   return stats, test_run
 
 
+def _number(value, spec="%s"):
+  """A number of summary.json's per-seed entry for the progress line; its
+  null (a NaN or infinity: a diverged run) reads "non-finite"."""
+  return "non-finite" if value is None else spec % value
+
+
 def _report_seed(out, stats, path):
   line = "  final loss %s (last-100 mean %s), whole-data loss %s" % (
-      stats["final_loss"], stats["final_loss_last100"],
-      stats["final_full_loss"])
+      _number(stats["final_loss"]), _number(stats["final_loss_last100"]),
+      _number(stats["final_full_loss"]))
   heldout = stats.get("heldout")
   if heldout:
-    line += ", validation loss %.5g, test loss %.5g, test accuracy %.4f" % (
-        heldout["validation_loss"], heldout["test_loss"],
-        heldout["test_accuracy"])
+    line += ", validation loss %s, test loss %s, test accuracy %s" % (
+        _number(heldout["validation_loss"], "%.5g"),
+        _number(heldout["test_loss"], "%.5g"),
+        _number(heldout["test_accuracy"], "%.4f"))
   curvature = stats.get("curvature")
   if curvature:
-    line += ", top Hessian eigenvalue %.4g, trace %.4g" % (
-        curvature["top_eigenvalue"], curvature["trace"])
+    line += ", top Hessian eigenvalue %s, trace %s" % (
+        _number(curvature["top_eigenvalue"], "%.4g"),
+        _number(curvature["trace"], "%.4g"))
+  if not stats["finite"]:
+    line += " (diverged: never chosen)"
   out.write("%s, %.2f ms/step -> %s\n" % (
       line, 1e3 * (stats["seconds_per_step"] or 0.), path))
   out.flush()
@@ -970,6 +980,7 @@ def _plot(values, results, curves, num_seeds):
   Returns:
     The lines reporting them.
   """
+  import numpy as np  # pylint: disable=g-import-not-at-top
   from evaluation import plot  # pylint: disable=g-import-not-at-top
   if not plot.available():
     return ["plot: skipped (matplotlib is not installed)"]
@@ -986,7 +997,9 @@ def _plot(values, results, curves, num_seeds):
     if runs[0].metrics is not None:
       heldout.setdefault(result["problem"], {})[label] = [
           r.metrics for r in runs]
-    if runs[0].curvature is not None:
+    # A chosen point's losses are finite, but its Hessian may not be.
+    if runs[0].curvature is not None and all(
+        np.all(np.isfinite(r.curvature.ritz_values)) for r in runs):
       spectra.setdefault(result["problem"], {})[label] = [
           (r.curvature.ritz_values, r.curvature.weights) for r in runs]
   model = values["model_name"]

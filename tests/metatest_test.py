@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import metatest
+from evaluation import flatness
 from evaluation import summary
 from optimizer import checkpoints
 from optimizer import settings
@@ -676,6 +677,54 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertIn("mnist_mlp_relu_heldout: measuring loss and accuracy on "
                   "train/validation/test every 5 steps (each split on a "
                   "fixed subset of at most 100 samples)", text)
+
+  def test_a_diverged_grid_point_is_reported_and_never_chosen(self):
+    # Hessian metrics on (the default): at lr 1e30 SGD's parameters become
+    # NaN, and so does their Hessian, whose report crashed the whole grid.
+    save_dir = os.path.join(self.make_tempdir(), "div")
+    data_dir = self.make_tempdir()
+    test_util.write_fake_mnist(os.path.join(data_dir, "mnist"), num_train=10,
+                               num_test=200)
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--save_dir=" + save_dir, "--data_dir=" + data_dir,
+        "--include_mnist_mlp_relu_problems", "--test_optimizer=SGD",
+        "--sgd_learning_rate=1e-3,1e30", "--compare_with=Adam",
+        "--num_testing_itrs=10", "--seeds=6", "--hessian_lanczos_steps=3",
+        "--hessian_trace_probes=2", "--hessian_spectrum"])
+    out = io.StringIO()
+    metatest.run(values, explicit, out=out)
+    document = summary.read_summary(save_dir)
+    self.assertEqual(
+        [(s["optimizer"], s["diverged"], s["chosen"])
+         for s in document["selection"]],
+        [("SGD", ["1e+30"], "0.001"), ("Adam", [], "0.0001")])
+    diverged = document["results"][1]["per_seed"][0]
+    with open(os.path.join(save_dir, diverged["file"]), "rb") as f:
+      self.assertFalse(np.all(np.isfinite(pickle.load(f))))
+    self.assertFalse(diverged["finite"])
+    self.assertIsNone(diverged["curvature"]["top_eigenvalue"])
+    self.assertFalse(document["results"][1]["chosen"])
+    self.assertTrue(os.path.exists(os.path.join(save_dir, "comparison.md")))
+    self.assertIn("top Hessian eigenvalue non-finite, trace non-finite "
+                  "(diverged: never chosen)", out.getvalue())
+
+  def test_a_seed_s_line_reports_non_finite_measurements(self):
+    # summary.json's entry turns NaN into null; the line said "%.4g" % None.
+    nan = float("nan")
+    curvature = flatness.Curvature(
+        top_eigenvalue=nan, trace=nan, ritz_values=[nan], weights=[nan],
+        num_samples=10, lanczos_steps=1, num_probes=1, trace_stderr=None)
+    stats = summary.seed_statistics(
+        6, [2.3, nan], nan, [1e-3, 1e-3], "f",
+        heldout={"validation_loss": nan, "test_loss": 1.5,
+                 "test_accuracy": nan}, curvature=curvature)
+    out = io.StringIO()
+    metatest._report_seed(out, stats, "f")  # pylint: disable=protected-access
+    self.assertEqual(
+        out.getvalue(), "  final loss non-finite (last-100 mean non-finite), "
+        "whole-data loss non-finite, validation loss non-finite, test loss "
+        "1.5, test accuracy non-finite, top Hessian eigenvalue non-finite, "
+        "trace non-finite (diverged: never chosen), 1.00 ms/step -> f\n")
 
   def test_a_learned_optimizer_run_is_reproducible(self):
     train_dir = self.make_tempdir()
