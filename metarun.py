@@ -23,10 +23,12 @@ each process with the same --ps_hosts/--worker_hosts lists and its own
 and --job_name=worker --task=0 (the chief), --task=1 with the training flags.
 """
 
+import logging
 import math
 import os
 import sys
 import tempfile
+import threading
 
 # Quieten TensorFlow's C++ logging (grappler cost-model notes) unless the
 # user asked for it.
@@ -44,6 +46,7 @@ import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
 from meta_training import config as meta_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import atomic  # pylint: disable=g-import-not-at-top,wrong-import-position
 from run_control import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -481,6 +484,7 @@ def main(argv):
   from problems import data_files  # pylint: disable=g-import-not-at-top
   from run_control import interrupts  # pylint: disable=g-import-not-at-top
   from run_control import lock  # pylint: disable=g-import-not-at-top
+  _quiet_summary_writer_thread()
   try:
     with interrupts.handling():
       run(values)
@@ -499,6 +503,38 @@ def main(argv):
           checkpoints.CheckpointError, lock.LockError, RunFailed,
           data_files.DataNotFoundError, data_files.DataFileError) as e:
     sys.exit("metarun.py: %s" % e)
+  except Exception as e:  # pylint: disable=broad-except
+    if not atomic.is_disk_full(e):
+      raise
+    # Every file is written whole or not at all (checkpoint_files, atomic).
+    sys.exit("metarun.py: no space left on device in %s; the checkpoints "
+             "there are whole: free some space and rerun the same command "
+             "to resume" % log_directory(values))
+
+
+def _quiet_summary_writer_thread():
+  """Leaves out what TensorFlow's summary writer thread says of a full disk.
+
+  The thread logs a write error and raises it, printed as a traceback; the
+  writer raises it again in the main thread at the next add_summary, flush
+  or close, where `main` reports a full disk in one line. The thread's log
+  record and traceback of that error are not printed.
+  """
+  default_hook = threading.excepthook
+
+  def hook(args):
+    if (args.thread is not None and args.thread.name == "EventLoggerThread"
+        and atomic.is_disk_full(args.exc_value)):
+      return
+    default_hook(args)
+
+  def keep(record):
+    return not (str(record.msg).startswith("EventFileWriter writer thread")
+                and any(atomic.is_disk_full(a) for a in record.args or ()
+                        if isinstance(a, BaseException)))
+
+  threading.excepthook = hook
+  logging.getLogger("tensorflow").addFilter(keep)
 
 
 if __name__ == "__main__":

@@ -1040,6 +1040,14 @@ def main(argv):
     except interrupts.Interrupted as e:
       _exit_interrupted("interrupted (%s) before the first run; no result "
                         "file was written" % e, e.exit_status)
+    except Exception as e:  # pylint: disable=broad-except
+      if not atomic.is_disk_full(e):
+        raise
+      # Each file is written atomically: a failed write leaves the old one.
+      sys.exit("%s: no space left on device in %s; the finished runs' files "
+               "are complete, summary.json is left as it was: free some "
+               "space and rerun the same command" % (PROGRAM,
+                                                     values["save_dir"]))
 
 
 def _exit_interrupted(line, status):

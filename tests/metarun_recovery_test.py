@@ -303,6 +303,45 @@ class RecoveryTest(test_util.TestCase):
     self.assertEqual(_last_line(result), 'metarun.py: %s: "cell_size": '
                      '"twenty": expected an integer' % config)
 
+  def test_a_full_disk_stops_in_one_line_and_a_rerun_resumes(self):
+    disk = self.make_tempdir()  # removed after the unmount
+    mounted = test_util.mount_small_disk(self, disk)
+    train_dir = os.path.join(disk, "a")
+    logdir = os.path.join(train_dir, _LOG)
+    result = _metarun(train_dir, 2)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    kept = lambda: {k: v for k, v in _checksums(logdir).items()
+                    if not k.startswith("events.out.")}
+    before = kept()
+    prelude, filler = None, None
+    if mounted:
+      filler = test_util.fill_disk(disk)
+    else:
+      # Where no file system can be mounted: the checkpoint writer fails as
+      # TensorFlow's does on a full disk.
+      prelude = (
+          "import tensorflow.compat.v1 as tf\n"
+          "def full(self, sess, path, *args, **kwargs):\n"
+          "  raise tf.errors.ResourceExhaustedError(\n"
+          "      None, None, path + '; No space left on device')\n"
+          "tf.train.Saver.save = full\n")
+    result = _metarun(train_dir, 4, prelude=prelude)
+    self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+    self.assertNotIn("Traceback", result.stderr)
+    line = ("metarun.py: no space left on device in %s; the checkpoints "
+            "there are whole: free some space and rerun the same command to "
+            "resume" % logdir)
+    self.assertEqual(_last_line(result), line)
+    self.assertEqual([l for l in result.stderr.splitlines()
+                      if l.startswith("metarun.py")], [line])
+    self.assertEqual(kept(), before)
+    if filler:
+      os.remove(filler)
+    result = _metarun(train_dir, 4)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("resuming from %s/model.ckpt-2" % logdir, result.stdout)
+    self.assertIn("meta-iteration 3/4", result.stdout)
+
   def test_leftovers_of_killed_writers_are_removed_at_start(self):
     self._first_run(1)
     leftovers = ["model.ckpt-2.index.tempstate17", "checkpoint.tmp9f3e",

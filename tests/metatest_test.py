@@ -463,6 +463,58 @@ class InterruptTest(test_util.TestCase):
     self._interrupt(signal.SIGTERM)
 
 
+class FullDiskTest(test_util.TestCase):
+
+  def test_a_full_disk_stops_in_one_line_and_keeps_earlier_files(self):
+    disk = self.make_tempdir()
+    mounted = test_util.mount_small_disk(self, disk)
+    save_dir = os.path.join(disk, "eval")
+    flags = ["--save_dir=" + save_dir, "--test_optimizer=SGD",
+             "--include_lasso_problems", "--seeds=1,2", "--nohessian_metrics",
+             "--noplot"]
+    values, explicit = metatest.parse_flags(
+        ["metatest.py", "--num_testing_itrs=5"] + flags)
+    metatest.run(values, explicit, out=io.StringIO())
+    # The lock file holds its holder's PID.
+    kept = lambda: {k: v for k, v in checksums(save_dir).items()
+                    if os.path.basename(k) != lock.LOCK_FILE}
+    before = kept()
+    prelude, filler = "", None
+    if mounted:
+      filler = test_util.fill_disk(disk)
+    else:
+      # Where no file system can be mounted: every atomic write fails as
+      # on a full disk (after the temporary file is made, as there).
+      prelude = (
+          "import errno\n"
+          "from run_control import atomic\n"
+          "def full(fd):\n"
+          "  raise OSError(errno.ENOSPC, 'No space left on device')\n"
+          "atomic.os.fsync = full\n")
+    command = [sys.executable, "-c", prelude + (
+        "import runpy, sys\nsys.argv = sys.argv[1:]\n"
+        "runpy.run_path('metatest.py', run_name='__main__')"),
+               "metatest.py", "--num_testing_itrs=300"] + flags
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=_ROOT, env=_environment(), timeout=300)
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertEqual(
+        [l for l in result.stderr.splitlines() if l.startswith("metatest")],
+        ["metatest.py: no space left on device in %s; the finished runs' "
+         "files are complete, summary.json is left as it was: free some "
+         "space and rerun the same command" % save_dir])
+    self.assertEqual(kept(), before)
+    self.assertEqual(leftovers(save_dir), [])
+    if filler:
+      os.remove(filler)
+      values, explicit = metatest.parse_flags(
+          ["metatest.py", "--num_testing_itrs=300"] + flags)
+      metatest.run(values, explicit, out=io.StringIO())
+      entry = summary.read_summary(save_dir)["results"][0]["per_seed"][1]
+      self.assertEqual(entry["num_steps"], 300)
+
+
 class RepeatabilityTest(test_util.TestCase):
 
   def test_two_runs_of_the_same_command_write_identical_files(self):
