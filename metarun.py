@@ -23,9 +23,12 @@ each process with the same --ps_hosts/--worker_hosts lists and its own
 and --job_name=worker --task=0 (the chief), --task=1 with the training flags.
 """
 
+import logging
+import math
 import os
 import sys
 import tempfile
+import threading
 
 # Quieten TensorFlow's C++ logging (grappler cost-model notes) unless the
 # user asked for it.
@@ -43,6 +46,7 @@ import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
 from meta_training import config as meta_config  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
 from optimizer import settings  # pylint: disable=g-import-not-at-top,wrong-import-position
+from run_control import atomic  # pylint: disable=g-import-not-at-top,wrong-import-position
 from run_control import configs  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 FLAGS = flags.FLAGS
@@ -123,8 +127,6 @@ def validate_flags(values):
   Raises:
     FlagError: with a one-line message naming the flag.
   """
-  from optimizer import registry  # pylint: disable=g-import-not-at-top
-  from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
   if not values["train_dir"]:
     raise FlagError("--train_dir is empty: give the folder for the "
                     "checkpoints, e.g. --train_dir=runs/first")
@@ -135,20 +137,19 @@ def validate_flags(values):
     if values[name] != FLAGS[name].default:
       raise FlagError("--%s=%s: %s; leave it at its default %s" %
                       (name, values[name], reason, FLAGS[name].default))
-  if values["optimizer"] not in registry.NAMES:
-    raise FlagError("--optimizer=%s: unknown optimizer; expected one of %s" %
-                    (values["optimizer"], ", ".join(registry.NAMES)))
-  if values["cell_cls"] not in rnn_cells.CELLS:
-    raise FlagError("--cell_cls=%s: unknown cell; expected one of %s" %
-                    (values["cell_cls"], ", ".join(sorted(rnn_cells.CELLS))))
+  # The optimizer's settings (optimizer.json is checked by the same rules).
+  try:
+    settings.check(values)
+  except settings.SettingError as e:
+    raise FlagError("--%s=%s: %s" % (e.name, e.value, e.reason)) from None
   for name in ("num_problems", "num_meta_iterations", "fix_unroll_length",
                "fix_num_steps", "fix_num_steps_eval", "evaluation_period",
                "evaluation_epochs", "save_period", "mini_batch_size",
-               "cell_size", "num_cells", "worker_tasks", "num_unroll_scale",
-               "min_num_unrolls", "num_partial_unroll_itr_scale",
-               "min_num_itr_partial_unroll", "num_gradient_scales"):
+               "worker_tasks", "num_unroll_scale", "min_num_unrolls",
+               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
+  _check_float_flags(values)
   from meta_training import estimators  # pylint: disable=g-import-not-at-top
   if values["gradient_estimator"] not in estimators.names():
     raise FlagError("--gradient_estimator=%s: unknown estimator; expected one "
@@ -193,9 +194,6 @@ def validate_flags(values):
     raise FlagError("--mt_k=%d: must be at least 1" % values["mt_k"])
   if not 0 <= values["mt_ratio"] <= 1:
     raise FlagError("--mt_ratio=%g: must lie in [0, 1]" % values["mt_ratio"])
-  if values["min_lr"] <= 0 or values["min_lr"] > values["max_lr"]:
-    raise FlagError("--min_lr=%g, --max_lr=%g: need 0 < min_lr <= max_lr" %
-                    (values["min_lr"], values["max_lr"]))
   if values["task"] < 0:
     raise FlagError("--task=%d: must not be negative" % values["task"])
   cluster_config(values)
@@ -206,6 +204,39 @@ def validate_flags(values):
   if values["hessian_itrs"] <= 0:
     raise FlagError("--hessian_itrs=%d: must be positive" %
                     values["hessian_itrs"])
+
+
+# Float flags beyond the optimizer's (settings.check covers those) whose
+# value must be positive, or at least zero; each must be finite. A NaN
+# --meta_learning_rate made every later checkpoint NaN.
+_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level")
+_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta")
+
+
+def _float_flags():
+  """The names of metarun.py's float flags besides the optimizer's."""
+  names = [row[0] for config in meta_config.FLAG_CONFIGS
+           for row in configs.flag_rows(config) if row[1] is float]
+  return names + ["nan_l2_reg", "l2_reg_scale"]
+
+
+def _check_float_flags(values):
+  """Every float flag finite, and in its range where it has one.
+
+  Raises:
+    FlagError: naming the first bad flag.
+  """
+  for name in _float_flags():
+    value = values[name]
+    if not math.isfinite(value):
+      raise FlagError("--%s=%s: must be a finite number" % (name, value))
+    if name in _POSITIVE_FLOATS and value <= 0:
+      raise FlagError("--%s=%s: must be positive" % (name, value))
+    if name in _NON_NEGATIVE_FLOATS and value < 0:
+      raise FlagError("--%s=%s: must not be negative" % (name, value))
+  if not 0 <= values["rms_decay"] < 1:
+    raise FlagError("--rms_decay=%s: must lie in [0, 1)" %
+                    values["rms_decay"])
 
 
 def cluster_config(values):
@@ -345,15 +376,58 @@ def run(values, out=sys.stdout):
   held = metaopt.open_log_directory(
       logdir, lambda m: out.write(m + "\n"), program="metarun.py")
   try:
+    record_settings = check_recorded_settings(logdir, values)
     check_resumable(logdir, values)
-    settings.save(logdir, values)
-    return _meta_train(values, config, logdir, out)
+    return _meta_train(values, config, logdir, out, record_settings)
   finally:
     held.release()
 
 
-def _meta_train(values, config, logdir, out):
-  """Runs meta-training (the log directory is held if this task writes)."""
+def check_recorded_settings(logdir, values):
+  """Checks the flags against the optimizer.json of `logdir`'s checkpoints.
+
+  Call holding `logdir`'s lock, before anything is written. The file says
+  which optimizer the checkpoints were trained with: with checkpoints
+  there, flags that build another optimizer are refused (a resume would
+  train, and the file describe, the wrong one). Without checkpoints the
+  file describes nothing (a run stopped before its first save) and is
+  replaced when this run starts.
+
+  Returns:
+    Whether this run writes optimizer.json when it starts: no checkpoint
+    is there, or no file (a run of the original code).
+
+  Raises:
+    FlagError: the file is damaged or hand-edited wrongly (naming the key),
+      or it records settings other than the flags' (naming them).
+  """
+  from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
+  if not checkpoint_files.listed(logdir):
+    return True
+  try:
+    recorded = settings.load(logdir)
+  except ValueError as e:
+    raise FlagError(str(e)) from None
+  if recorded is None:
+    return True
+  differing = settings.differences(recorded, values)
+  if differing:
+    raise FlagError(
+        "%s: the checkpoints in %s were trained with %s (%s); resume with "
+        "those, or start afresh with another --train_dir" % (
+            ", ".join("--%s=%s" % (n, values[n]) for n in differing), logdir,
+            ", ".join("%s=%s" % (n, recorded[n]) for n in differing),
+            settings.CONFIG_FILE))
+  return False
+
+
+def _meta_train(values, config, logdir, out, record_settings=False):
+  """Runs meta-training (the log directory is held if this task writes).
+
+  With `record_settings` the optimizer's settings are written to
+  optimizer.json once the run really starts (its data are loaded), before
+  its first checkpoint.
+  """
   import numpy as np  # pylint: disable=g-import-not-at-top
   from meta_training import cluster  # pylint: disable=g-import-not-at-top
   from optimizer import checkpoint_files  # pylint: disable=g-import-not-at-top
@@ -371,6 +445,8 @@ def _meta_train(values, config, logdir, out):
         validation=values["meta_objective_split"] == "validation")
   except ValueError as e:
     raise FlagError(str(e)) from None
+  if record_settings:
+    settings.save(logdir, values)
   is_chief = values["task"] == 0
   seed = values["seed"]
   if worker is not None:
@@ -413,6 +489,7 @@ def main(argv):
   from problems import data_files  # pylint: disable=g-import-not-at-top
   from run_control import interrupts  # pylint: disable=g-import-not-at-top
   from run_control import lock  # pylint: disable=g-import-not-at-top
+  _quiet_summary_writer_thread()
   try:
     with interrupts.handling():
       run(values)
@@ -431,6 +508,38 @@ def main(argv):
           checkpoints.CheckpointError, lock.LockError, RunFailed,
           data_files.DataNotFoundError, data_files.DataFileError) as e:
     sys.exit("metarun.py: %s" % e)
+  except Exception as e:  # pylint: disable=broad-except
+    if not atomic.is_disk_full(e):
+      raise
+    # Every file is written whole or not at all (checkpoint_files, atomic).
+    sys.exit("metarun.py: no space left on device in %s; the checkpoints "
+             "there are whole: free some space and rerun the same command "
+             "to resume" % log_directory(values))
+
+
+def _quiet_summary_writer_thread():
+  """Leaves out what TensorFlow's summary writer thread says of a full disk.
+
+  The thread logs a write error and raises it, printed as a traceback; the
+  writer raises it again in the main thread at the next add_summary, flush
+  or close, where `main` reports a full disk in one line. The thread's log
+  record and traceback of that error are not printed.
+  """
+  default_hook = threading.excepthook
+
+  def hook(args):
+    if (args.thread is not None and args.thread.name == "EventLoggerThread"
+        and atomic.is_disk_full(args.exc_value)):
+      return
+    default_hook(args)
+
+  def keep(record):
+    return not (str(record.msg).startswith("EventFileWriter writer thread")
+                and any(atomic.is_disk_full(a) for a in record.args or ()
+                        if isinstance(a, BaseException)))
+
+  threading.excepthook = hook
+  logging.getLogger("tensorflow").addFilter(keep)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,8 @@ INITIAL_LR_OPTIMIZERS = ("HierarchicalRNN", "CoordinatewiseRNN")
 # Hessian-vector product over 2,000 samples of the evaluation conv net takes
 # about 1.4 s on 2 cores, over 10,000 about 7 s; see bench/RESULTS.md).
 CONV_HESSIAN_SAMPLES = 2000
+# Seeds lie in [0, SEED_LIMIT), the range of NumPy's RandomState.
+SEED_LIMIT = 2**32
 # Problem sets the original program defined flags for but never built.
 MISSING_SETS = ("mnist_conv_wider", "mnist_conv_4layers",
                 "cifar10_conv_4layers", "vgg16")
@@ -238,8 +240,9 @@ def seeds(values):
   """--seeds as a list of ints.
 
   Raises:
-    FlagError: not a non-empty list of distinct integers (a seed listed
-      twice would run twice into the same files).
+    FlagError: not a non-empty list of distinct integers in [0, 2^32) (a
+      seed listed twice would run twice into the same files; NumPy's
+      generators, which every seed starts, take no other).
   """
   try:
     result = [int(s) for s in values["seeds"]]
@@ -248,6 +251,10 @@ def seeds(values):
                     "6,12,18,24,30" % ",".join(values["seeds"])) from None
   if not result:
     raise FlagError("--seeds: give at least one seed")
+  outside = [s for s in result if not 0 <= s < SEED_LIMIT]
+  if outside:
+    raise FlagError("--seeds=%s: seed %d is out of range; expected integers "
+                    "in [0, 2^32)" % (",".join(values["seeds"]), outside[0]))
   twice = sorted(set(s for s in result if result.count(s) > 1))
   if twice:
     raise FlagError("--seeds=%s: seed%s %s listed more than once; expected "
@@ -275,6 +282,11 @@ def validate_flags(values):
   if values["num_testing_itrs"] <= 0:
     raise FlagError("--num_testing_itrs=%d: must be positive" %
                     values["num_testing_itrs"])
+  if LEARNED in optimizer_names(values):
+    try:
+      settings.check(values)
+    except settings.SettingError as e:
+      raise FlagError("--%s=%s: %s" % (e.name, e.value, e.reason)) from None
   seeds(values)
   for name in baselines.NAMES:
     baseline_grid(values, name)
@@ -388,15 +400,24 @@ def log_directory(values):
 def learned_optimizer_settings(values, explicit, out=sys.stdout):
   """The optimizer settings for the learned optimizer.
 
-  The log directory's optimizer.json (written by metarun.py) gives the
-  settings the checkpoints were trained with; flags set on the command line
-  override it. Without the file (the published checkpoint, or the
-  original's runs) the flags alone decide, as in the original.
+  The log directory's optimizer.json (written by metarun.py when its run
+  started) records the settings the checkpoints were trained with, and
+  they are used: a flag that contradicts one the optimizer is built from
+  (`settings.used_names`) would evaluate another optimizer than the one
+  trained (silently, for settings that do not change shapes, such as
+  --max_lr), so the file wins and a line says so; other initial learning
+  rates are what --init_lr_grid evaluates. Without the file (the published
+  checkpoint, or the original's runs) the flags alone decide, as in the
+  original.
 
   Args:
     values: the flag values.
     explicit: names of the flags given on the command line.
-    out: where the note about recorded settings goes.
+    out: where the notes about recorded settings go.
+
+  Raises:
+    FlagError: optimizer.json is damaged or hand-edited wrongly (the
+      message names the file and the setting).
   """
   logdir = log_directory(values)
   try:
@@ -406,15 +427,22 @@ def learned_optimizer_settings(values, explicit, out=sys.stdout):
   result = {name: values[name] for name in settings.NAMES}
   if recorded is None:
     return result
-  changed = []
-  for name in settings.NAMES:
-    if name not in explicit and recorded[name] != result[name]:
-      changed.append("%s=%s" % (name, recorded[name]))
-      result[name] = recorded[name]
-  if changed:
-    out.write("using the optimizer settings recorded in %s: %s\n" %
-              (os.path.join(logdir, settings.CONFIG_FILE), ", ".join(changed)))
-  return result
+  path = os.path.join(logdir, settings.CONFIG_FILE)
+  differing = settings.differences(recorded, result)
+  contradicted = [name for name in differing if name in explicit]
+  taken = [name for name in differing if name not in explicit]
+  if taken:
+    out.write("using the optimizer settings recorded in %s: %s\n" % (
+        path, ", ".join("%s=%s" % (n, recorded[n]) for n in taken)))
+  if contradicted:
+    out.write(
+        "warning: %s contradict%s %s, which records the settings the "
+        "checkpoints were trained with; using %s (--init_lr_grid evaluates "
+        "other initial learning rates)\n" % (
+            ", ".join("--%s=%s" % (n, values[n]) for n in contradicted),
+            "s" if len(contradicted) == 1 else "", path,
+            ", ".join("%s=%s" % (n, recorded[n]) for n in contradicted)))
+  return recorded
 
 
 def check_learned_optimizer(values, optimizer_values):
@@ -669,19 +697,29 @@ def _evaluate(values, job, checkpoint, problem, out, written=None):
   return stats, test_run
 
 
+def _number(value, spec="%s"):
+  """A number of summary.json's per-seed entry for the progress line; its
+  null (a NaN or infinity: a diverged run) reads "non-finite"."""
+  return "non-finite" if value is None else spec % value
+
+
 def _report_seed(out, stats, path):
   line = "  final loss %s (last-100 mean %s), whole-data loss %s" % (
-      stats["final_loss"], stats["final_loss_last100"],
-      stats["final_full_loss"])
+      _number(stats["final_loss"]), _number(stats["final_loss_last100"]),
+      _number(stats["final_full_loss"]))
   heldout = stats.get("heldout")
   if heldout:
-    line += ", validation loss %.5g, test loss %.5g, test accuracy %.4f" % (
-        heldout["validation_loss"], heldout["test_loss"],
-        heldout["test_accuracy"])
+    line += ", validation loss %s, test loss %s, test accuracy %s" % (
+        _number(heldout["validation_loss"], "%.5g"),
+        _number(heldout["test_loss"], "%.5g"),
+        _number(heldout["test_accuracy"], "%.4f"))
   curvature = stats.get("curvature")
   if curvature:
-    line += ", top Hessian eigenvalue %.4g, trace %.4g" % (
-        curvature["top_eigenvalue"], curvature["trace"])
+    line += ", top Hessian eigenvalue %s, trace %s" % (
+        _number(curvature["top_eigenvalue"], "%.4g"),
+        _number(curvature["trace"], "%.4g"))
+  if not stats["finite"]:
+    line += " (diverged: never chosen)"
   out.write("%s, %.2f ms/step -> %s\n" % (
       line, 1e3 * (stats["seconds_per_step"] or 0.), path))
   out.flush()
@@ -942,6 +980,7 @@ def _plot(values, results, curves, num_seeds):
   Returns:
     The lines reporting them.
   """
+  import numpy as np  # pylint: disable=g-import-not-at-top
   from evaluation import plot  # pylint: disable=g-import-not-at-top
   if not plot.available():
     return ["plot: skipped (matplotlib is not installed)"]
@@ -958,7 +997,9 @@ def _plot(values, results, curves, num_seeds):
     if runs[0].metrics is not None:
       heldout.setdefault(result["problem"], {})[label] = [
           r.metrics for r in runs]
-    if runs[0].curvature is not None:
+    # A chosen point's losses are finite, but its Hessian may not be.
+    if runs[0].curvature is not None and all(
+        np.all(np.isfinite(r.curvature.ritz_values)) for r in runs):
       spectra.setdefault(result["problem"], {})[label] = [
           (r.curvature.ritz_values, r.curvature.weights) for r in runs]
   model = values["model_name"]
@@ -999,6 +1040,14 @@ def main(argv):
     except interrupts.Interrupted as e:
       _exit_interrupted("interrupted (%s) before the first run; no result "
                         "file was written" % e, e.exit_status)
+    except Exception as e:  # pylint: disable=broad-except
+      if not atomic.is_disk_full(e):
+        raise
+      # Each file is written atomically: a failed write leaves the old one.
+      sys.exit("%s: no space left on device in %s; the finished runs' files "
+               "are complete, summary.json is left as it was: free some "
+               "space and rerun the same command" % (PROGRAM,
+                                                     values["save_dir"]))
 
 
 def _exit_interrupted(line, status):

@@ -181,9 +181,16 @@ def lanczos(product, start, num_steps):
 
 
 def spectrum(alphas, betas):
-  """Ritz values (ascending) and SLQ weights of the tridiagonal T."""
+  """Ritz values (ascending) and SLQ weights of the tridiagonal T.
+
+  A non-finite coefficient (the Hessian of a diverged run's parameters)
+  gives NaN for every value and weight: there is no spectrum to report
+  (and `np.linalg.eigh` fails to converge on such a T).
+  """
   alphas = np.asarray(alphas, dtype=np.float64)
   betas = np.asarray(betas, dtype=np.float64)
+  if not (np.all(np.isfinite(alphas)) and np.all(np.isfinite(betas))):
+    return np.full(len(alphas), np.nan), np.full(len(alphas), np.nan)
   matrix = np.diag(alphas) + np.diag(betas, 1) + np.diag(betas, -1)
   ritz_values, vectors = np.linalg.eigh(matrix)
   return ritz_values, np.square(vectors[0, :])

@@ -251,7 +251,10 @@ def run(stage, study_dir, out):
       spent = json.load(f)["seconds"]
   start = time.time()
   try:
-    with open(log_path, "a") as log:
+    # Appended to, never rewritten, and written line by line: a killed
+    # attempt's output (even a SIGKILL of the study) stays above the rerun's.
+    with open(log_path, "a", buffering=1) as log:
+      log.write("# attempt started %s\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
       tee = _Tee(log, out)
       runner = _run_training if stage.kind == "train" else _run_evaluation
       status = runner(stage, tee)

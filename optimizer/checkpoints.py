@@ -18,6 +18,7 @@ original README warned that initialising after restoring undid the restore).
 
 import inspect
 import os
+import warnings
 
 import tensorflow.compat.v1 as tf
 
@@ -169,7 +170,12 @@ def restore_meta_parameters(sess, path, variables=None):
 
 
 def recorded_settings(checkpoint_path):
-  """The optimizer settings recorded next to a checkpoint, else defaults."""
+  """The optimizer settings recorded next to a checkpoint, else defaults.
+
+  Raises:
+    ValueError: a damaged or wrongly hand-edited optimizer.json (the
+      message names the file and the setting).
+  """
   recorded = settings.load(os.path.dirname(checkpoint_path))
   return recorded if recorded is not None else settings.defaults()
 
@@ -191,14 +197,19 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
     restore_model_name: a checkpoint file name in that directory (empty:
       the latest).
     optimizer_settings: dict of optimizer settings (`settings.FLAG_TABLE`
-      names); default: the log directory's optimizer.json, else the original
-      flags' defaults (which is what the published checkpoint needs).
+      names) for a checkpoint without optimizer.json; default: the original
+      flags' defaults (which is what the published checkpoint needs). Where
+      the log directory has optimizer.json, the file gives the settings the
+      checkpoint was trained with and they are used: a setting given here
+      (or in `overrides`) that contradicts one the optimizer is built from
+      is ignored with a `UserWarning` naming it.
     random_seed: seed of the optimizer's random draws (HierarchicalRNN and
       CoordinatewiseRNN: the initial per-coordinate learning rates); None:
       unseeded.
     optimizer_kwargs: extra constructor arguments that are not settings,
       e.g. {"xla_apply": False} for HierarchicalRNN.
-    **overrides: individual settings replacing those.
+    **overrides: individual settings replacing those (as
+      `optimizer_settings`).
 
   Returns:
     The optimizer (a `tf.compat.v1.train.Optimizer`), with the attribute
@@ -207,14 +218,28 @@ def load_learned_optimizer(path, restore_model_name="", optimizer_settings=None,
   Raises:
     CheckpointError: no checkpoint there, it does not read back whole, or
       it does not fit the settings.
-    ValueError: an unknown setting name, or an `optimizer_kwargs` entry
-      the constructor does not take or of another type than its default.
+    ValueError: an unknown setting name, a damaged optimizer.json, or an
+      `optimizer_kwargs` entry the constructor does not take or of another
+      type than its default.
   """
   checkpoint_path = resolve_checkpoint(path, restore_model_name)
-  values = dict(optimizer_settings if optimizer_settings is not None
-                else recorded_settings(checkpoint_path))
-  values.update(overrides)
-  values = settings.complete(values)
+  requested = dict(optimizer_settings or {}, **overrides)
+  values = settings.complete(requested)
+  recorded = settings.load(os.path.dirname(checkpoint_path))
+  if recorded is not None:
+    contradicted = [name for name in settings.differences(recorded, values)
+                    if name in requested]
+    if contradicted:
+      warnings.warn(
+          "%s contradict%s %s, which records the settings the checkpoint was "
+          "trained with; using %s" % (
+              ", ".join("%s=%r" % (n, requested[n]) for n in contradicted),
+              "s" if len(contradicted) == 1 else "",
+              os.path.join(os.path.dirname(checkpoint_path),
+                           settings.CONFIG_FILE),
+              ", ".join("%s=%r" % (n, recorded[n]) for n in contradicted)),
+          stacklevel=2)
+    values = recorded
   before = set(v.op.name for v in meta_variables())
   spec = settings.optimizer_spec(values, random_seed)
   if optimizer_kwargs:

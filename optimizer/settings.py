@@ -10,6 +10,7 @@ same optimizer. Nothing here reads flags.
 """
 
 import json
+import math
 import os
 
 from optimizer import configs as optimizer_configs
@@ -58,6 +59,108 @@ def _flag_table():
 FLAG_TABLE = _flag_table()
 
 NAMES = tuple(row[0] for row in FLAG_TABLE)
+
+# Settings that must be positive; every float setting must be finite.
+POSITIVE = ("cell_size", "num_cells", "min_lr", "max_lr",
+            "num_gradient_scales")
+# The optimizers with initial per-coordinate learning rates drawn from
+# [min_lr, max_lr].
+INITIAL_LR_OPTIMIZERS = ("HierarchicalRNN", "CoordinatewiseRNN")
+_CONFIG_CLASSES = {"HierarchicalRNN": optimizer_configs.HRNNConfig,
+                   "CoordinatewiseRNN": optimizer_configs.CRNNConfig}
+_TYPE_NAMES = {bool: "true or false", int: "an integer", float: "a number",
+               str: "a string"}
+
+
+class SettingError(ValueError):
+  """An optimizer setting of the wrong type or outside its range.
+
+  Attributes:
+    name: the setting's name (a FLAG_TABLE name).
+    value: its value.
+    reason: what is wrong with it, e.g. "must be positive".
+  """
+
+  def __init__(self, name, value, reason):
+    super().__init__("%s=%r: %s" % (name, value, reason))
+    self.name, self.value, self.reason = name, value, reason
+
+
+def _has_type(value, kind):
+  if kind is bool:
+    return isinstance(value, bool)
+  if isinstance(value, bool):  # JSON true is no number
+    return False
+  if kind is float:
+    return isinstance(value, (int, float))
+  return isinstance(value, kind)
+
+
+def check(values):
+  """Checks the types and ranges of the settings in `values`.
+
+  Each setting has its FLAG_TABLE type (an integer passes for a float, a
+  bool for neither); float settings are finite; the POSITIVE ones are
+  positive, min_lr is at most max_lr; optimizer names a registered
+  optimizer and cell_cls an RNN cell. For a hand-edited optimizer.json and
+  for flag values alike.
+
+  Args:
+    values: dict setting name -> value; settings it lacks are not checked,
+      other keys are ignored.
+
+  Raises:
+    SettingError: the first bad setting in FLAG_TABLE order.
+  """
+  from optimizer import registry  # pylint: disable=g-import-not-at-top
+  from optimizer import rnn_cells  # pylint: disable=g-import-not-at-top
+  choices = {"optimizer": ("optimizer", registry.NAMES),
+             "cell_cls": ("cell", sorted(rnn_cells.CELLS))}
+  for name, kind, _, _ in FLAG_TABLE:
+    if name not in values:
+      continue
+    value = values[name]
+    if not _has_type(value, kind):
+      raise SettingError(name, value, "expected %s" % _TYPE_NAMES[kind])
+    if kind is float and not math.isfinite(value):
+      raise SettingError(name, value, "must be a finite number")
+    if name in POSITIVE and value <= 0:
+      raise SettingError(name, value, "must be positive")
+    if name in choices and value not in choices[name][1]:
+      raise SettingError(name, value, "unknown %s; expected one of %s" % (
+          choices[name][0], ", ".join(choices[name][1])))
+  if "min_lr" in values and "max_lr" in values and (
+      values["min_lr"] > values["max_lr"]):
+    raise SettingError("min_lr", values["min_lr"], "exceeds max_lr (%r)" %
+                       values["max_lr"])
+
+
+def used_names(values):
+  """The settings the optimizer `values["optimizer"]` is built from.
+
+  Two complete settings dicts with the same optimizer and equal values of
+  these build the same optimizer; the others (another optimizer's) are
+  ignored by it.
+  """
+  name = values["optimizer"]
+  names = ["optimizer"]
+  if name in INITIAL_LR_OPTIMIZERS:
+    names += ["min_lr", "max_lr"]
+  if name == "CoordinatewiseRNN":
+    names += ["cell_size", "num_cells", "cell_cls"]
+  config_class = _CONFIG_CLASSES.get(
+      name, optimizer_configs.TrainableOptimizerConfig)
+  names += [configs.flag_name(f) for f in configs.flag_fields(config_class)]
+  return tuple(names)
+
+
+def differences(recorded, values):
+  """The settings in which two complete settings dicts describe different
+  optimizers: the `used_names` of either whose values differ, in NAMES
+  order."""
+  used = set(used_names(recorded)) | set(used_names(values))
+  return [name for name in NAMES
+          if name in used and recorded[name] != values[name]]
 
 
 def _constructor_kwargs(config_class, values):
@@ -109,11 +212,11 @@ def _unseeded_spec(values):
   cls = registry.optimizer_class(name)
   lr_range = (values["min_lr"], values["max_lr"])
   if name == "HierarchicalRNN":
-    kwargs = _constructor_kwargs(optimizer_configs.HRNNConfig, values)
+    kwargs = _constructor_kwargs(_CONFIG_CLASSES[name], values)
     kwargs["init_lr_range"] = lr_range
     return problem_spec.Spec(cls, (list(HRNN_CELL_SIZES),), kwargs)
   if name == "CoordinatewiseRNN":
-    kwargs = _constructor_kwargs(optimizer_configs.CRNNConfig, values)
+    kwargs = _constructor_kwargs(_CONFIG_CLASSES[name], values)
     kwargs["init_lr_range"] = lr_range
     return problem_spec.Spec(
         cls, ([values["cell_size"]] * values["num_cells"],
@@ -130,17 +233,17 @@ def log_directory_name(values):
 
 
 def save(logdir, values):
-  """Records the settings in `<logdir>/optimizer.json` unless already there.
+  """Records the settings in `<logdir>/optimizer.json` (atomically).
 
-  The first run in a log directory defines its optimizer; a resumed run
-  restores that optimizer's checkpoints, so the file is never rewritten.
+  The file says which optimizer the log directory's checkpoints were
+  trained with; metarun.py writes it when a run really starts, before its
+  first checkpoint, and refuses to resume with settings that differ from
+  it.
 
   Returns:
     The path of the file.
   """
   path = os.path.join(logdir, CONFIG_FILE)
-  if os.path.exists(path):
-    return path
   atomic.write_json(path, {name: values[name] for name in NAMES})
   return path
 
@@ -148,9 +251,12 @@ def save(logdir, values):
 def load(logdir):
   """The settings recorded in `<logdir>/optimizer.json`, or None if absent.
 
+  The file's settings are checked (`check`): a hand-edited file with an
+  unknown optimizer, a value of the wrong type or out of range is refused.
+
   Raises:
-    ValueError: the file is not a JSON object of known settings (the message
-      names the file).
+    ValueError: the file is not a JSON object of known, valid settings
+      (the one-line message names the file and the setting).
   """
   path = os.path.join(logdir, CONFIG_FILE)
   if not os.path.exists(path):
@@ -164,6 +270,11 @@ def load(logdir):
     raise ValueError("%s: expected a JSON object of optimizer settings" %
                      path)
   try:
-    return complete(record)
+    values = complete(record)
+    check(values)
+    return values
+  except SettingError as e:
+    raise ValueError('%s: "%s": %s: %s' % (
+        path, e.name, json.dumps(e.value), e.reason)) from None
   except ValueError as e:
     raise ValueError("%s: %s" % (path, e)) from None

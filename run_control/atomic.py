@@ -6,11 +6,15 @@ so that a reader or a crash sees either the old file or the new one.
 `remove_leftovers` deletes the temporaries that a killed writer left.
 """
 
+import errno
 import fnmatch
 import json
 import os
 
 TEMPORARY_MARK = ".tmp-"
+# The system's words for a write that found no space; TensorFlow's errors
+# carry them in their message.
+_NO_SPACE_TEXTS = ("No space left on device", "Disk quota exceeded")
 
 
 def temporary_name(path):
@@ -44,6 +48,26 @@ def write_text(path, text):
 def write_json(path, value, indent=1):
   """Replaces `path` by the JSON of `value` atomically."""
   write_text(path, json.dumps(value, indent=indent, sort_keys=True) + "\n")
+
+
+def is_disk_full(error):
+  """Whether `error`, or one it was raised while handling, is a full disk.
+
+  That is an OSError with ENOSPC or EDQUOT (this module's writes, Python's
+  own), or an error whose message is the system's for them: TensorFlow's
+  checkpoint writer raises ResourceExhaustedError, its summary writer
+  RuntimeError. The programs turn it into one line naming their folder.
+  """
+  seen = set()
+  while error is not None and id(error) not in seen:
+    seen.add(id(error))
+    if isinstance(error, OSError) and error.errno in (errno.ENOSPC,
+                                                      errno.EDQUOT):
+      return True
+    if any(text in str(error) for text in _NO_SPACE_TEXTS):
+      return True
+    error = error.__cause__ or error.__context__
+  return False
 
 
 def fsync_file(path):

@@ -11,7 +11,9 @@ C++ calls back into Python (e.g. `session.run` flattening its feed), and an
 exception raised in such a callback crashed the process with a segmentation
 fault about one time in ten. There the signal is remembered and retried
 every `RETRY_SECONDS` (by SIGALRM) until it lands in the program's own code,
-or raised by the next `check()`.
+or raised by the next `check()`. Whichever raises it first cancels the
+retry: one signal raises one `Interrupted`, never a second one inside the
+handler that is dealing with the first.
 """
 
 import contextlib
@@ -22,7 +24,10 @@ import sys
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 _NAMES = {signal.SIGINT: "SIGINT", signal.SIGTERM: "SIGTERM"}
 
-_state = {"depth": 0, "pending": None}
+# depth: nesting of `deferred()` blocks; pending: the signal not yet handled
+# by the program (kept after a raise, for `check()`); retrying: whether a
+# SIGALRM retry of it is owed.
+_state = {"depth": 0, "pending": None, "retrying": False}
 RETRY_SECONDS = 0.05
 
 
@@ -60,13 +65,28 @@ def _in_tensorflow(frame):
   return False
 
 
+def _raise(signum):
+  """Raises `Interrupted(signum)` with the SIGALRM retry cancelled.
+
+  A retry left armed would raise a second `Interrupted` wherever the
+  program is when it fires: typically inside the handler of the first one
+  (metarun.py then reported an interrupt at meta-iteration 157 as one
+  "before meta-training started"). The flag is cleared before the timer,
+  so a SIGALRM already on its way finds nothing to retry.
+  """
+  _state["retrying"] = False
+  signal.setitimer(signal.ITIMER_REAL, 0)
+  raise Interrupted(signum)
+
+
 def _raise_if_safe(frame):
   if _state["pending"] is None or _state["depth"] > 0:
     return
   if _in_tensorflow(frame):
+    _state["retrying"] = True
     signal.setitimer(signal.ITIMER_REAL, RETRY_SECONDS)
     return
-  raise Interrupted(_state["pending"])
+  _raise(_state["pending"])
 
 
 def _handler(signum, frame):
@@ -77,14 +97,15 @@ def _handler(signum, frame):
 
 
 def _retry(unused_signum, frame):
-  _raise_if_safe(frame)
+  if _state["retrying"]:
+    _raise_if_safe(frame)
 
 
 def check():
   """Raises `Interrupted` if a signal came and was not raised yet (or its
   raise was swallowed). Call at safe points of long loops."""
   if _state["pending"] is not None and _state["depth"] == 0:
-    raise Interrupted(_state["pending"])
+    _raise(_state["pending"])
 
 
 @contextlib.contextmanager
@@ -92,14 +113,14 @@ def handling():
   """Installs the handlers for the block (restores the old ones after)."""
   previous = {s: signal.signal(s, _handler) for s in SIGNALS}
   previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, _retry)
-  _state["pending"] = None
+  _state["pending"], _state["retrying"] = None, False
   try:
     yield
   finally:
     signal.setitimer(signal.ITIMER_REAL, 0)
     for s, handler in previous.items():
       signal.signal(s, handler)
-    _state["pending"] = None
+    _state["pending"], _state["retrying"] = None, False
 
 
 @contextlib.contextmanager

@@ -168,6 +168,12 @@ class RecoveryTest(test_util.TestCase):
                      "for it to finish or use another directory" %
                      (self.logdir, os.getpid()))
     self.assertEqual(_checksums(self.logdir), before)
+    # A NaN meta-learning rate (it made every later checkpoint NaN).
+    result = _metarun(self.train_dir, 3, "--meta_learning_rate=nan")
+    self.assertEqual(result.returncode, 1)
+    self.assertEqual(_last_line(result), "metarun.py: --meta_learning_rate=nan:"
+                     " must be a finite number")
+    self.assertEqual(_checksums(self.logdir), before)
     # Every checkpoint damaged: nothing to resume from, nothing overwritten.
     for name in os.listdir(self.logdir):
       if name.endswith(".data-00000-of-00001"):
@@ -192,12 +198,25 @@ class RecoveryTest(test_util.TestCase):
         os.makedirs(logdir)
         checkpoint_files.save(sess, tf.train.Saver(), logdir, 1)
     settings.save(logdir, values)
+    command = [sys.executable, "metarun.py",
+               "--train_dir=" + os.path.dirname(logdir),
+               "--num_gradient_scales=3", "--num_meta_iterations=1"]
     before = _checksums(logdir)
-    result = subprocess.run(
-        [sys.executable, "metarun.py",
-         "--train_dir=" + os.path.dirname(logdir),
-         "--num_gradient_scales=3", "--num_meta_iterations=1"],
-        cwd=_ROOT, capture_output=True, text=True, timeout=600, env=_ENV)
+    result = subprocess.run(command, cwd=_ROOT, capture_output=True,
+                            text=True, timeout=600, env=_ENV)
+    self.assertEqual(result.returncode, 1)
+    # optimizer.json names the setting.
+    self.assertEqual(_last_line(result), "metarun.py: --num_gradient_scales=3"
+                     ": the checkpoints in %s were trained with "
+                     "num_gradient_scales=4 (optimizer.json); resume with "
+                     "those, or start afresh with another --train_dir" %
+                     logdir)
+    self.assertEqual(_checksums(logdir), before)
+    # Without it (checkpoints of the original code), the shapes do.
+    os.remove(os.path.join(logdir, settings.CONFIG_FILE))
+    before = _checksums(logdir)
+    result = subprocess.run(command, cwd=_ROOT, capture_output=True,
+                            text=True, timeout=600, env=_ENV)
     self.assertEqual(result.returncode, 1)
     self.assertRegex(_last_line(result),
                      r"^metarun\.py: .*model\.ckpt-1 does not fit this "
@@ -236,6 +255,93 @@ class RecoveryTest(test_util.TestCase):
                      r"^metarun\.py: %s: not a gzip'd IDX .*; delete "
                      r"it to download it again" % path)
     self.assertEqual(_checksums(self.logdir), before)
+
+  def test_optimizer_json_always_describes_the_checkpoints(self):
+    config = os.path.join(self.logdir, settings.CONFIG_FILE)
+    # A first run that fails on its data never started: no optimizer.json.
+    data_dir = os.path.join(self.root, "data")
+    test_util.write_fake_mnist(os.path.join(data_dir, "mnist"),
+                               num_train=10, num_test=40, gzipped=True)
+    with open(os.path.join(data_dir, "mnist", "train-images-idx3-ubyte.gz"),
+              "r+b") as f:
+      f.truncate(100)
+    result = _metarun(self.train_dir, 2, "--include_mnist_mlp_problems",
+                      "--data_dir=" + data_dir)
+    self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+    self.assertFalse(os.path.exists(config))
+    # A file left by a run that wrote no checkpoint (as before this fix, or
+    # one stopped while building its graph) describes nothing: replaced.
+    settings.save(self.logdir, dict(settings.defaults(),
+                                    optimizer="GlobalLearningRate"))
+    self._first_run(2, "--use_numerator_epsilon=True")
+    self.assertTrue(settings.load(self.logdir)["use_numerator_epsilon"])
+    # A resume with other settings would train (and the file describe)
+    # another optimizer: refused, nothing changed.
+    before = _checksums(self.logdir)
+    result = _metarun(self.train_dir, 3, "--use_numerator_epsilon=False",
+                      "--use_attention=True")
+    self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+    self.assertEqual(
+        _last_line(result),
+        "metarun.py: --use_attention=True, --use_numerator_epsilon=False: the "
+        "checkpoints in %s were trained with use_attention=False, "
+        "use_numerator_epsilon=True (optimizer.json); resume with those, or "
+        "start afresh with another --train_dir" % self.logdir)
+    self.assertEqual(_checksums(self.logdir), before)
+    # The same settings resume; the file is left as it is.
+    result = _metarun(self.train_dir, 3, "--use_numerator_epsilon=True")
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("meta-iteration 3/3", result.stdout)
+    self.assertEqual(_checksums(self.logdir)[settings.CONFIG_FILE],
+                     before[settings.CONFIG_FILE])
+    # A hand-edited file is named with its key.
+    with open(config) as f:
+      text = f.read()
+    with open(config, "w") as f:
+      f.write(text.replace('"cell_size": 20', '"cell_size": "twenty"'))
+    result = _metarun(self.train_dir, 4, "--use_numerator_epsilon=True")
+    self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+    self.assertEqual(_last_line(result), 'metarun.py: %s: "cell_size": '
+                     '"twenty": expected an integer' % config)
+
+  def test_a_full_disk_stops_in_one_line_and_a_rerun_resumes(self):
+    disk = self.make_tempdir()  # removed after the unmount
+    mounted = test_util.mount_small_disk(self, disk)
+    train_dir = os.path.join(disk, "a")
+    logdir = os.path.join(train_dir, _LOG)
+    result = _metarun(train_dir, 2)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    kept = lambda: {k: v for k, v in _checksums(logdir).items()
+                    if not k.startswith("events.out.")}
+    before = kept()
+    prelude, filler = None, None
+    if mounted:
+      filler = test_util.fill_disk(disk)
+    else:
+      # Where no file system can be mounted: the checkpoint writer fails as
+      # TensorFlow's does on a full disk.
+      prelude = (
+          "import tensorflow.compat.v1 as tf\n"
+          "def full(self, sess, path, *args, **kwargs):\n"
+          "  raise tf.errors.ResourceExhaustedError(\n"
+          "      None, None, path + '; No space left on device')\n"
+          "tf.train.Saver.save = full\n")
+    result = _metarun(train_dir, 4, prelude=prelude)
+    self.assertEqual(result.returncode, 1, result.stderr[-3000:])
+    self.assertNotIn("Traceback", result.stderr)
+    line = ("metarun.py: no space left on device in %s; the checkpoints "
+            "there are whole: free some space and rerun the same command to "
+            "resume" % logdir)
+    self.assertEqual(_last_line(result), line)
+    self.assertEqual([l for l in result.stderr.splitlines()
+                      if l.startswith("metarun.py")], [line])
+    self.assertEqual(kept(), before)
+    if filler:
+      os.remove(filler)
+    result = _metarun(train_dir, 4)
+    self.assertEqual(result.returncode, 0, result.stderr[-3000:])
+    self.assertIn("resuming from %s/model.ckpt-2" % logdir, result.stdout)
+    self.assertIn("meta-iteration 3/4", result.stdout)
 
   def test_leftovers_of_killed_writers_are_removed_at_start(self):
     self._first_run(1)

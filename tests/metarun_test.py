@@ -152,6 +152,41 @@ class BadInputTest(tf.test.TestCase):
                   self._error(if_cl=True, fix_unroll_length=120,
                               fix_num_steps=200, fix_num_steps_eval=200))
 
+  def test_float_flags_must_be_finite_and_in_their_range(self):
+    # A NaN --meta_learning_rate turned every later checkpoint into NaN.
+    nan, inf = float("nan"), float("inf")
+    for name, value, message in (
+        ("meta_learning_rate", nan, "--meta_learning_rate=nan: must be a "
+         "finite number"),
+        ("meta_learning_rate", inf, "--meta_learning_rate=inf: must be a "
+         "finite number"),
+        ("meta_learning_rate", -1e-3, "--meta_learning_rate=-0.001: must be "
+         "positive"),
+        ("meta_learning_rate", 0., "--meta_learning_rate=0.0: must be "
+         "positive"),
+        ("gradient_clip_level", -1., "--gradient_clip_level=-1.0: must be "
+         "positive"),
+        ("rms_epsilon", 0., "--rms_epsilon=0.0: must be positive"),
+        ("rms_decay", 1.5, "--rms_decay=1.5: must lie in [0, 1)"),
+        ("rms_decay", nan, "--rms_decay=nan: must be a finite number"),
+        ("l2_reg", -1., "--l2_reg=-1.0: must not be negative"),
+        ("alpha", -1e-4, "--alpha=-0.0001: must not be negative"),
+        ("beta", inf, "--beta=inf: must be a finite number"),
+        ("mt_ratio", nan, "--mt_ratio=nan: must be a finite number"),
+        ("reg_scale", -inf, "--reg_scale=-inf: must be a finite number"),
+        ("objective_training_max_multiplier", nan,
+         "--objective_training_max_multiplier=nan: must be a finite number"),
+        ("nan_l2_reg", nan, "--nan_l2_reg=nan: must be a finite number"),
+        ("min_lr", nan, "--min_lr=nan: must be a finite number"),
+        ("max_lr", inf, "--max_lr=inf: must be a finite number"),
+        ("min_lr", -1e-6, "--min_lr=-1e-06: must be positive"),
+        ("max_log_lr", nan, "--max_log_lr=nan: must be a finite number"),
+        ("hrnn_affine_scale", inf,
+         "--hrnn_affine_scale=inf: must be a finite number")):
+      self.assertEqual(self._error(**{name: value}), message)
+    metarun.validate_flags(_defaults(rms_decay=0., l2_reg=0., alpha=0.,
+                                     objective_training_max_multiplier=2.))
+
   def test_run_wide_values_are_checked(self):
     self.assertIn("--train_dir is empty", self._error(train_dir=""))
     self.assertIn("--seed=-1: expected an integer in [0, 2^31)",

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import metatest
+from evaluation import flatness
 from evaluation import summary
 from optimizer import checkpoints
 from optimizer import settings
@@ -228,6 +229,14 @@ class BadInputTest(test_util.TestCase):
                   self._error("--seeds=6,12,6", "--include_bowl_problems"))
     self.assertIn("--seeds=1,2,1,2: seeds 1 and 2 are listed more than once",
                   self._error("--seeds=1,2,1,2", "--include_bowl_problems"))
+    # NumPy's generators take seeds in [0, 2^32) only.
+    self.assertIn("--seeds=6,-1: seed -1 is out of range; expected integers "
+                  "in [0, 2^32)",
+                  self._error("--seeds=6,-1", "--include_bowl_problems"))
+    self.assertIn("--seeds=4294967296: seed 4294967296 is out of range",
+                  self._error("--seeds=4294967296", "--include_bowl_problems"))
+    values, _ = metatest.parse_flags(["metatest.py", "--seeds=0,4294967295"])
+    self.assertEqual(metatest.seeds(values), [0, 2**32 - 1])
     self.assertIn("--num_testing_itrs=0",
                   self._error("--num_testing_itrs=0",
                               "--include_bowl_problems"))
@@ -265,6 +274,23 @@ class BadInputTest(test_util.TestCase):
     message = self._error("--include_bowl_problems",
                           "--num_gradient_scales=3")
     self.assertRegex(message, "does not fit this optimizer: shape mismatch")
+
+  def test_a_hand_edited_optimizer_json_is_named_with_its_setting(self):
+    path = os.path.join(self.logdir, settings.CONFIG_FILE)
+    for text, expected in (
+        ('"optimizer": "Bogus"', '"optimizer": "Bogus": unknown optimizer'),
+        ('"min_lr": NaN', '"min_lr": NaN: must be a finite number'),
+        ('"cell_size": "twenty"', '"cell_size": "twenty": expected an '
+         'integer'),
+        ('"num_cells": 2.7', '"num_cells": 2.7: expected an integer')):
+      with open(path, "w") as f:
+        f.write("{%s}\n" % text)
+      self.assertIn("--train_dir: %s: %s" % (path, expected),
+                    self._error("--include_bowl_problems"))
+
+  def test_bad_optimizer_flags_are_named(self):
+    self.assertIn("--max_lr=nan: must be a finite number",
+                  self._error("--include_bowl_problems", "--max_lr=nan"))
 
   def test_the_program_prints_one_line_without_traceback(self):
     result = run_program("metatest.py", [
@@ -435,6 +461,58 @@ class InterruptTest(test_util.TestCase):
 
   def test_sigterm_stops_with_one_line_and_status_143(self):
     self._interrupt(signal.SIGTERM)
+
+
+class FullDiskTest(test_util.TestCase):
+
+  def test_a_full_disk_stops_in_one_line_and_keeps_earlier_files(self):
+    disk = self.make_tempdir()
+    mounted = test_util.mount_small_disk(self, disk)
+    save_dir = os.path.join(disk, "eval")
+    flags = ["--save_dir=" + save_dir, "--test_optimizer=SGD",
+             "--include_lasso_problems", "--seeds=1,2", "--nohessian_metrics",
+             "--noplot"]
+    values, explicit = metatest.parse_flags(
+        ["metatest.py", "--num_testing_itrs=5"] + flags)
+    metatest.run(values, explicit, out=io.StringIO())
+    # The lock file holds its holder's PID.
+    kept = lambda: {k: v for k, v in checksums(save_dir).items()
+                    if os.path.basename(k) != lock.LOCK_FILE}
+    before = kept()
+    prelude, filler = "", None
+    if mounted:
+      filler = test_util.fill_disk(disk)
+    else:
+      # Where no file system can be mounted: every atomic write fails as
+      # on a full disk (after the temporary file is made, as there).
+      prelude = (
+          "import errno\n"
+          "from run_control import atomic\n"
+          "def full(fd):\n"
+          "  raise OSError(errno.ENOSPC, 'No space left on device')\n"
+          "atomic.os.fsync = full\n")
+    command = [sys.executable, "-c", prelude + (
+        "import runpy, sys\nsys.argv = sys.argv[1:]\n"
+        "runpy.run_path('metatest.py', run_name='__main__')"),
+               "metatest.py", "--num_testing_itrs=300"] + flags
+    result = subprocess.run(command, capture_output=True, text=True,
+                            cwd=_ROOT, env=_environment(), timeout=300)
+    self.assertEqual(result.returncode, 1, result.stderr[-2000:])
+    self.assertNotIn("Traceback", result.stderr)
+    self.assertEqual(
+        [l for l in result.stderr.splitlines() if l.startswith("metatest")],
+        ["metatest.py: no space left on device in %s; the finished runs' "
+         "files are complete, summary.json is left as it was: free some "
+         "space and rerun the same command" % save_dir])
+    self.assertEqual(kept(), before)
+    self.assertEqual(leftovers(save_dir), [])
+    if filler:
+      os.remove(filler)
+      values, explicit = metatest.parse_flags(
+          ["metatest.py", "--num_testing_itrs=300"] + flags)
+      metatest.run(values, explicit, out=io.StringIO())
+      entry = summary.read_summary(save_dir)["results"][0]["per_seed"][1]
+      self.assertEqual(entry["num_steps"], 300)
 
 
 class RepeatabilityTest(test_util.TestCase):
@@ -652,6 +730,54 @@ class EvaluationRunTest(test_util.TestCase):
                   "train/validation/test every 5 steps (each split on a "
                   "fixed subset of at most 100 samples)", text)
 
+  def test_a_diverged_grid_point_is_reported_and_never_chosen(self):
+    # Hessian metrics on (the default): at lr 1e30 SGD's parameters become
+    # NaN, and so does their Hessian, whose report crashed the whole grid.
+    save_dir = os.path.join(self.make_tempdir(), "div")
+    data_dir = self.make_tempdir()
+    test_util.write_fake_mnist(os.path.join(data_dir, "mnist"), num_train=10,
+                               num_test=200)
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--save_dir=" + save_dir, "--data_dir=" + data_dir,
+        "--include_mnist_mlp_relu_problems", "--test_optimizer=SGD",
+        "--sgd_learning_rate=1e-3,1e30", "--compare_with=Adam",
+        "--num_testing_itrs=10", "--seeds=6", "--hessian_lanczos_steps=3",
+        "--hessian_trace_probes=2", "--hessian_spectrum"])
+    out = io.StringIO()
+    metatest.run(values, explicit, out=out)
+    document = summary.read_summary(save_dir)
+    self.assertEqual(
+        [(s["optimizer"], s["diverged"], s["chosen"])
+         for s in document["selection"]],
+        [("SGD", ["1e+30"], "0.001"), ("Adam", [], "0.0001")])
+    diverged = document["results"][1]["per_seed"][0]
+    with open(os.path.join(save_dir, diverged["file"]), "rb") as f:
+      self.assertFalse(np.all(np.isfinite(pickle.load(f))))
+    self.assertFalse(diverged["finite"])
+    self.assertIsNone(diverged["curvature"]["top_eigenvalue"])
+    self.assertFalse(document["results"][1]["chosen"])
+    self.assertTrue(os.path.exists(os.path.join(save_dir, "comparison.md")))
+    self.assertIn("top Hessian eigenvalue non-finite, trace non-finite "
+                  "(diverged: never chosen)", out.getvalue())
+
+  def test_a_seed_s_line_reports_non_finite_measurements(self):
+    # summary.json's entry turns NaN into null; the line said "%.4g" % None.
+    nan = float("nan")
+    curvature = flatness.Curvature(
+        top_eigenvalue=nan, trace=nan, ritz_values=[nan], weights=[nan],
+        num_samples=10, lanczos_steps=1, num_probes=1, trace_stderr=None)
+    stats = summary.seed_statistics(
+        6, [2.3, nan], nan, [1e-3, 1e-3], "f",
+        heldout={"validation_loss": nan, "test_loss": 1.5,
+                 "test_accuracy": nan}, curvature=curvature)
+    out = io.StringIO()
+    metatest._report_seed(out, stats, "f")  # pylint: disable=protected-access
+    self.assertEqual(
+        out.getvalue(), "  final loss non-finite (last-100 mean non-finite), "
+        "whole-data loss non-finite, validation loss non-finite, test loss "
+        "1.5, test accuracy non-finite, top Hessian eigenvalue non-finite, "
+        "trace non-finite (diverged: never chosen), 1.00 ms/step -> f\n")
+
   def test_a_learned_optimizer_run_is_reproducible(self):
     train_dir = self.make_tempdir()
     save_initial_optimizer(os.path.join(train_dir,
@@ -713,6 +839,26 @@ class EvaluationRunTest(test_util.TestCase):
     self.assertTrue(entry["finite"])
     self.assertTrue(os.path.exists(os.path.join(
         save_dir, "seed3_eval_loss_record.pickle-mt")))
+    # Flags that contradict the recorded settings would evaluate another
+    # optimizer (or fail on its shapes): the file wins, and a line says so.
+    save_dir = os.path.join(train_dir, "eval2")
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=" + train_dir, "--save_dir=" + save_dir,
+        "--include_lasso_problems", "--restore_model_name=model.ckpt-0",
+        "--num_testing_itrs=5", "--seeds=3", "--noplot", "--max_lr=0.1",
+        "--num_gradient_scales=4", "--use_attention=False"])
+    out = io.StringIO()
+    metatest.run(values, explicit, out=out)
+    recorded = os.path.join(train_dir, "HierarchicalRNN_GRUCell_20_2",
+                            "optimizer.json")
+    self.assertIn("warning: --max_lr=0.1, --num_gradient_scales=4 contradict "
+                  "%s, which records the settings the checkpoints were "
+                  "trained with; using max_lr=0.01, num_gradient_scales=3 "
+                  "(--init_lr_grid evaluates other initial learning rates)\n"
+                  % recorded, out.getvalue())
+    document = summary.read_summary(save_dir)
+    self.assertEqual(document["results"][0]["initial_learning_rates"],
+                     [1e-6, 1e-2])
 
 
 if __name__ == "__main__":

@@ -4,8 +4,10 @@ Importing this module switches TensorFlow to graph mode (via graph_mode), so
 every test module imports it before anything else of TensorFlow's.
 """
 
+import errno
 import os
 import shutil
+import subprocess
 import tempfile
 
 import numpy as np
@@ -97,6 +99,47 @@ def file_tree(root):
     for name in files:
       entries.append(os.path.relpath(os.path.join(folder, name), root))
   return sorted(entries)
+
+
+def mount_small_disk(test, folder, size="1m"):
+  """Mounts a tmpfs of `size` on `folder` until `test` ends, if allowed.
+
+  A real full disk needs a small file system of its own; root may mount
+  one. Where mounting is not allowed (no root, a sandbox or CI that
+  forbids it) the caller simulates the full disk instead.
+
+  Returns:
+    Whether `folder` is now a tmpfs of that size.
+  """
+  try:
+    result = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=" + size, "tmpfs", folder],
+        capture_output=True, timeout=60)
+  except (OSError, subprocess.SubprocessError):
+    return False
+  if result.returncode != 0:
+    return False
+  test.addCleanup(subprocess.run, ["umount", "-l", folder],
+                  capture_output=True, timeout=60)
+  return True
+
+
+def fill_disk(folder):
+  """Writes a file into `folder` until its file system is full.
+
+  Returns:
+    The file's path (remove it to free the space).
+  """
+  path = os.path.join(folder, "filler")
+  block = b"\0" * 4096
+  with open(path, "wb", buffering=0) as f:
+    try:
+      while f.write(block):
+        pass
+    except OSError as e:
+      if e.errno != errno.ENOSPC:
+        raise
+  return path
 
 
 def numeric_gradient(fn, x, eps=1e-3):

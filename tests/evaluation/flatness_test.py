@@ -266,6 +266,20 @@ class CurvatureOfAMatrixTest(test_util.TestCase):
                     4 * hutchinson_standard_error(matrix, 5000))
 
 
+  def test_a_non_finite_operator_gives_nan_not_an_error(self):
+    # The Hessian at a diverged run's NaN parameters: eigh of a NaN
+    # tridiagonal matrix failed to converge (LinAlgError) or gave NaN.
+    matrix = np.eye(6)
+    matrix[2, 3] = matrix[3, 2] = np.nan
+    curvature = flatness.curvature(matrix.dot, [[6]], lanczos_steps=4,
+                                   num_probes=2, seed=0)
+    self.assertTrue(np.isnan(curvature.top_eigenvalue))
+    self.assertTrue(np.isnan(curvature.trace))
+    self.assertLen(curvature.ritz_values, curvature.lanczos_steps)
+    self.assertTrue(np.all(np.isnan(curvature.ritz_values)))
+    self.assertTrue(np.all(np.isnan(curvature.weights)))
+
+
 class DensityTest(test_util.TestCase):
 
   def test_density_integrates_to_one_and_peaks_at_the_ritz_values(self):

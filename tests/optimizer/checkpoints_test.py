@@ -4,6 +4,7 @@ from tests import test_util
 
 import os
 import shutil
+import warnings
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -240,6 +241,35 @@ class RestoreTest(test_util.TestCase):
     settings.save(folder, settings.complete({"num_gradient_scales": 3}))
     with tf.Graph().as_default():
       opt = checkpoints.load_learned_optimizer(path)
+      self.assertEqual(opt.num_gradient_scales, 3)
+
+  def test_settings_that_contradict_optimizer_json_give_way_with_a_warning(
+      self):
+    folder = self.make_tempdir()
+    path, _ = write_checkpoint(folder, num_gradient_scales=3)
+    recorded = settings.complete({"num_gradient_scales": 3})
+    settings.save(folder, recorded)
+    file_name = os.path.join(folder, settings.CONFIG_FILE)
+    with tf.Graph().as_default():
+      # One that changes shapes, one that does not (--max_lr was evaluated
+      # silently as given).
+      with self.assertWarns(UserWarning) as caught:
+        opt = checkpoints.load_learned_optimizer(
+            path, num_gradient_scales=4, max_lr=0.1)
+      self.assertEqual(opt.num_gradient_scales, 3)
+      self.assertEqual(opt.config.init_lr_range, (1e-6, 1e-2))
+    self.assertEqual(
+        str(caught.warning),
+        "max_lr=0.1, num_gradient_scales=4 contradict %s, which records the "
+        "settings the checkpoint was trained with; using max_lr=0.01, "
+        "num_gradient_scales=3" % file_name)
+    # Settings the file agrees with, or that this optimizer does not use,
+    # are no contradiction.
+    with tf.Graph().as_default():
+      with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        opt = checkpoints.load_learned_optimizer(
+            path, optimizer_settings=recorded, crnn_rnn_readout_scale=0.9)
       self.assertEqual(opt.num_gradient_scales, 3)
 
 

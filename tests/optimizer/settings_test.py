@@ -75,16 +75,79 @@ class SettingsTest(test_util.TestCase):
     self.assertEqual(settings.log_directory_name(settings.defaults()),
                      "HierarchicalRNN_GRUCell_20_2")
 
-  def test_save_then_load_round_trips_and_never_rewrites(self):
+  def test_save_then_load_round_trips(self):
     folder = self.make_tempdir()
     values = settings.complete({"num_gradient_scales": 3,
                                 "use_attention": True})
     path = settings.save(folder, dict(values, train_dir="ignored"))
     self.assertEqual(settings.load(folder), values)
-    settings.save(folder, settings.defaults())
-    self.assertEqual(settings.load(folder), values)
     with open(path) as f:
       self.assertEqual(sorted(json.load(f)), sorted(settings.NAMES))
+    # metarun.py decides when the file is written (a run that really
+    # starts); save writes what it is given.
+    settings.save(folder, settings.defaults())
+    self.assertEqual(settings.load(folder), settings.defaults())
+
+  def test_a_hand_edited_file_is_refused_naming_the_setting(self):
+    folder = self.make_tempdir()
+    path = os.path.join(folder, settings.CONFIG_FILE)
+    for text, expected in (
+        ('"optimizer": "Bogus"', '"optimizer": "Bogus": unknown optimizer; '
+         'expected one of HierarchicalRNN, CoordinatewiseRNN, '
+         'GlobalLearningRate, LearningRateSchedule, TrainableAdam'),
+        ('"cell_cls": "GRU"', '"cell_cls": "GRU": unknown cell; expected one '
+         'of '),
+        ('"min_lr": -1', '"min_lr": -1: must be positive'),
+        ('"min_lr": NaN', '"min_lr": NaN: must be a finite number'),
+        ('"max_log_lr": Infinity', '"max_log_lr": Infinity: must be a finite '
+         'number'),
+        ('"min_lr": 0.1', '"min_lr": 0.1: exceeds max_lr (0.01)'),
+        ('"cell_size": "twenty"', '"cell_size": "twenty": expected an '
+         'integer'),
+        ('"cell_size": 0', '"cell_size": 0: must be positive'),
+        ('"num_cells": 2.7', '"num_cells": 2.7: expected an integer'),
+        ('"num_gradient_scales": true', '"num_gradient_scales": true: '
+         'expected an integer'),
+        ('"use_attention": "yes"', '"use_attention": "yes": expected true or '
+         'false'),
+        ('"use_attention": 1', '"use_attention": 1: expected true or false'),
+        ('"hrnn_affine_scale": null', '"hrnn_affine_scale": null: expected a '
+         'number')):
+      with open(path, "w") as f:
+        f.write("{%s}\n" % text)
+      with self.assertRaises(ValueError) as caught:
+        settings.load(folder)
+      self.assertTrue(str(caught.exception).startswith(
+          "%s: %s" % (path, expected)), (text, str(caught.exception)))
+      self.assertNotIn("\n", str(caught.exception))
+    # Integers are numbers; the original's own values load.
+    with open(path, "w") as f:
+      f.write('{"max_log_lr": 33, "min_lr": 1e-06, "max_lr": 1e-06}\n')
+    self.assertEqual(settings.load(folder)["max_log_lr"], 33)
+
+  def test_check_accepts_the_flag_defaults_and_refuses_bad_values(self):
+    settings.check(settings.defaults())
+    with self.assertRaises(settings.SettingError) as caught:
+      settings.check(dict(settings.defaults(), max_lr=float("inf")))
+    self.assertEqual((caught.exception.name, caught.exception.reason),
+                     ("max_lr", "must be a finite number"))
+
+  def test_used_names_are_the_settings_an_optimizer_is_built_from(self):
+    hrnn = settings.defaults()
+    used = settings.used_names(hrnn)
+    self.assertIn("max_lr", used)
+    self.assertIn("num_gradient_scales", used)
+    self.assertNotIn("crnn_rnn_readout_scale", used)
+    self.assertNotIn("cell_size", used)  # it only names the log directory
+    glr = dict(hrnn, optimizer="GlobalLearningRate")
+    self.assertNotIn("max_lr", settings.used_names(glr))
+    self.assertIn("use_numerator_epsilon", settings.used_names(glr))
+    # Settings an optimizer does not use are no difference.
+    self.assertEqual(settings.differences(
+        hrnn, dict(hrnn, crnn_rnn_readout_scale=0.7, max_lr=1e-3,
+                   use_numerator_epsilon=True)),
+        ["max_lr", "use_numerator_epsilon"])
+    self.assertEqual(settings.differences(hrnn, glr), ["optimizer"])
 
   def test_load_without_file_is_none(self):
     self.assertIsNone(settings.load(self.make_tempdir()))

@@ -1,5 +1,6 @@
 """Tests of run_control.atomic: whole files, and leftovers removed."""
 
+import errno
 import json
 import os
 import tempfile
@@ -27,6 +28,33 @@ class AtomicTest(unittest.TestCase):
     with mock.patch.object(atomic.os, "replace",
                            side_effect=KeyboardInterrupt):
       with self.assertRaises(KeyboardInterrupt):
+        atomic.write_text(self.path, "new\n")
+    with open(self.path) as f:
+      self.assertEqual(f.read(), "old\n")
+    self.assertEqual(os.listdir(self.dir), ["summary.json"])
+
+  def test_a_full_disk_is_recognised_in_its_several_forms(self):
+    self.assertTrue(atomic.is_disk_full(OSError(errno.ENOSPC, "full")))
+    self.assertTrue(atomic.is_disk_full(OSError(errno.EDQUOT, "quota")))
+    # TensorFlow's errors carry the system's message.
+    self.assertTrue(atomic.is_disk_full(RuntimeError(
+        "/x/events.out.tfevents.1; No space left on device")))
+    # An error raised while handling one (a writer closed in a finally).
+    try:
+      try:
+        raise OSError(errno.ENOSPC, "No space left on device")
+      finally:
+        raise ValueError("another")
+    except ValueError as e:
+      self.assertTrue(atomic.is_disk_full(e))
+    self.assertFalse(atomic.is_disk_full(OSError(errno.EACCES, "denied")))
+    self.assertFalse(atomic.is_disk_full(ValueError("bad value")))
+
+  def test_a_write_to_a_full_disk_keeps_the_old_file(self):
+    atomic.write_text(self.path, "old\n")
+    with mock.patch.object(atomic.os, "fsync",
+                           side_effect=OSError(errno.ENOSPC, "full")):
+      with self.assertRaises(OSError):
         atomic.write_text(self.path, "new\n")
     with open(self.path) as f:
       self.assertEqual(f.read(), "old\n")

@@ -83,6 +83,47 @@ class InterruptsTest(unittest.TestCase):
     self.assertEqual(steps, ["library finished", "back in the program"])
     self.assertEqual(context.exception.signum, signal.SIGTERM)
 
+  def test_the_raise_of_a_retried_signal_cancels_its_retry(self):
+    """A signal that lands in TensorFlow's code arms the SIGALRM retry; the
+    program's next check() raises it, and the retry must be gone then."""
+    # A retry that cannot fire by itself during the test (the timer is read
+    # with getitimer instead).
+    with mock.patch.object(interrupts, "RETRY_SECONDS", 600.):
+      with self.assertRaises(interrupts.Interrupted):
+        with interrupts.handling():
+          with mock.patch.object(interrupts, "_in_tensorflow",
+                                 return_value=True):
+            signal.raise_signal(signal.SIGTERM)  # handled before it returns
+          self.assertGreater(signal.getitimer(signal.ITIMER_REAL)[0], 0.)
+          try:
+            interrupts.check()
+          finally:
+            armed = signal.getitimer(signal.ITIMER_REAL)
+    self.assertEqual(armed, (0., 0.))
+
+  def test_a_late_retry_raises_nothing_in_the_handler_of_the_interrupt(self):
+    """What metarun.py's meta-training does: check() raises, and its handler
+    works out where the run stands while the retry's SIGALRM arrives (here
+    sent by hand: the timer's expiry, delivered late). It must not raise a
+    second Interrupted there (which printed "interrupted before
+    meta-training started" at meta-iteration 157)."""
+    steps, first = [], []
+    with mock.patch.object(interrupts, "RETRY_SECONDS", 600.):
+      with self.assertRaises(interrupts.Interrupted) as context:
+        with interrupts.handling():
+          with mock.patch.object(interrupts, "_in_tensorflow",
+                                 return_value=True):
+            signal.raise_signal(signal.SIGINT)
+          try:
+            interrupts.check()
+          except interrupts.Interrupted as e:
+            first.append(e)
+            signal.raise_signal(signal.SIGALRM)  # handled before it returns
+            steps.append("handler finished")
+            raise
+    self.assertEqual(steps, ["handler finished"])
+    self.assertIs(context.exception, first[0])
+
   def test_a_signal_while_starting_ends_the_program_in_one_line(self):
     root = os.path.dirname(os.path.dirname(os.path.dirname(
         os.path.abspath(__file__))))
