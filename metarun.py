@@ -14,7 +14,7 @@ Examples:
       --num_meta_iterations=2 --fix_unroll=True --fix_unroll_length=20 \
       --evaluation_epochs=1
 
-A cluster (one parameter server, two workers; README, "Scaling out"): start
+A cluster (one parameter server, two workers; docs/distributed.md): start
 each process with the same --ps_hosts/--worker_hosts lists and its own
 --job_name/--task, e.g.
   python metarun.py --job_name=ps --task=0 --ps_hosts=localhost:2222 \

@@ -131,7 +131,7 @@ def config_from_flags(values):
     if values["ps_tasks"]:
       raise ClusterFlagError(
           "--ps_tasks=%d: parameter servers need a cluster; give "
-          "--job_name, --ps_hosts and --worker_hosts (README, Scaling out)"
+          "--job_name, --ps_hosts and --worker_hosts (docs/distributed.md)"
           % values["ps_tasks"])
     return None
   if not job_name:

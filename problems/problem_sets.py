@@ -521,7 +521,7 @@ EVALUATION_SETS = collections.OrderedDict([
 
 # Flag stem -> set function for held-out evaluation: each returns
 # [(spec, datasets.Splits, HELDOUT_BATCH_SIZE)]. Fashion-MNIST first (it
-# installs from Debian; see README "Data"), then the MNIST counterparts, which
+# installs from Debian; see docs/data.md), then the MNIST counterparts, which
 # need the MNIST training files.
 HELDOUT_SETS = collections.OrderedDict([
     ("fashion_mnist_mlp_heldout", fashion_mnist_mlp_heldout_problems),

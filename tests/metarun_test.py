@@ -199,7 +199,7 @@ class BadInputTest(tf.test.TestCase):
     self.assertIn("--set_profiling=", self._error(set_profiling=True))
 
   def test_cluster_flags_are_checked(self):
-    # Parameter servers need the cluster's hosts (README, Scaling out).
+    # Parameter servers need the cluster's hosts (docs/distributed.md).
     self.assertIn("--ps_tasks=2: parameter servers need a cluster",
                   self._error(ps_tasks=2))
     self.assertIn("--job_name: required", self._error(ps_hosts="h:1"))
