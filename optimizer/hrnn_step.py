@@ -15,7 +15,8 @@ The stages, named as in the original: `scale_gradients` (gradient
 accumulators and RMS scaling), `features`, the level-0 cell
 (`BiasGRUCell.columns`), `_Readouts`, `learning_rate`, `level1` and
 `level2`. `step` chains them; apply mode (`apply_gradients`) and
-meta-training (`train`) both call it, the latter with `differentiable`.
+meta-training (`meta_training.unroll`) both call it, the latter with
+`differentiable`.
 """
 
 import collections

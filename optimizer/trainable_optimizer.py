@@ -144,7 +144,7 @@ class TrainableOptimizer(tf.train.Optimizer):
     return self._initialize_state(var)
 
   def _loop_state(self, state, param):
-    """The form in which `train()`'s loop carries one tensor's state.
+    """The form in which the unroll's loop carries one tensor's state.
 
     Args:
       state: the tensor's state dict (keys `state_keys`).
