@@ -117,19 +117,11 @@ def define_flags(flag_values=None):
                       "log directory (empty: its latest checkpoint).",
                       flag_values=fv)
   optimizer_flags.define(fv)
-  for stem, set_fn in problem_sets.EVALUATION_SETS.items():
+  for stem, entry in problem_sets.EVALUATION_CHOICES.items():
     flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                         "Evaluate on problem_sets.%s." % set_fn.__name__,
-                         flag_values=fv)
-  for stem, set_fn in problem_sets.TRAINING_SETS.items():
-    if stem not in problem_sets.EVALUATION_SETS:
-      flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                           "Evaluate on problem_sets.%s." % set_fn.__name__,
-                           flag_values=fv)
-  for stem, set_fn in problem_sets.HELDOUT_SETS.items():
-    flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                         "Evaluate on problem_sets.%s (held-out splits)." %
-                         set_fn.__name__, flag_values=fv)
+                         "Evaluate on problem_sets.%s%s." % (
+                             entry.name, " (held-out splits)" if entry.heldout
+                             else ""), flag_values=fv)
   for stem in MISSING_SETS:
     flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
                          "Defined by the original, which has no such set; "
@@ -381,14 +373,8 @@ def grids(values, names, optimizer_values, out=sys.stdout):
 def selected_problem_sets(values):
   """The stems of the enabled include flags, in registry order."""
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
-  stems = [s for s in problem_sets.EVALUATION_SETS
-           if values[problem_sets.flag_name(s)]]
-  stems += [s for s in problem_sets.TRAINING_SETS
-            if s not in problem_sets.EVALUATION_SETS and
-            values[problem_sets.flag_name(s)]]
-  stems += [s for s in problem_sets.HELDOUT_SETS
-            if values[problem_sets.flag_name(s)]]
-  return stems
+  return [s for s in problem_sets.EVALUATION_CHOICES
+          if values[problem_sets.flag_name(s)]]
 
 
 def log_directory(values):
@@ -484,31 +470,27 @@ def problem_entries(values):
   """
   from evaluation import runner  # pylint: disable=g-import-not-at-top
   from problems import data_files  # pylint: disable=g-import-not-at-top
-  from problems import datasets  # pylint: disable=g-import-not-at-top
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
   from problems import problem_spec  # pylint: disable=g-import-not-at-top
   entries = []
   for stem in selected_problem_sets(values):
-    registry = problem_sets.TRAINING_SETS
-    for candidate in (problem_sets.EVALUATION_SETS, problem_sets.HELDOUT_SETS):
-      if stem in candidate:
-        registry = candidate
+    problem_set = problem_sets.EVALUATION_CHOICES[stem]
     try:
-      problems = problem_sets.call_set(registry[stem], values["data_dir"])
+      problems = problem_set.problems(values["data_dir"])
     except data_files.DataFileError:
       raise  # A file's fault, not the flag's: main reports it as it is.
     except ValueError as e:
       raise FlagError("--%s: %s" % (problem_sets.flag_name(stem), e)) from None
     for i, (spec, dataset, batch_size) in enumerate(problems):
       label = stem if len(problems) == 1 else "%s_%d" % (stem, i)
-      splits = dataset if isinstance(dataset, datasets.Splits) else None
+      splits = dataset if problem_set.heldout else None
       # Every run rebuilds the problem in its own graph from the same NumPy
       # seed, so all optimizers and seeds see the same problem.
       seeded = problem_spec.Spec(runner.build_with_numpy_seed,
                                  (spec, 1000 + len(entries)), {})
       entries.append(_Problem(
           label, seeded, splits.train if splits else dataset, batch_size,
-          splits, _is_conv_net(spec)))
+          splits, problem_set.conv))
   return entries
 
 
@@ -551,13 +533,6 @@ def optimizer_factory(name, optimizer_values, seed, grid_point):
                         max_lr=grid_point.high)
     return settings.optimizer_spec(point_values, random_seed=seed).build
   return baselines.make_baseline(name, grid_point.low)
-
-
-def _is_conv_net(spec):
-  from problems import problem_generator  # pylint: disable=g-import-not-at-top
-  return isinstance(spec.callable, type) and issubclass(
-      spec.callable, (problem_generator.ConvNet,
-                      problem_generator.PooledConvNet))
 
 
 def metrics_subset(values, problem):

@@ -103,6 +103,16 @@ class PlanTest(tf.test.TestCase):
     self.assertEqual(kinds, sorted(kinds, key=["train", "evaluate"].index))
     self.assertLen({s.folder for s in evaluations}, len(evaluations))
 
+  def test_the_sets_facts_are_the_problem_set_registry_s(self):
+    self.assertEqual(
+        [(e.name, e.heldout, e.conv) for e in plan.EVALUATION_SETS],
+        [("mnist_mlp_relu", False, False),
+         ("fashion_mnist_mlp_relu_heldout", True, False),
+         ("fashion_mnist_conv_heldout", True, True)])
+    budget = plan.Budget(mlp_steps=300, conv_steps=70)
+    self.assertEqual([budget.steps(e) for e in plan.EVALUATION_SETS],
+                     [300, 300, 70])
+
   def test_each_meta_seed_trains_every_variant_and_has_its_initial(self):
     budget = plan.Budget(meta_seeds=(1, 2))
     all_stages = plan.stages("s", budget, variants=["l2o-scale+cl+il",
