@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 
 import metarun
 import metatest
+from evaluation import config
 from experiments import plan
 
 
@@ -68,13 +69,13 @@ class PlanTest(tf.test.TestCase):
       self.assertTrue(values["include_%s_problems" % stage.evaluation_set])
       self.assertEqual(values["save_dir"], stage.folder)
       if stage.variant in plan.VARIANT_NAMES:
-        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["test_optimizer"], config.LEARNED)
         self.assertEqual(values["train_dir"],
                          os.path.join("s", stage.variant, "meta_seed1"))
         self.assertEqual(values["restore_model_name"], "model.ckpt-0")
       elif stage.variant == plan.INITIAL:
         # The start the variants trained from, recorded by the first.
-        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["test_optimizer"], config.LEARNED)
         self.assertEqual(values["train_dir"], os.path.join(
             "s", plan.VARIANT_NAMES[0], "meta_seed1"))
         self.assertEqual(values["restore_model_name"], "model.ckpt-initial")
@@ -91,7 +92,7 @@ class PlanTest(tf.test.TestCase):
     for stage in added:
       values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
       metatest.validate_flags(values)
-      self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+      self.assertEqual(values["test_optimizer"], config.LEARNED)
       self.assertEqual(values["train_dir"], "ref")
       self.assertEqual(values["restore_model_name"], "model.ckpt-0")
       names = [s.variant for s in with_reference
