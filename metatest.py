@@ -57,6 +57,7 @@ if __name__ == "__main__":
 
 from absl import app  # pylint: disable=g-import-not-at-top,wrong-import-position
 from absl import flags
+import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 import graph_mode  # pylint: disable=g-import-not-at-top,wrong-import-position
 import optimizer_flags  # pylint: disable=g-import-not-at-top,wrong-import-position
@@ -298,7 +299,6 @@ def run(values, explicit=(), out=sys.stdout, command=None):
   evaluation = campaign_settings(values, explicit,
                                  sys.argv if command is None else command)
   graph_mode.enable()
-  import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
   tf.logging.set_verbosity(tf.logging.ERROR)
   return campaign.run(evaluation, out, holder=PROGRAM)
 
