@@ -94,10 +94,9 @@ flags.DEFINE_integer("cluster_wait_secs", 600, "Cluster: seconds a worker "
 
 def _define_problem_flags():
   from problems import problem_sets  # pylint: disable=g-import-not-at-top
-  for stem in problem_sets.TRAINING_SETS:
+  for stem, entry in problem_sets.TRAINING_SETS.items():
     flags.DEFINE_boolean(problem_sets.flag_name(stem), False,
-                         "Train on problem_sets.%s." %
-                         problem_sets.TRAINING_SETS[stem].__name__)
+                         "Train on problem_sets.%s." % entry.name)
 
 
 _define_problem_flags()

@@ -39,37 +39,37 @@ MODELS = {"mlp": "fashion_mnist_mlp_relu_heldout",
           "conv": "fashion_mnist_conv_heldout"}
 
 
-def _problem_and_flags(stem):
-  """metatest.py's problem entry and flag values for held-out set `stem`."""
-  import metatest  # pylint: disable=g-import-not-at-top
+def _problem(stem):
+  """metatest.py's problem entry of held-out set `stem`."""
+  from evaluation import campaign  # pylint: disable=g-import-not-at-top
+  from evaluation import config  # pylint: disable=g-import-not-at-top
   from problems import data_files  # pylint: disable=g-import-not-at-top
-  values, _ = metatest.parse_flags(["metatest.py",
-                                    "--include_%s_problems" % stem])
   try:
-    return metatest.problem_entries(values)[0], values
+    return campaign.problems(config.Runs(problem_sets=(stem,)))[0]
   except data_files.DataNotFoundError as e:
     raise SystemExit("heldout_metrics_bench.py: %s" % e) from None
 
 
-def _one_run(kind, optimizer_name, problem, values, steps):
+def _one_run(kind, optimizer_name, problem, steps):
   """Seconds of one test_optimizer call with metatest's measurements."""
   import numpy as np  # pylint: disable=g-import-not-at-top
-  import metatest  # pylint: disable=g-import-not-at-top
+  from evaluation import campaign  # pylint: disable=g-import-not-at-top
+  from evaluation import config  # pylint: disable=g-import-not-at-top
   from evaluation import metrics  # pylint: disable=g-import-not-at-top
+  from evaluation import optimizers  # pylint: disable=g-import-not-at-top
   from evaluation import runner  # pylint: disable=g-import-not-at-top
   from evaluation import tuning  # pylint: disable=g-import-not-at-top
   from optimizer import settings  # pylint: disable=g-import-not-at-top
-  values = dict(values, num_testing_itrs=steps)
-  metrics_config, curvature = metatest.measurements(values, problem)
+  metrics_config, curvature = campaign.measurement_options(
+      config.Measurements(), problem, steps)
   if kind != "metrics":
     metrics_config = None
   if kind != "hessian":
     curvature = None
   optimizer_values = settings.complete({})
   point = (tuning.point(optimizer_values["min_lr"], optimizer_values["max_lr"])
-           if optimizer_name == metatest.LEARNED else tuning.point(1e-3))
-  factory = metatest.optimizer_factory(optimizer_name, optimizer_values, 6,
-                                       point)
+           if optimizer_name == config.LEARNED else tuning.point(1e-3))
+  factory = optimizers.factory(optimizer_name, optimizer_values, 6, point)
   recording = []
   started = time.perf_counter()
   with _timed(metrics.SplitMetrics, ("record", "final"), recording):
@@ -125,14 +125,14 @@ def main():
            if k in args.kinds.split(",")]
   results = []
   for model in args.models.split(","):
-    problem, values = _problem_and_flags(MODELS[model])
+    problem = _problem(MODELS[model])
     for name in args.optimizers.split(","):
       times = {kind: [] for kind in kinds}
       in_run = []
       for repetition in range(args.repetitions):
         for kind in kinds:
           seconds, recording, stepping = _one_run(kind, name, problem,
-                                                  values, args.steps)
+                                                  args.steps)
           times[kind].append(seconds)
           note = ""
           if kind == "metrics":

@@ -222,3 +222,61 @@ def plot_hessian_spectra(path, spectra, title=""):
   _save(figure, path)
   pyplot.close(figure)
   return path
+
+
+def campaign_figures(folder, model_name, results, test_runs, num_seeds,
+                     spectrum=False):
+  """Writes the figures of an evaluation campaign's chosen grid points.
+
+  One curve per optimizer (labelled with its grid point when it has a grid
+  of several): loss_curves-<model_name>.png; with held-out problems
+  heldout_curves-<model_name>.png; with `spectrum`, for the runs whose
+  Hessian is finite, hessian_spectrum-<model_name>[-<problem>].png (the
+  problem's name where there are several).
+
+  Args:
+    folder: output folder.
+    model_name: the file names' suffix.
+    results: summary.json's result entries.
+    test_runs: per entry of `results`, its `runner.TestRun`s (one per
+      seed).
+    num_seeds: seeds per grid point (for the titles).
+    spectrum: also write the Hessian spectra.
+
+  Returns:
+    The paths written.
+  """
+  losses, heldout, spectra = {}, {}, {}
+  for result, runs in zip(results, test_runs):
+    if not result["chosen"]:
+      continue
+    label = result["optimizer"]
+    if result["grid_size"] > 1:
+      label += " (%s)" % result["grid_point"]
+    losses.setdefault(result["problem"], {})[label] = [
+        r.objective_values for r in runs]
+    if runs[0].metrics is not None:
+      heldout.setdefault(result["problem"], {})[label] = [
+          r.metrics for r in runs]
+    # A chosen point's losses are finite, but its Hessian may not be.
+    if runs[0].curvature is not None and all(
+        np.all(np.isfinite(r.curvature.ritz_values)) for r in runs):
+      spectra.setdefault(result["problem"], {})[label] = [
+          (r.curvature.ritz_values, r.curvature.weights) for r in runs]
+  title = "model %s, %d seeds" % (model_name, num_seeds)
+  written = [plot_loss_curves(
+      os.path.join(folder, "loss_curves-%s.png" % model_name), losses,
+      title=title)]
+  if heldout:
+    written.append(plot_heldout_curves(
+        os.path.join(folder, "heldout_curves-%s.png" % model_name), heldout,
+        title=title + "; before the last step each split is measured on a "
+        "fixed subset (--metrics_subset)"))
+  if spectrum and spectra:
+    for problem, by_optimizer in spectra.items():
+      suffix = "-" + problem if len(spectra) > 1 else ""
+      written.append(plot_hessian_spectra(
+          os.path.join(folder, "hessian_spectrum-%s%s.png" % (model_name,
+                                                              suffix)),
+          by_optimizer, title="%s: %s" % (problem, title)))
+  return written

@@ -15,6 +15,8 @@ import dataclasses
 import os
 from typing import Tuple
 
+from problems import problem_sets
+
 # The README's "Train L2O-Scale" command (the original README's training
 # command), as flag values in its order. Every variant starts from it.
 TRAIN_L2O_SCALE = collections.OrderedDict([
@@ -46,18 +48,31 @@ VARIANTS = (
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
 
-EvaluationSet = collections.namedtuple(
-    "EvaluationSet", "name heldout conv description")
+class EvaluationSet(collections.namedtuple("EvaluationSet",
+                                           "name description")):
+  """A metatest.py problem set of the study (--include_<name>_problems).
 
-# metatest.py problem-set stems (--include_<name>_problems).
+  Whether it is held out or a conv net is the problem-set registry's fact
+  (`problem_sets.EVALUATION_CHOICES`), read here.
+  """
+
+  @property
+  def heldout(self):
+    return problem_sets.EVALUATION_CHOICES[self.name].heldout
+
+  @property
+  def conv(self):
+    return problem_sets.EVALUATION_CHOICES[self.name].conv
+
+
 EVALUATION_SETS = (
-    EvaluationSet("mnist_mlp_relu", False, False,
+    EvaluationSet("mnist_mlp_relu",
                   "the original benchmark: MNIST ReLU MLP 784-20-10 trained "
                   "on the MNIST test split; training loss, as the papers"),
-    EvaluationSet("fashion_mnist_mlp_relu_heldout", True, False,
+    EvaluationSet("fashion_mnist_mlp_relu_heldout",
                   "Fashion-MNIST ReLU MLP 784-20-10 (55,000 / 5,000 / "
                   "10,000): an unseen data set"),
-    EvaluationSet("fashion_mnist_conv_heldout", True, True,
+    EvaluationSet("fashion_mnist_conv_heldout",
                   "Fashion-MNIST pooled conv net, linear logits: an unseen "
                   "data set and architecture"),
 )

@@ -216,19 +216,16 @@ def _run_evaluation(stage, tee):
   """Runs metatest.run in this process; returns 0 or raises StageFailed."""
   tee.write("$ metatest.py %s\n" % " ".join(stage.argv))
   values, explicit = metatest.parse_flags(["metatest.py"] + stage.argv)
-  saved_argv = sys.argv
-  # summary.json records the command that produced it.
-  sys.argv = [os.path.join(ROOT, "metatest.py")] + stage.argv
   try:
-    metatest.run(values, explicit, out=tee)
+    # summary.json records the command that produced it.
+    metatest.run(values, explicit, out=tee,
+                 command=[os.path.join(ROOT, "metatest.py")] + stage.argv)
   except metatest.RunInterrupted as e:
     raise interrupts.Interrupted(e.exit_status - 128) from None
   except (metatest.FlagError, lock.LockError, data_files.DataNotFoundError,
           data_files.DataFileError, checkpoints.CheckpointError) as e:
     tee.write("metatest.py: %s\n" % e)
     return 1
-  finally:
-    sys.argv = saved_argv
   return 0
 
 

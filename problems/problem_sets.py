@@ -7,7 +7,9 @@ function is called. Functions that read real data take `data_dir` (see
 `data_files.resolve_data_dir`).
 
 Three registries map the stem of the entry points' `--include_<stem>_problems`
-flags (`flag_name(stem)`) to set functions:
+flags (`flag_name(stem)`) to `ProblemSet` entries, each a set function with
+the facts the programs read (which real data it needs, held-out splits or
+not, conv nets or not, a validation hold-out for meta-training):
   TRAINING_SETS for metarun.py (the meta-training copy's sets);
   EVALUATION_SETS for metatest.py (the evaluation copy's test-split sets;
     the same stems as their training counterparts, as in the original);
@@ -17,12 +19,14 @@ flags (`flag_name(stem)`) to set functions:
     and `splits.test` are never trained on and measure generalisation. The
     conv net has linear logits (`PooledConvNet(logits_activation=False)`).
     Its stems (all ending in "_heldout") occur in no other registry.
-The first two keep the original's order. Use `training_problems`,
-`evaluation_problems` or `heldout_problems` to assemble a run's list.
+The first two keep the original's order. EVALUATION_CHOICES is every set
+metatest.py can select. Use `training_problems`, `evaluation_problems` or
+`heldout_problems` to assemble a run's list.
 """
 
 import collections
-import inspect
+import dataclasses
+from typing import Any, Callable, Optional, Tuple
 
 import numpy as np
 import tensorflow.compat.v1 as tf
@@ -472,77 +476,171 @@ def mnist_conv_heldout_problems(data_dir=None):
                   datasets.mnist_splits, data_dir)
 
 
-# Flag stem -> set function, in the order the original's metarun.py appended
-# them (--include_<stem>_problems).
+@dataclasses.dataclass(frozen=True)
+class ProblemSet:
+  """A registry entry: a set function and the facts about its problems.
+
+  Programs read these facts here instead of inferring them from the
+  problems: evaluation bounds the measurements of conv nets and records
+  held-out splits, the study budgets conv nets' steps apart.
+
+  Attributes:
+    build: the set function; it takes `data_dir` when `data` is not empty.
+    data: the real data sets it reads (of DATA_SETS), loaded (or downloaded)
+      when it is called; () when its data are generated or it has none.
+    heldout: each entry holds a `datasets.Splits` in place of the data set
+      (train on `train` only; `validation` and `test` are never trained on).
+    conv: its networks are convolutional (else MLPs, regressions or
+      synthetic functions).
+    validation: a training set's loader of its data's validation hold-out
+      (for a validation meta-objective), or None.
+  """
+  build: Callable[..., list]
+  data: Tuple[str, ...] = ()
+  heldout: bool = False
+  conv: bool = False
+  validation: Optional[Callable[..., Any]] = None
+
+  @property
+  def name(self):
+    """The set function's name, e.g. "test_mnist_mlp_relu_problems"."""
+    return self.build.__name__
+
+  def problems(self, data_dir=None):
+    """The set's list of entries; its real data are loaded now.
+
+    Args:
+      data_dir: data folder of the sets that read real data (default: see
+        `data_files.resolve_data_dir`).
+    """
+    if self.data:
+      return self.build(data_dir=data_dir)
+    return self.build()
+
+
+# The real data sets a set can need (`ProblemSet.data`).
+MNIST = "mnist"
+FASHION_MNIST = "fashion_mnist"
+CIFAR10 = "cifar10"
+DATA_SETS = (MNIST, FASHION_MNIST, CIFAR10)
+
+
+def _generated(set_fn):
+  """The entry of a set whose data are generated (or that has none)."""
+  return ProblemSet(set_fn)
+
+
+def _reads(data, set_fn, **facts):
+  """The entry of a set reading the real data set `data`."""
+  return ProblemSet(set_fn, data=(data,), **facts)
+
+
+# Flag stem -> entry, in the order the original's metarun.py appended them
+# (--include_<stem>_problems).
 TRAINING_SETS = collections.OrderedDict([
-    ("sparse_softmax", sparse_softmax_2_class_sparse_problems),
-    ("mnist_conv", mnist_conv_problems),
-    ("cifar10_conv", cifar10_conv_problems),
-    ("mnist_mlp", mnist_mlp_problems),
-    ("one_hot_sparse_softmax", one_hot_sparse_softmax_2_class_sparse_problems),
-    ("quadratic", quadratic_problems),
-    ("noisy_quadratic", quadratic_problems_noisy),
-    ("large_quadratic", quadratic_problems_large),
-    ("bowl", bowl_problems),
-    ("noisy_bowl", bowl_problems_noisy),
-    ("softmax_2_class", softmax_2_class_problems),
-    ("noisy_softmax_2_class", softmax_2_class_problems_noisy),
-    ("optimization_test", optimization_test_problems),
-    ("noisy_optimization_test", optimization_test_problems_noisy),
+    ("sparse_softmax", _generated(sparse_softmax_2_class_sparse_problems)),
+    ("mnist_conv", _reads(MNIST, mnist_conv_problems, conv=True,
+                          validation=datasets.mnist_validation)),
+    ("cifar10_conv", _reads(CIFAR10, cifar10_conv_problems, conv=True)),
+    ("mnist_mlp", _reads(MNIST, mnist_mlp_problems,
+                         validation=datasets.mnist_validation)),
+    ("one_hot_sparse_softmax",
+     _generated(one_hot_sparse_softmax_2_class_sparse_problems)),
+    ("quadratic", _generated(quadratic_problems)),
+    ("noisy_quadratic", _generated(quadratic_problems_noisy)),
+    ("large_quadratic", _generated(quadratic_problems_large)),
+    ("bowl", _generated(bowl_problems)),
+    ("noisy_bowl", _generated(bowl_problems_noisy)),
+    ("softmax_2_class", _generated(softmax_2_class_problems)),
+    ("noisy_softmax_2_class", _generated(softmax_2_class_problems_noisy)),
+    ("optimization_test", _generated(optimization_test_problems)),
+    ("noisy_optimization_test",
+     _generated(optimization_test_problems_noisy)),
     ("fully_connected_random_2_class",
-     fully_connected_random_2_class_problems),
-    ("matmul", matmul_problems),
-    ("log_objective", log_objective_problems),
-    ("rescale", rescale_problems),
-    ("norm", norm_problems),
-    ("noisy_norm", norm_problems_noisy),
-    ("sum", sum_problems),
-    ("noisy_sum", sum_problems_noisy),
-    ("sparse_gradient", sparse_gradient_problems),
-    ("min_max_well", min_max_well_problems),
-    ("sum_of_quadratics", sum_of_quadratics_problems),
-    ("projection_quadratic", projection_quadratic_problems),
-    ("outward_snake", outward_snake_problems),
-    ("dependency_chain", dependency_chain_problems),
-    ("lasso", lasso_problems),
-    ("rastrigin", rastrigin_problems),
+     _generated(fully_connected_random_2_class_problems)),
+    ("matmul", _generated(matmul_problems)),
+    ("log_objective", _generated(log_objective_problems)),
+    ("rescale", _generated(rescale_problems)),
+    ("norm", _generated(norm_problems)),
+    ("noisy_norm", _generated(norm_problems_noisy)),
+    ("sum", _generated(sum_problems)),
+    ("noisy_sum", _generated(sum_problems_noisy)),
+    ("sparse_gradient", _generated(sparse_gradient_problems)),
+    ("min_max_well", _generated(min_max_well_problems)),
+    ("sum_of_quadratics", _generated(sum_of_quadratics_problems)),
+    ("projection_quadratic", _generated(projection_quadratic_problems)),
+    ("outward_snake", _generated(outward_snake_problems)),
+    ("dependency_chain", _generated(dependency_chain_problems)),
+    ("lasso", _generated(lasso_problems)),
+    ("rastrigin", _generated(rastrigin_problems)),
 ])
 
-# Flag stem -> set function for metatest.py; the same flag names select the
+# Flag stem -> entry for metatest.py; the same flag names select the
 # evaluation copy's test-split sets.
 EVALUATION_SETS = collections.OrderedDict([
-    ("mnist_mlp", test_mnist_mlp_problems),
-    ("mnist_mlp_relu", test_mnist_mlp_relu_problems),
-    ("mnist_mlp_deeper", test_mnist_mlp_deeper_problems),
-    ("mnist_conv", test_mnist_conv_problems),
-    ("mnist_conv_orig", test_mnist_conv_orig_problems),
-    ("cifar10_conv", test_cifar10_conv_problems),
+    ("mnist_mlp", _reads(MNIST, test_mnist_mlp_problems)),
+    ("mnist_mlp_relu", _reads(MNIST, test_mnist_mlp_relu_problems)),
+    ("mnist_mlp_deeper", _reads(MNIST, test_mnist_mlp_deeper_problems)),
+    ("mnist_conv", _reads(MNIST, test_mnist_conv_problems, conv=True)),
+    ("mnist_conv_orig", _reads(MNIST, test_mnist_conv_orig_problems,
+                               conv=True)),
+    ("cifar10_conv", _reads(CIFAR10, test_cifar10_conv_problems, conv=True)),
 ])
 
-# Flag stem -> set function for held-out evaluation: each returns
+# Flag stem -> entry for held-out evaluation: each set returns
 # [(spec, datasets.Splits, HELDOUT_BATCH_SIZE)]. Fashion-MNIST first (it
 # installs from Debian; see docs/data.md), then the MNIST counterparts, which
 # need the MNIST training files.
 HELDOUT_SETS = collections.OrderedDict([
-    ("fashion_mnist_mlp_heldout", fashion_mnist_mlp_heldout_problems),
+    ("fashion_mnist_mlp_heldout",
+     _reads(FASHION_MNIST, fashion_mnist_mlp_heldout_problems, heldout=True)),
     ("fashion_mnist_mlp_relu_heldout",
-     fashion_mnist_mlp_relu_heldout_problems),
+     _reads(FASHION_MNIST, fashion_mnist_mlp_relu_heldout_problems,
+            heldout=True)),
     ("fashion_mnist_mlp_deeper_heldout",
-     fashion_mnist_mlp_deeper_heldout_problems),
-    ("fashion_mnist_conv_heldout", fashion_mnist_conv_heldout_problems),
-    ("mnist_mlp_heldout", mnist_mlp_heldout_problems),
-    ("mnist_mlp_relu_heldout", mnist_mlp_relu_heldout_problems),
-    ("mnist_mlp_deeper_heldout", mnist_mlp_deeper_heldout_problems),
-    ("mnist_conv_heldout", mnist_conv_heldout_problems),
+     _reads(FASHION_MNIST, fashion_mnist_mlp_deeper_heldout_problems,
+            heldout=True)),
+    ("fashion_mnist_conv_heldout",
+     _reads(FASHION_MNIST, fashion_mnist_conv_heldout_problems, heldout=True,
+            conv=True)),
+    ("mnist_mlp_heldout",
+     _reads(MNIST, mnist_mlp_heldout_problems, heldout=True)),
+    ("mnist_mlp_relu_heldout",
+     _reads(MNIST, mnist_mlp_relu_heldout_problems, heldout=True)),
+    ("mnist_mlp_deeper_heldout",
+     _reads(MNIST, mnist_mlp_deeper_heldout_problems, heldout=True)),
+    ("mnist_conv_heldout",
+     _reads(MNIST, mnist_conv_heldout_problems, heldout=True, conv=True)),
 ])
 
-# Sets that exist but no flag selects, as in the original.
+# Sets that exist but no flag selects, as in the original. (test_problems
+# mixes MLPs and conv nets; no program reads its `conv`.)
 OTHER_SETS = collections.OrderedDict([
-    ("sparse_gradient_mlp", sparse_gradient_problems_mlp),
-    ("adapter_rosenbrock_local", adapter_rosenbrock_local),
-    ("adapter_rosenbrock_worker", adapter_rosenbrock_worker),
-    ("test_problems", test_problems),
+    ("sparse_gradient_mlp", _generated(sparse_gradient_problems_mlp)),
+    ("adapter_rosenbrock_local", _generated(adapter_rosenbrock_local)),
+    ("adapter_rosenbrock_worker", _generated(adapter_rosenbrock_worker)),
+    ("test_problems", _reads(MNIST, test_problems)),
 ])
+
+
+def _evaluation_choices():
+  choices = collections.OrderedDict(EVALUATION_SETS)
+  choices.update((stem, entry) for stem, entry in TRAINING_SETS.items()
+                 if stem not in EVALUATION_SETS)
+  choices.update(HELDOUT_SETS)
+  return choices
+
+
+# Flag stem -> entry of every set metatest.py can select, in its order: the
+# evaluation copy's sets, the training sets it has no copy of, the held-out
+# sets.
+EVALUATION_CHOICES = _evaluation_choices()
+
+# Training sets whose data have a validation hold-out, with its loader
+# (for a validation meta-objective).
+VALIDATION_DATA = collections.OrderedDict(
+    (stem, entry.validation) for stem, entry in TRAINING_SETS.items()
+    if entry.validation is not None)
 
 
 def flag_name(stem):
@@ -550,26 +648,11 @@ def flag_name(stem):
   return "include_%s_problems" % stem
 
 
-def call_set(set_fn, data_dir=None):
-  """Calls a set function, passing `data_dir` when it reads real data."""
-  if "data_dir" in inspect.signature(set_fn).parameters:
-    return set_fn(data_dir=data_dir)
-  return set_fn()
-
-
 def _check_stems(registry, stems):
   unknown = sorted(s for s in stems if s not in registry)
   if unknown:
     raise ValueError("unknown problem set(s) %s; known: %s" %
                      (", ".join(unknown), ", ".join(registry)))
-
-
-# Training sets whose data have a validation hold-out, with its loader
-# (for a validation meta-objective).
-VALIDATION_DATA = collections.OrderedDict([
-    ("mnist_conv", datasets.mnist_validation),
-    ("mnist_mlp", datasets.mnist_validation),
-])
 
 
 def training_problems(stems, data_dir=None, validation=False):
@@ -606,9 +689,9 @@ def training_problems(stems, data_dir=None, validation=False):
               flag_name(without[0]),
               ", ".join("--" + flag_name(s) for s in VALIDATION_DATA)))
   problems = []
-  for stem, set_fn in TRAINING_SETS.items():
+  for stem, entry in TRAINING_SETS.items():
     if stem in stems:
-      entries = call_set(set_fn, data_dir)
+      entries = entry.problems(data_dir)
       if validation:
         held_out = VALIDATION_DATA[stem](data_dir=data_dir)
         entries = [(spec, datasets.Splits(dataset, held_out, None), batch)
@@ -625,9 +708,9 @@ def _selected_problems(registry, stems, data_dir):
   stems = set(stems)
   _check_stems(registry, stems)
   problems = []
-  for stem, set_fn in registry.items():
+  for stem, entry in registry.items():
     if stem in stems:
-      problems.extend(call_set(set_fn, data_dir))
+      problems.extend(entry.problems(data_dir))
   return problems
 
 

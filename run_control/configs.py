@@ -5,7 +5,10 @@ carries its default, its help text and, where the command line spells it
 differently, the original's flag name. Everything else is derived from the
 class: the entry points' absl flags (`define_flags`), a config from parsed
 flag values (`from_flags`) and the rows of a flag table (`flag_rows`).
-Nothing here reads flags.
+A field of type bool, int, float or str (or Optional of one) is a flag of
+that type; a field of type Tuple[X, ...] (X one of int, float, str) is a
+comma-separated list flag, whose values are strings until `from_flags`
+converts them to X. Nothing here reads flags.
 
 Example:
   @dataclasses.dataclass(frozen=True)
@@ -53,18 +56,40 @@ def flag_name(field):
 
 
 def flag_default(field):
-  """The command-line default of a `setting` field."""
-  return field.metadata.get(_FLAG_DEFAULT, field.default)
+  """The command-line default of a `setting` field (a list field's: a list
+  of strings)."""
+  default = field.metadata.get(_FLAG_DEFAULT, field.default)
+  if isinstance(default, tuple):
+    return [str(v) for v in default]
+  return default
+
+
+def _list_element(kind):
+  """X of a Tuple[X, ...] annotation (X one of int, float, str), else None."""
+  if typing.get_origin(kind) is tuple:
+    arguments = typing.get_args(kind)
+    if (len(arguments) == 2 and arguments[1] is Ellipsis and
+        arguments[0] in (int, float, str)):
+      return arguments[0]
+  return None
+
+
+def _annotation(config_class, field):
+  kind = typing.get_type_hints(config_class)[field.name]
+  if typing.get_origin(kind) is typing.Union:  # Optional[int] and the like
+    kind = next(a for a in typing.get_args(kind) if a is not type(None))
+  return kind
 
 
 def flag_type(config_class, field):
-  """bool, int, float or str: the flag type of a field's annotation."""
-  hints = typing.get_type_hints(config_class)
-  kind = hints[field.name]
-  if typing.get_origin(kind) is typing.Union:  # Optional[int] and the like
-    kind = next(a for a in typing.get_args(kind) if a is not type(None))
+  """bool, int, float or str: the flag type of a field's annotation; list
+  for a Tuple[X, ...] field (a comma-separated list flag)."""
+  kind = _annotation(config_class, field)
+  if _list_element(kind) is not None:
+    return list
   if kind not in (bool, int, float, str):
-    raise TypeError("%s.%s: a flag must be bool, int, float or str, not %r" %
+    raise TypeError("%s.%s: a flag must be bool, int, float, str or "
+                    "Tuple[X, ...] of one of the three, not %r" %
                     (config_class.__name__, field.name, kind))
   return kind
 
@@ -85,7 +110,8 @@ def define_flags(config_class, flag_values=None, skip=()):
   """
   from absl import flags  # pylint: disable=g-import-not-at-top
   definers = {str: flags.DEFINE_string, int: flags.DEFINE_integer,
-              float: flags.DEFINE_float, bool: flags.DEFINE_boolean}
+              float: flags.DEFINE_float, bool: flags.DEFINE_boolean,
+              list: flags.DEFINE_list}
   where = {} if flag_values is None else {"flag_values": flag_values}
   for name, kind, default, help_text in flag_rows(config_class):
     if name not in skip:
@@ -97,17 +123,35 @@ def from_flags(config_class, values, **overrides):
 
   Args:
     config_class: a config dataclass.
-    values: dict flag name -> value (e.g. every parsed flag).
+    values: dict flag name -> value (e.g. every parsed flag); a list flag's
+      strings become a tuple of its field's element type.
     **overrides: fields given directly (those not made with `setting`, or
       a value the program computes).
+
+  Raises:
+    ValueError: a list flag's string that is not of its element type.
   """
-  kwargs = {f.name: values[flag_name(f)] for f in flag_fields(config_class)
-            if flag_name(f) in values}
+  kwargs = {}
+  for field in flag_fields(config_class):
+    name = flag_name(field)
+    if name not in values or field.name in overrides:
+      continue
+    value = values[name]
+    element = _list_element(_annotation(config_class, field))
+    if element is not None and value is not None:
+      value = tuple(element(v) for v in value)
+    kwargs[field.name] = value
   kwargs.update(overrides)
   return config_class(**kwargs)
 
 
 def to_flags(config):
-  """dict flag name -> value of a config's `setting` fields."""
-  return {flag_name(f): getattr(config, f.name)
-          for f in flag_fields(type(config))}
+  """dict flag name -> value of a config's `setting` fields (a list
+  field's: a list of strings, as its flag parses)."""
+  result = {}
+  for field in flag_fields(type(config)):
+    value = getattr(config, field.name)
+    if isinstance(value, tuple):
+      value = [str(v) for v in value]
+    result[flag_name(field)] = value
+  return result

@@ -2,6 +2,7 @@
 
 from tests import test_util
 
+import dataclasses
 import fcntl
 import fnmatch
 import hashlib
@@ -18,8 +19,12 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 import metatest
+from evaluation import campaign
+from evaluation import config
 from evaluation import flatness
+from evaluation import optimizers
 from evaluation import summary
+from evaluation import tuning
 from optimizer import checkpoints
 from optimizer import settings
 from run_control import atomic
@@ -109,6 +114,12 @@ def leftovers(root):
                  for pattern in atomic.LEFTOVER_PATTERNS)]
 
 
+def _optimizers(*args):
+  """The `config.Optimizers` of a metatest.py command line."""
+  values, explicit = metatest.parse_flags(["metatest.py"] + list(args))
+  return metatest.campaign_settings(values, explicit).optimizers
+
+
 class FlagTest(test_util.TestCase):
 
   def test_every_original_flag_has_its_default(self):
@@ -124,47 +135,87 @@ class FlagTest(test_util.TestCase):
   def test_the_hard_coded_values_became_flags_with_the_original_values(self):
     values, _ = metatest.parse_flags(["metatest.py"])
     self.assertEqual(metatest.seeds(values), [6, 12, 18, 24, 30])
-    grids = [metatest.baseline_grid(values, name)
+    settings_ = metatest.campaign_settings(values)
+    self.assertEqual(settings_.runs.seeds, (6, 12, 18, 24, 30))
+    grids = [optimizers.baseline_grid(settings_.optimizers, name)
              for name in ("SGD", "Adam", "Adagrad")]
     self.assertEqual([[p.low for p in grid] for grid in grids],
                      [[1e-3], [1e-4], [1e-5]])
 
   def test_a_learning_rate_flag_takes_one_value_or_a_grid(self):
-    values, _ = metatest.parse_flags(["metatest.py",
-                                      "--adam_learning_rate=0.003"])
-    self.assertEqual([p.low for p in metatest.baseline_grid(values, "Adam")],
-                     [0.003])
-    values, _ = metatest.parse_flags([
-        "metatest.py", "--rmsprop_learning_rate=1e-4,3e-4,1e-3"])
-    self.assertEqual(
-        [p.low for p in metatest.baseline_grid(values, "RMSProp")],
-        [1e-4, 3e-4, 1e-3])
+    self.assertEqual([p.low for p in optimizers.baseline_grid(
+        _optimizers("--adam_learning_rate=0.003"), "Adam")], [0.003])
+    self.assertEqual([p.low for p in optimizers.baseline_grid(
+        _optimizers("--rmsprop_learning_rate=1e-4,3e-4,1e-3"), "RMSProp")],
+                     [1e-4, 3e-4, 1e-3])
 
   def test_the_learned_grid_gets_the_size_of_the_baseline_grids(self):
-    values, _ = metatest.parse_flags([
-        "metatest.py", "--compare_with=Adam",
-        "--adam_learning_rate=1e-4,1e-3,1e-2"])
     out = io.StringIO()
     optimizer_values = settings.complete({})
-    grids = metatest.grids(values, ["L2o", "Adam"], optimizer_values, out)
+    grids = optimizers.grids(
+        _optimizers("--compare_with=Adam",
+                    "--adam_learning_rate=1e-4,1e-3,1e-2"),
+        optimizer_values, out)
     self.assertLen(grids["L2o"], 3)
     self.assertEqual(grids["L2o"][0].label, "1e-06:0.01")
     self.assertIn("default 3-point grid", out.getvalue())
-    values, _ = metatest.parse_flags([
-        "metatest.py", "--compare_with=Adam", "--init_lr_grid=1e-3",
-        "--adam_learning_rate=1e-4,1e-3,1e-2"])
-    grids = metatest.grids(values, ["L2o", "Adam"], optimizer_values, out)
+    given = _optimizers("--compare_with=Adam", "--init_lr_grid=1e-3",
+                        "--adam_learning_rate=1e-4,1e-3,1e-2")
+    grids = optimizers.grids(given, optimizer_values, out)
     self.assertEqual([p.label for p in grids["L2o"]], ["1e-06:0.01", "0.001"])
     # An optimizer without initial learning rates has one point, and
     # cannot be given a grid.
     other = settings.complete({"optimizer": "GlobalLearningRate"})
-    values["init_lr_grid"] = []
-    self.assertLen(metatest.grids(values, ["L2o", "Adam"], other, out)["L2o"],
-                   1)
-    values["init_lr_grid"] = ["1e-3"]
+    self.assertLen(optimizers.grids(
+        dataclasses.replace(given, initial_learning_rates=()), other,
+        out)["L2o"], 1)
     with self.assertRaisesRegex(metatest.FlagError,
                                 "^--init_lr_grid: the GlobalLearningRate "):
-      metatest.grids(values, ["L2o", "Adam"], other, out)
+      optimizers.grids(given, other, out)
+
+  def test_every_setting_flag_reaches_its_config_field(self):
+    values, explicit = metatest.parse_flags([
+        "metatest.py", "--train_dir=t", "--save_dir=s", "--model_name=m",
+        "--restore_model_name=model.ckpt-3", "--test_optimizer=Adam",
+        "--compare_with=L2o,SGD", "--num_testing_itrs=7", "--seeds=3,1",
+        "--noseed_batch_order", "--record_every=2", "--log_every=5",
+        "--data_dir=d", "--init_lr_grid=1e-3,1e-5:1e-4",
+        "--adam_learning_rate=1e-3,1e-2", "--metrics_every=4",
+        "--metrics_subset=9", "--nohessian_metrics",
+        "--hessian_lanczos_steps=6", "--hessian_trace_probes=2",
+        "--hessian_max_samples=11", "--hessian_spectrum", "--noplot",
+        "--include_mnist_conv_heldout_problems", "--include_lasso_problems",
+        "--include_mnist_mlp_problems", "--max_lr=0.1", "--task=3"])
+    settings_ = metatest.campaign_settings(values, explicit, ["p", "-x"])
+    self.assertEqual(settings_.optimizers, config.Optimizers(
+        test_optimizer="Adam", compare_with=("L2o", "SGD"), train_dir="t",
+        checkpoint_name="model.ckpt-3",
+        initial_learning_rates=("1e-3", "1e-5:1e-4"),
+        learning_rates={"SGD": ("0.001",), "Adam": ("1e-3", "1e-2"),
+                        "Adagrad": ("1e-05",), "RMSProp": ("0.0001",),
+                        "Momentum": ("0.001",)},
+        settings=settings.complete({"max_lr": 0.1}),
+        explicit_settings=frozenset(["max_lr"])))
+    self.assertEqual(settings_.optimizers.names, ["Adam", "L2o", "SGD"])
+    # The problem sets in the registry's order, whatever the flags' order.
+    self.assertEqual(settings_.runs, config.Runs(
+        num_steps=7, seeds=(3, 1), seed_batch_order=False, record_every=2,
+        log_every=5, data_dir="d",
+        problem_sets=("mnist_mlp", "lasso", "mnist_conv_heldout")))
+    self.assertEqual(settings_.measurements, config.Measurements(
+        metrics_every=4, metrics_subset=9, hessian=False, lanczos_steps=6,
+        trace_probes=2, hessian_max_samples=11, spectrum=True))
+    self.assertEqual(settings_.output, config.Output(
+        save_dir="s", model_name="m", plot=False, command=("p", "-x")))
+    # The flag defaults are the configs' defaults.
+    values, _ = metatest.parse_flags(["metatest.py"])
+    defaults = metatest.campaign_settings(values)
+    self.assertEqual(defaults.runs, config.Runs())
+    self.assertEqual(defaults.measurements, config.Measurements())
+    self.assertEqual(defaults.output, config.Output())
+    self.assertEqual(dataclasses.replace(defaults.optimizers,
+                                         learning_rates={}),
+                     config.Optimizers())
 
   def test_an_initial_learning_rate_point_sets_the_learned_rates(self):
     # Read back from the optimizer's state after the first step (the state
@@ -174,9 +225,9 @@ class FlagTest(test_util.TestCase):
     optimizer_values = settings.complete({})
     rates = {}
     for text in ("0.001", "1e-05", "1e-06:0.01"):
-      point = metatest.tuning.parse_initial_learning_rates(
+      point = tuning.parse_initial_learning_rates(
           [text], "init_lr_grid", (1e-6, 1e-2))[-1]
-      factory = metatest.optimizer_factory("L2o", optimizer_values, 7, point)
+      factory = optimizers.factory("L2o", optimizer_values, 7, point)
       with tf.Graph().as_default():
         var = tf.Variable(np.linspace(-1., 1., 40).astype(np.float32))
         optimizer = factory()
@@ -676,7 +727,7 @@ class EvaluationRunTest(test_util.TestCase):
                      [("L2o", "1e-06:0.01"), ("L2o", "0.001"),
                       ("Adam", "0.001"), ("Adam", "0.1")])
     for selection in document["selection"]:
-      self.assertEqual(selection["rule"], metatest.tuning.RULE_VALIDATION)
+      self.assertEqual(selection["rule"], tuning.RULE_VALIDATION)
       results = [r for r in document["results"]
                  if r["optimizer"] == selection["optimizer"]]
       # The chosen point has the lowest mean validation loss of the files.
@@ -771,7 +822,7 @@ class EvaluationRunTest(test_util.TestCase):
         heldout={"validation_loss": nan, "test_loss": 1.5,
                  "test_accuracy": nan}, curvature=curvature)
     out = io.StringIO()
-    metatest._report_seed(out, stats, "f")  # pylint: disable=protected-access
+    campaign.report_seed(out, stats, "f")
     self.assertEqual(
         out.getvalue(), "  final loss non-finite (last-100 mean non-finite), "
         "whole-data loss non-finite, validation loss non-finite, test loss "

@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 
 import metarun
 import metatest
+from evaluation import config
 from experiments import plan
 
 
@@ -68,13 +69,13 @@ class PlanTest(tf.test.TestCase):
       self.assertTrue(values["include_%s_problems" % stage.evaluation_set])
       self.assertEqual(values["save_dir"], stage.folder)
       if stage.variant in plan.VARIANT_NAMES:
-        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["test_optimizer"], config.LEARNED)
         self.assertEqual(values["train_dir"],
                          os.path.join("s", stage.variant, "meta_seed1"))
         self.assertEqual(values["restore_model_name"], "model.ckpt-0")
       elif stage.variant == plan.INITIAL:
         # The start the variants trained from, recorded by the first.
-        self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+        self.assertEqual(values["test_optimizer"], config.LEARNED)
         self.assertEqual(values["train_dir"], os.path.join(
             "s", plan.VARIANT_NAMES[0], "meta_seed1"))
         self.assertEqual(values["restore_model_name"], "model.ckpt-initial")
@@ -91,7 +92,7 @@ class PlanTest(tf.test.TestCase):
     for stage in added:
       values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
       metatest.validate_flags(values)
-      self.assertEqual(values["test_optimizer"], metatest.LEARNED)
+      self.assertEqual(values["test_optimizer"], config.LEARNED)
       self.assertEqual(values["train_dir"], "ref")
       self.assertEqual(values["restore_model_name"], "model.ckpt-0")
       names = [s.variant for s in with_reference
@@ -102,6 +103,16 @@ class PlanTest(tf.test.TestCase):
     kinds = [s.kind for s in all_stages]
     self.assertEqual(kinds, sorted(kinds, key=["train", "evaluate"].index))
     self.assertLen({s.folder for s in evaluations}, len(evaluations))
+
+  def test_the_sets_facts_are_the_problem_set_registry_s(self):
+    self.assertEqual(
+        [(e.name, e.heldout, e.conv) for e in plan.EVALUATION_SETS],
+        [("mnist_mlp_relu", False, False),
+         ("fashion_mnist_mlp_relu_heldout", True, False),
+         ("fashion_mnist_conv_heldout", True, True)])
+    budget = plan.Budget(mlp_steps=300, conv_steps=70)
+    self.assertEqual([budget.steps(e) for e in plan.EVALUATION_SETS],
+                     [300, 300, 70])
 
   def test_each_meta_seed_trains_every_variant_and_has_its_initial(self):
     budget = plan.Budget(meta_seeds=(1, 2))

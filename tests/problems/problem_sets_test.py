@@ -37,9 +37,9 @@ def _worker_server():
   return tf.train.Server(cluster, job_name="worker", task_index=0)
 
 
-def _entries(set_fn, data_dir):
+def _entries(problem_set, data_dir):
   """(spec, dataset, batch_size) triples; test_problems' 5-tuples trimmed."""
-  return [entry[:3] for entry in problem_sets.call_set(set_fn, data_dir)]
+  return [entry[:3] for entry in problem_set.problems(data_dir)]
 
 
 class _ProblemChecks(object):
@@ -95,17 +95,17 @@ class EveryProblemBuildsTest(_ProblemChecks, tf.test.TestCase,
     super().tearDownClass()
 
   @parameterized.named_parameters(*_ALL_SETS)
-  def test_set_builds_with_finite_objective_and_gradients(self, set_fn):
-    entries = _entries(set_fn, self.data_dir)
+  def test_set_builds_with_finite_objective_and_gradients(self, problem_set):
+    entries = _entries(problem_set, self.data_dir)
     self.assertNotEmpty(entries)
     # The worker adapter places its model on "/job:worker": give it one.
     target = ""
-    if set_fn is problem_sets.adapter_rosenbrock_worker:
+    if problem_set.build is problem_sets.adapter_rosenbrock_worker:
       self.server = _worker_server()
       target = self.server.target
     for i, (spec, dataset, batch_size) in enumerate(entries):
       self.assertEqual(dataset is None, batch_size is None)
-      where = "%s[%d] %s" % (set_fn.__name__, i, spec.callable.__name__)
+      where = "%s[%d] %s" % (problem_set.name, i, spec.callable.__name__)
       self._check_problem(spec, dataset, batch_size, where, target)
 
 
@@ -114,10 +114,10 @@ class RegistryTest(tf.test.TestCase):
   def test_flag_names_follow_the_originals_pattern(self):
     self.assertEqual(problem_sets.flag_name("mnist_mlp"),
                      "include_mnist_mlp_problems")
-    self.assertEqual(problem_sets.TRAINING_SETS["noisy_quadratic"],
-                     problem_sets.quadratic_problems_noisy)
-    self.assertEqual(problem_sets.EVALUATION_SETS["mnist_mlp"],
-                     problem_sets.test_mnist_mlp_problems)
+    self.assertIs(problem_sets.TRAINING_SETS["noisy_quadratic"].build,
+                  problem_sets.quadratic_problems_noisy)
+    self.assertIs(problem_sets.EVALUATION_SETS["mnist_mlp"].build,
+                  problem_sets.test_mnist_mlp_problems)
     self.assertLen(problem_sets.TRAINING_SETS, 30)
     self.assertLen(problem_sets.EVALUATION_SETS, 6)
 
@@ -180,6 +180,87 @@ class RegistryTest(tf.test.TestCase):
     self.assertEqual(result.stdout.strip().splitlines()[-1], "30")
 
 
+_EVERY_ENTRY = [
+    ("%s_%s" % (kind, stem), entry)
+    for kind, registry in (("training", problem_sets.TRAINING_SETS),
+                           ("evaluation", problem_sets.EVALUATION_SETS),
+                           ("heldout", problem_sets.HELDOUT_SETS),
+                           ("other", problem_sets.OTHER_SETS))
+    for stem, entry in registry.items()]
+
+
+def _data_dir_with(root, names):
+  """A data folder holding fake copies of the named real data sets only."""
+  for name in names:
+    if name == problem_sets.CIFAR10:
+      test_util.write_fake_cifar10(os.path.join(root,
+                                                data_files.CIFAR10_FOLDER))
+    else:
+      test_util.write_fake_mnist(os.path.join(root, name.replace("_", "-")))
+  return root
+
+
+def _is_conv_net(spec):
+  return isinstance(spec.callable, type) and issubclass(
+      spec.callable, (pg.ConvNet, pg.PooledConvNet))
+
+
+class FactsTest(tf.test.TestCase, parameterized.TestCase):
+  """Each registry entry's facts are those of the problems it returns."""
+
+  @parameterized.named_parameters(*_EVERY_ENTRY)
+  def test_the_facts_are_those_of_the_set_s_problems(self, problem_set):
+    self.assertEqual(
+        bool(problem_set.data),
+        "data_dir" in inspect.signature(problem_set.build).parameters)
+    self.assertContainsSubset(problem_set.data, problem_sets.DATA_SETS)
+    with tempfile.TemporaryDirectory() as tmp:
+      # The data sets it names are all it reads: no other is there.
+      entries = problem_set.problems(_data_dir_with(tmp, problem_set.data))
+    self.assertNotEmpty(entries)
+    self.assertEqual([isinstance(e[1], datasets.Splits) for e in entries],
+                     [problem_set.heldout] * len(entries))
+    conv = [_is_conv_net(e[0]) for e in entries]
+    self.assertEqual(problem_set.conv, all(conv))
+
+  def test_every_set_an_evaluation_selects_is_all_conv_or_all_not(self):
+    with tempfile.TemporaryDirectory() as tmp:
+      data_dir = _data_dir_with(tmp, problem_sets.DATA_SETS)
+      for stem, entry in problem_sets.EVALUATION_CHOICES.items():
+        conv = {_is_conv_net(e[0]) for e in entry.problems(data_dir)}
+        self.assertEqual(conv, {entry.conv}, stem)
+
+  def test_the_sets_facts_as_documented(self):
+    choices = problem_sets.EVALUATION_CHOICES
+    self.assertEqual([s for s, e in choices.items() if e.conv], [
+        "mnist_conv", "mnist_conv_orig", "cifar10_conv",
+        "fashion_mnist_conv_heldout", "mnist_conv_heldout"])
+    self.assertEqual([s for s, e in choices.items() if e.heldout],
+                     list(problem_sets.HELDOUT_SETS))
+    self.assertEqual(choices["cifar10_conv"].data, ("cifar10",))
+    self.assertEqual(choices["fashion_mnist_mlp_heldout"].data,
+                     ("fashion_mnist",))
+    self.assertEqual(choices["mnist_mlp_relu"].data, ("mnist",))
+    self.assertEqual(choices["quadratic"].data, ())
+    self.assertEqual(dict(problem_sets.VALIDATION_DATA), {
+        "mnist_conv": datasets.mnist_validation,
+        "mnist_mlp": datasets.mnist_validation})
+
+  def test_an_evaluation_selects_the_evaluation_copy_then_the_others(self):
+    choices = problem_sets.EVALUATION_CHOICES
+    self.assertEqual(
+        list(choices),
+        list(problem_sets.EVALUATION_SETS) +
+        [s for s in problem_sets.TRAINING_SETS
+         if s not in problem_sets.EVALUATION_SETS] +
+        list(problem_sets.HELDOUT_SETS))
+    self.assertIs(choices["mnist_conv"].build,
+                  problem_sets.test_mnist_conv_problems)
+    self.assertIs(choices["lasso"].build, problem_sets.lasso_problems)
+    self.assertEqual(choices["mnist_mlp_relu"].name,
+                     "test_mnist_mlp_relu_problems")
+
+
 def _logits_at_zero_weights(spec, output_bias):
   """The built network's logits with all parameters zero but the last bias."""
   with tf.Graph().as_default():
@@ -212,8 +293,8 @@ class HeldoutSetsTest(_ProblemChecks, tf.test.TestCase,
     super().tearDownClass()
 
   @parameterized.named_parameters(*problem_sets.HELDOUT_SETS.items())
-  def test_set_returns_splits_batch_128_and_builds(self, set_fn):
-    entries = problem_sets.call_set(set_fn, self.data_dir)
+  def test_set_returns_splits_batch_128_and_builds(self, problem_set):
+    entries = problem_set.problems(self.data_dir)
     self.assertLen(entries, 1)
     spec, splits, batch_size = entries[0]
     self.assertIsInstance(splits, datasets.Splits)
@@ -221,7 +302,7 @@ class HeldoutSetsTest(_ProblemChecks, tf.test.TestCase,
     self.assertEqual([d.size for d in splits], [10, 5000, 30])
     for name, dataset in zip(splits._fields, splits):
       self._check_problem(spec, dataset, batch_size,
-                          "%s on %s" % (set_fn.__name__, name))
+                          "%s on %s" % (problem_set.name, name))
 
   @parameterized.parameters("mnist", "fashion_mnist")
   def test_splits_come_from_the_data_dirs_files(self, data_set):
@@ -310,8 +391,9 @@ class HeldoutRegistryTest(tf.test.TestCase):
                      "include_mnist_conv_heldout_problems")
 
   def test_every_set_function_takes_data_dir(self):
-    for set_fn in problem_sets.HELDOUT_SETS.values():
-      self.assertIn("data_dir", inspect.signature(set_fn).parameters)
+    for problem_set in problem_sets.HELDOUT_SETS.values():
+      self.assertIn("data_dir",
+                    inspect.signature(problem_set.build).parameters)
 
 
 if __name__ == "__main__":

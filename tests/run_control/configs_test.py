@@ -44,6 +44,36 @@ class ConfigsTest(unittest.TestCase):
     with self.assertRaises(dataclasses.FrozenInstanceError):
       config.rate = 1.
 
+  def test_a_tuple_field_is_a_list_flag_of_its_element_type(self):
+
+    @dataclasses.dataclass(frozen=True)
+    class Runs:
+      seeds: typing.Tuple[int, ...] = configs.setting((6, 12), "Seeds.")
+      grid: typing.Tuple[str, ...] = configs.setting(
+          (), "Grid.", flag="init_lr_grid")
+
+    self.assertEqual(configs.flag_rows(Runs), [
+        ("seeds", list, ["6", "12"], "Seeds."),
+        ("init_lr_grid", list, [], "Grid.")])
+    values = flags.FlagValues()
+    configs.define_flags(Runs, values)
+    values(["prog"])
+    self.assertEqual(values["seeds"].value, ["6", "12"])
+    self.assertEqual(values["init_lr_grid"].value, [])
+    values(["prog", "--seeds=3,30,300", "--init_lr_grid=1e-3,1e-6:1e-2"])
+    parsed = {name: values[name].value for name in values}
+    config = configs.from_flags(Runs, parsed)
+    self.assertEqual(config, Runs(seeds=(3, 30, 300),
+                                  grid=("1e-3", "1e-6:1e-2")))
+    self.assertEqual(configs.to_flags(config),
+                     {"seeds": ["3", "30", "300"],
+                      "init_lr_grid": ["1e-3", "1e-6:1e-2"]})
+    # An override is taken as it is, not converted.
+    self.assertEqual(configs.from_flags(Runs, {"seeds": ["x"]},
+                                        seeds=(1,)).seeds, (1,))
+    with self.assertRaises(ValueError):
+      configs.from_flags(Runs, {"seeds": ["x"]})
+
   def test_a_field_that_cannot_be_a_flag_is_refused(self):
 
     @dataclasses.dataclass(frozen=True)
@@ -52,6 +82,14 @@ class ConfigsTest(unittest.TestCase):
 
     with self.assertRaisesRegex(TypeError, "Bad.sizes"):
       configs.flag_rows(Bad)
+
+    @dataclasses.dataclass(frozen=True)
+    class Nested:
+      pairs: typing.Tuple[typing.Tuple[int, int], ...] = configs.setting(
+          (), "Pairs.")
+
+    with self.assertRaisesRegex(TypeError, "Nested.pairs"):
+      configs.flag_rows(Nested)
 
 
 if __name__ == "__main__":
