@@ -26,7 +26,7 @@ summary.json, comparison.md and the figures once, at the end. SIGINT
 143, leaving every file complete and an earlier run's summary.json as it
 was. Two runs of the same command write the same pickles, bit for bit
 (except on the problem sets with gradient noise, drawn unseeded as in the
-original; see the README).
+original; see docs/evaluation.md).
 
 Examples:
   # The original README's evaluation command (the published checkpoint):
