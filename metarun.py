@@ -149,6 +149,7 @@ def validate_flags(values):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
   _check_float_flags(values)
+  _check_meta_optimizer_flags(values)
   from meta_training import estimators  # pylint: disable=g-import-not-at-top
   if values["gradient_estimator"] not in estimators.names():
     raise FlagError("--gradient_estimator=%s: unknown estimator; expected one "
@@ -208,8 +209,10 @@ def validate_flags(values):
 # Float flags beyond the optimizer's (settings.check covers those) whose
 # value must be positive, or at least zero; each must be finite. A NaN
 # --meta_learning_rate made every later checkpoint NaN.
-_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level")
-_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta")
+_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level",
+                    "meta_adam_epsilon")
+_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta", "gradient_clip_norm",
+                        "meta_loss_ceiling")
 
 
 def _float_flags():
@@ -233,9 +236,45 @@ def _check_float_flags(values):
       raise FlagError("--%s=%s: must be positive" % (name, value))
     if name in _NON_NEGATIVE_FLOATS and value < 0:
       raise FlagError("--%s=%s: must not be negative" % (name, value))
-  if not 0 <= values["rms_decay"] < 1:
-    raise FlagError("--rms_decay=%s: must lie in [0, 1)" %
-                    values["rms_decay"])
+  for name in ("rms_decay", "meta_adam_beta1", "meta_adam_beta2"):
+    if not 0 <= values[name] < 1:
+      raise FlagError("--%s=%s: must lie in [0, 1)" % (name, values[name]))
+  if 0 < values["meta_loss_ceiling"] <= 1:
+    raise FlagError("--meta_loss_ceiling=%s: must exceed 1 (a multiple of "
+                    "the trajectory's first objective), or be 0 for off" %
+                    values["meta_loss_ceiling"])
+
+
+def _check_meta_optimizer_flags(values):
+  """The meta-optimizer's choices, schedule and trained groups.
+
+  Raises:
+    FlagError: naming the first bad flag.
+  """
+  if values["meta_optimizer"] not in ("rmsprop", "adam"):
+    raise FlagError("--meta_optimizer=%s: expected rmsprop or adam" %
+                    values["meta_optimizer"])
+  for name in ("meta_learning_rate_warmup", "meta_learning_rate_decay_steps"):
+    if values[name] < 0:
+      raise FlagError("--%s=%d: must not be negative" % (name, values[name]))
+  schedule = values["meta_learning_rate_schedule"]
+  if schedule not in ("constant", "cosine"):
+    raise FlagError("--meta_learning_rate_schedule=%s: expected constant or "
+                    "cosine" % schedule)
+  if schedule == "cosine" and values["meta_learning_rate_decay_steps"] <= 0:
+    raise FlagError("--meta_learning_rate_schedule=cosine needs "
+                    "--meta_learning_rate_decay_steps > 0")
+  groups = values["meta_parameter_groups"]
+  if groups:
+    from optimizer import registry  # pylint: disable=g-import-not-at-top
+    known = [name for name, _ in registry.optimizer_class(
+        values["optimizer"]).META_PARAMETER_GROUPS]
+    unknown = [g for g in groups if g not in known]
+    if unknown:
+      raise FlagError("--meta_parameter_groups=%s: %s has no group %s; its "
+                      "groups: %s" % (",".join(groups), values["optimizer"],
+                                      ", ".join(unknown),
+                                      ", ".join(known) or "none"))
 
 
 def cluster_config(values):

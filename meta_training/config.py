@@ -73,6 +73,43 @@ class MetaOptimizer:
       "truncated_backprop", "Meta-gradient estimator (meta_training/"
       "estimators): truncated_backprop, the original's backpropagation "
       "through each partial unroll.")
+  # The options below default to the original's behaviour (off).
+  meta_optimizer: str = setting(
+      "rmsprop", "Meta-optimizer: rmsprop (the original: TF1 RMSProp, its "
+      "mean-square slot starting at 1) or adam.")
+  adam_beta1: float = setting(0.9, "Adam meta-optimizer: first-moment "
+                              "decay.", flag="meta_adam_beta1")
+  adam_beta2: float = setting(0.999, "Adam meta-optimizer: second-moment "
+                              "decay.", flag="meta_adam_beta2")
+  adam_epsilon: float = setting(1e-8, "Adam meta-optimizer: epsilon.",
+                                flag="meta_adam_epsilon")
+  gradient_clip_norm: float = setting(
+      0., "Clip the meta-gradients (after --gradient_clip_level) to this "
+      "global norm; 0: no norm clipping.")
+  warmup_steps: int = setting(
+      0, "Meta-updates over which the meta-learning rate rises linearly "
+      "from 0 to --meta_learning_rate; 0: none.",
+      flag="meta_learning_rate_warmup")
+  decay: str = setting(
+      "constant", "Meta-learning-rate schedule after the warm-up: constant, "
+      "or cosine (down to 0 over --meta_learning_rate_decay_steps "
+      "meta-updates).", flag="meta_learning_rate_schedule")
+  decay_steps: int = setting(
+      0, "Meta-updates of the cosine decay after the warm-up.",
+      flag="meta_learning_rate_decay_steps")
+  loss_ceiling: float = setting(
+      0., "Bounded meta-loss: each step's objective relative to the "
+      "trajectory's first is clipped at this ceiling, and a non-finite one "
+      "(or a step a diverged unroll did not reach) counts as the ceiling; a "
+      "meta-gradient with a non-finite entry is then skipped and counted. "
+      "0: off (the original's unbounded meta-objective).",
+      flag="meta_loss_ceiling")
+  train_groups: Tuple[str, ...] = setting(
+      (), "Meta-train only these named groups of the optimizer's "
+      "meta-parameters (HierarchicalRNN: rnn_initial_states, level0_rnn, "
+      "level1_rnn, level2_rnn, update_readout, learning_rate_readout, "
+      "decay_readouts); the others stay at their start. Empty: all.",
+      flag="meta_parameter_groups")
 
 
 @dataclasses.dataclass(frozen=True)

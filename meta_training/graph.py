@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 from meta_training import config
 from meta_training import estimators
 from meta_training import unroll as unroll_lib
+from optimizer import provenance
 from optimizer import trainable_optimizer
 from optimizer import utils
 
@@ -59,14 +60,18 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                                 scope=OPTIMIZER_SCOPE)
   arguments = regularizer.graph_arguments() if regularizer else {}
 
+  ceiling = settings.loss_ceiling or None
+
   def unroll_fn(meta_values=None, forward_only=False):
     return unroll_lib.build_unroll(optimizer, problem, meta_values=meta_values,
-                                   forward_only=forward_only, **arguments)
+                                   forward_only=forward_only,
+                                   meta_loss_ceiling=ceiling, **arguments)
 
   out = unroll_fn()
   global_step = tf.train.get_or_create_global_step()
   estimator = estimators.make(settings.gradient_estimator, estimators.Context(
-      out, unroll_fn, meta_vars, global_step, settings, imitation))
+      out, unroll_fn, trained_variables(meta_vars, optimizer, settings),
+      global_step, settings, imitation))
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in
                             zip(out.carried_variables, out.carried_values)])
   loop_var_values = [tf.placeholder(var.dtype.base_dtype, var.get_shape())
@@ -92,6 +97,31 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                    propagate_op, summary_op, saver, progress, best_evaluation,
                    meta_saver, loop_var_values, load_loop_vars_op,
                    evaluation_output)
+
+
+def trained_variables(meta_vars, optimizer, settings):
+  """The meta-parameters meta-training updates: those of the named groups
+  `settings.train_groups` (see `TrainableOptimizer.META_PARAMETER_GROUPS`),
+  or all of them.
+
+  Raises:
+    ValueError: a group the optimizer does not have, or none left.
+  """
+  if not settings.train_groups:
+    return meta_vars
+  groups = type(optimizer).META_PARAMETER_GROUPS
+  known = [name for name, _ in groups]
+  unknown = [g for g in settings.train_groups if g not in known]
+  if unknown:
+    raise ValueError("%s has no meta-parameter group %s; its groups: %s" % (
+        type(optimizer).__name__, ", ".join(unknown),
+        ", ".join(known) or "none"))
+  chosen = [v for v in meta_vars
+            if provenance.group_of(v.op.name, groups) in settings.train_groups]
+  if not chosen:
+    raise ValueError("the groups %s hold no meta-parameter of this %s" % (
+        ", ".join(settings.train_groups), type(optimizer).__name__))
+  return chosen
 
 
 def _counters():

@@ -91,6 +91,7 @@ class MetaTrainer(object):
     self.writer = session_lib.NoSummaries()
     self.start = None
     self.moved = self.at_start = None
+    self._skipped = 0
     self._progress = None
     # The draw under way: its session, graph and the last training data.
     self._sess = self._graph = self._last_data = None
@@ -162,6 +163,8 @@ class MetaTrainer(object):
     self.done_now = max(self.done_now, done)
     if self.role.writes:
       self.best = float(sess.run(graph.best_evaluation))
+    if graph.estimator.skipped is not None:
+      self._skipped = int(sess.run(graph.estimator.skipped))
     if self._progress is None:
       self._progress = Progress(self.total, done, self.out)
     first = max(done - draw * per_draw, 0)
@@ -195,6 +198,13 @@ class MetaTrainer(object):
                "(non-finite meta-gradients are zeroed; lower "
                "--meta_learning_rate if this persists)" %
                (k + 1, self.total, meta_objective))
+    if graph.estimator.skipped is not None:
+      skipped = int(sess.run(graph.estimator.skipped))
+      if skipped > self._skipped:
+        self.log("warning: meta-iteration %d/%d: %d meta-update(s) skipped "
+                 "for a non-finite meta-gradient (%d in all)" %
+                 (k + 1, self.total, skipped - self._skipped, skipped))
+      self._skipped = skipped
     cost, stop = None, False
     period = self.settings.evaluation.period
     if self.role.evaluates and (local_k + 1) % period == 0:

@@ -7,15 +7,11 @@ The loop (meta_training/loop.py) only prepares feeds and reads what `run`
 returns; which unrolls are built, at which meta-parameter values, and how
 their objectives become a meta-update is the estimator's business.
 
-Helpers shared by the estimators: the meta-optimizer and the treatment of
-raw meta-gradients (non-finite entries zeroed, then clipped by value).
+How an estimate becomes a meta-update (meta-optimizer, schedule, clipping)
+is shared by the estimators: `meta_update`.
 """
 
 import collections
-
-import tensorflow.compat.v1 as tf
-
-from optimizer import utils
 
 Context = collections.namedtuple("Context", [
     "unroll",       # unroll.UnrollOutput at the meta-parameter variables
@@ -41,11 +37,14 @@ class GradientEstimator(object):
     unroll: the context's main unroll.
     gradients: (meta-variable, raw meta-gradient, applied meta-gradient)
       triples for the histogram summaries (may be empty).
+    skipped: the counter of meta-updates skipped for a non-finite estimate
+      (a variable; None when estimates are never skipped).
   """
 
   def __init__(self, context):
     self.unroll = context.unroll
     self.gradients = []
+    self.skipped = None
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     """One estimate and meta-update on the current partial unroll.
@@ -68,27 +67,3 @@ class GradientEstimator(object):
     """
     raise NotImplementedError
 
-
-def meta_optimizer(settings):
-  """The meta-optimizer of `settings` (a `config.MetaOptimizer`): TF1
-  RMSProp, as the original (its mean-square slot starts at 1)."""
-  return tf.train.RMSPropOptimizer(
-      settings.learning_rate, decay=settings.rms_decay,
-      epsilon=settings.rms_epsilon, use_locking=True)
-
-
-def clip(gradients, settings):
-  """Raw meta-gradients made finite (non-finite entries 0) and clipped to
-  [-gradient_clip, gradient_clip]."""
-  return [tf.clip_by_value(utils.make_finite(g, tf.zeros_like(g)),
-                           -settings.gradient_clip, settings.gradient_clip)
-          for g in (tf.convert_to_tensor(g) for g in gradients)]
-
-
-def apply(optimizer, gradients, meta_vars, global_step):
-  """The meta-update: `optimizer` applies `gradients` once every one of
-  them is computed (reads of reference variables alias their buffers, see
-  docs/fidelity.md E14)."""
-  with tf.control_dependencies(gradients):
-    return optimizer.apply_gradients(zip(gradients, meta_vars),
-                                     global_step=global_step)

@@ -11,6 +11,7 @@ imitation loss, minimised with the same meta-optimizer and slots.
 import tensorflow.compat.v1 as tf
 
 from meta_training.estimators import base
+from meta_training.estimators import meta_update
 
 
 class TruncatedBackprop(base.GradientEstimator):
@@ -29,10 +30,12 @@ class TruncatedBackprop(base.GradientEstimator):
     settings = context.settings
     self._meta_vars = context.meta_vars
     self._settings = settings
-    self._optimizer = base.meta_optimizer(settings)
     self._global_step = context.global_step
+    self._optimizer = meta_update.optimizer(settings, self._global_step)
     out = context.unroll
     self.train_op, raw, clipped = self._meta_update(out.meta_objective)
+    if settings.loss_ceiling:
+      self.skipped = meta_update.skipped_counter()
     self.gradients = list(zip(self._meta_vars, raw, clipped))
     self._pairs = list(zip(out.carried_variables, out.carried_values))
     self.carry_state = tf.placeholder_with_default(True, [],
@@ -50,9 +53,9 @@ class TruncatedBackprop(base.GradientEstimator):
       objective += l2_reg * tf.add_n([tf.reduce_sum(tf.square(v))
                                       for v in self._meta_vars])
     raw = tf.gradients(objective, self._meta_vars)
-    clipped = base.clip(raw, self._settings)
-    op = base.apply(self._optimizer, clipped, self._meta_vars,
-                    self._global_step)
+    clipped = meta_update.clip(raw, self._settings)
+    op = meta_update.apply(self._optimizer, raw, clipped, self._meta_vars,
+                           self._global_step, self._settings)
     return op, raw, clipped
 
   def _then_carry(self, op):
