@@ -187,6 +187,35 @@ class BadInputTest(tf.test.TestCase):
     metarun.validate_flags(_defaults(rms_decay=0., l2_reg=0., alpha=0.,
                                      objective_training_max_multiplier=2.))
 
+  def test_meta_optimizer_flags_are_checked(self):
+    self.assertEqual(self._error(meta_optimizer="sgd"),
+                     "--meta_optimizer=sgd: expected rmsprop or adam")
+    self.assertEqual(self._error(meta_adam_beta2=1.),
+                     "--meta_adam_beta2=1.0: must lie in [0, 1)")
+    self.assertEqual(self._error(meta_adam_epsilon=0.),
+                     "--meta_adam_epsilon=0.0: must be positive")
+    self.assertEqual(self._error(gradient_clip_norm=-1.),
+                     "--gradient_clip_norm=-1.0: must not be negative")
+    self.assertEqual(self._error(meta_learning_rate_warmup=-2),
+                     "--meta_learning_rate_warmup=-2: must not be negative")
+    self.assertEqual(self._error(meta_learning_rate_schedule="step"),
+                     "--meta_learning_rate_schedule=step: expected constant "
+                     "or cosine")
+    self.assertIn("needs --meta_learning_rate_decay_steps > 0",
+                  self._error(meta_learning_rate_schedule="cosine"))
+    self.assertIn("--meta_loss_ceiling=0.5: must exceed 1",
+                  self._error(meta_loss_ceiling=0.5))
+    self.assertEqual(
+        self._error(meta_parameter_groups=["update_readout", "nope"]),
+        "--meta_parameter_groups=update_readout,nope: HierarchicalRNN has "
+        "no group nope; its groups: rnn_initial_states, level0_rnn, "
+        "level1_rnn, level2_rnn, update_readout, learning_rate_readout, "
+        "decay_readouts")
+    metarun.validate_flags(_defaults(
+        meta_optimizer="adam", meta_learning_rate_schedule="cosine",
+        meta_learning_rate_decay_steps=100, meta_loss_ceiling=1.5,
+        meta_parameter_groups=["update_readout"]))
+
   def test_run_wide_values_are_checked(self):
     self.assertIn("--train_dir is empty", self._error(train_dir=""))
     self.assertIn("--seed=-1: expected an integer in [0, 2^31)",

@@ -87,6 +87,11 @@ def apply(meta_optimizer, raw, gradients, meta_vars, global_step, settings):
     if not settings.loss_ceiling:
       return meta_optimizer.apply_gradients(zip(gradients, meta_vars),
                                             global_step=global_step)
+    # Variables made inside the condition would be named after it (e.g.
+    # Adam's "cond_6/beta1_power"); an apply built (never run) outside it
+    # first makes the slots where a run without a ceiling has them, and the
+    # apply in the condition reuses them.
+    meta_optimizer.apply_gradients(zip(gradients, meta_vars))
     finite = tf.reduce_all([tf.reduce_all(tf.math.is_finite(
         tf.convert_to_tensor(g))) for g in raw])
     counter = skipped_counter()
