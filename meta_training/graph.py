@@ -67,7 +67,10 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                                    forward_only=forward_only,
                                    meta_loss_ceiling=ceiling, **arguments)
 
-  out = unroll_fn()
+  if estimators.forward_only(settings.gradient_estimator):
+    out = unroll_fn(forward_only=True)
+  else:
+    out = unroll_fn()
   global_step = tf.train.get_or_create_global_step()
   estimator = estimators.make(settings.gradient_estimator, estimators.Context(
       out, unroll_fn, trained_variables(meta_vars, optimizer, settings),

@@ -39,7 +39,16 @@ class GradientEstimator(object):
       triples for the histogram summaries (may be empty).
     skipped: the counter of meta-updates skipped for a non-finite estimate
       (a variable; None when estimates are never skipped).
+    FORWARD_ONLY: (class attribute) the estimator never differentiates the
+      main unroll, which is then built with the optimizer's forward step
+      (`build_unroll(forward_only=True)`).
+    IMITATION: (class attribute) the estimator has an imitation objective
+      (runs with `imitating`); without one it is never built with
+      `Context.imitation`.
   """
+
+  FORWARD_ONLY = False
+  IMITATION = False
 
   def __init__(self, context):
     self.unroll = context.unroll

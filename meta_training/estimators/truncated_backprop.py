@@ -25,6 +25,8 @@ class TruncatedBackprop(base.GradientEstimator):
   `imitation_update_and_carry` do the same for the imitation loss.
   """
 
+  IMITATION = True
+
   def __init__(self, context):
     super().__init__(context)
     settings = context.settings
