@@ -2,12 +2,15 @@
 
   truncated_backprop  the original: backpropagation through each partial
                       unroll, one meta-update per unroll.
+  es                  antithetic evolution strategies: forward-only runs of
+                      the partial unroll at perturbed meta-parameters.
 
 `--gradient_estimator` (`config.MetaOptimizer.gradient_estimator`) picks one
 by name; a new estimator is one module and one `register` call.
 """
 
 from meta_training.estimators import base
+from meta_training.estimators import evolution_strategies
 from meta_training.estimators import truncated_backprop
 
 _REGISTRY = {}
@@ -70,3 +73,4 @@ def _lookup(name):
 
 Context = base.Context
 register("truncated_backprop", truncated_backprop.TruncatedBackprop)
+register("es", evolution_strategies.EvolutionStrategies)

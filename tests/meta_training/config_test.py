@@ -32,7 +32,7 @@ ORIGINAL_DEFAULTS = {
     "meta_adam_epsilon": 1e-8, "gradient_clip_norm": 0.,
     "meta_learning_rate_warmup": 0, "meta_learning_rate_schedule": "constant",
     "meta_learning_rate_decay_steps": 0, "meta_loss_ceiling": 0.,
-    "meta_parameter_groups": [],
+    "meta_parameter_groups": [], "es_pairs": 8, "es_sigma": 0.01,
 }
 
 
