@@ -145,7 +145,8 @@ def validate_flags(values):
                "fix_num_steps", "fix_num_steps_eval", "evaluation_period",
                "evaluation_epochs", "save_period", "mini_batch_size",
                "worker_tasks", "num_unroll_scale", "min_num_unrolls",
-               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll"):
+               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll",
+               "es_pairs"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
   _check_float_flags(values)
@@ -155,6 +156,13 @@ def validate_flags(values):
     raise FlagError("--gradient_estimator=%s: unknown estimator; expected one "
                     "of %s" % (values["gradient_estimator"],
                                ", ".join(estimators.names())))
+  if values["if_mt"] and not estimators.imitates(values["gradient_estimator"]):
+    raise FlagError("--gradient_estimator=%s has no imitation objective: "
+                    "--if_mt needs %s" % (
+                        values["gradient_estimator"], " or ".join(
+                            "--gradient_estimator=" + n
+                            for n in estimators.names()
+                            if estimators.imitates(n))))
   if values["meta_objective_split"] not in ("train", "validation"):
     raise FlagError("--meta_objective_split=%s: expected train or "
                     "validation" % values["meta_objective_split"])
@@ -210,7 +218,7 @@ def validate_flags(values):
 # value must be positive, or at least zero; each must be finite. A NaN
 # --meta_learning_rate made every later checkpoint NaN.
 _POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level",
-                    "meta_adam_epsilon")
+                    "meta_adam_epsilon", "es_sigma")
 _NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta", "gradient_clip_norm",
                         "meta_loss_ceiling")
 

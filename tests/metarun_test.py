@@ -146,7 +146,7 @@ class BadInputTest(tf.test.TestCase):
                                      include_mnist_mlp_problems=True))
     self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
     self.assertIn("--gradient_estimator=nope: unknown estimator; expected "
-                  "one of truncated_backprop",
+                  "one of truncated_backprop, es",
                   self._error(gradient_estimator="nope"))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,
@@ -215,6 +215,22 @@ class BadInputTest(tf.test.TestCase):
         meta_optimizer="adam", meta_learning_rate_schedule="cosine",
         meta_learning_rate_decay_steps=100, meta_loss_ceiling=1.5,
         meta_parameter_groups=["update_readout"]))
+
+  def test_evolution_strategies_flags_are_checked(self):
+    self.assertEqual(self._error(gradient_estimator="es", es_pairs=0),
+                     "--es_pairs=0: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es", es_sigma=0.),
+                     "--es_sigma=0.0: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es", es_sigma=-0.1),
+                     "--es_sigma=-0.1: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es",
+                                 es_sigma=float("nan")),
+                     "--es_sigma=nan: must be a finite number")
+    self.assertEqual(self._error(gradient_estimator="es", if_mt=True),
+                     "--gradient_estimator=es has no imitation objective: "
+                     "--if_mt needs --gradient_estimator=truncated_backprop")
+    metarun.validate_flags(_defaults(gradient_estimator="es", es_pairs=1,
+                                     es_sigma=1e-3))
 
   def test_run_wide_values_are_checked(self):
     self.assertIn("--train_dir is empty", self._error(train_dir=""))
