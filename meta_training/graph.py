@@ -28,9 +28,10 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                      imitation=False, evaluation_unroll=False):
   """Builds the meta-training graph of one problem in the default graph.
 
-  The unroll at the meta-parameter variables (`train_output`), the
-  estimator that turns unrolls into meta-updates (`estimator`, named by
-  `meta_optimizer.gradient_estimator`), the ops that copy the unroll's
+  The unroll at the meta-parameter variables (`train_output`; with the
+  optimizer's forward step for an estimator that never differentiates it,
+  see `estimators.forward_only`), the estimator that turns unrolls into
+  meta-updates (`estimator`, named by `meta_optimizer.gradient_estimator`), the ops that copy the unroll's
   final state into its carried variables (`propagate_op`) or load given
   values into them (`load_loop_vars_op`, fed through `loop_var_values`),
   the summaries, progress counters, savers and, with `evaluation_unroll`,
