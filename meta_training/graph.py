@@ -31,13 +31,13 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   The unroll at the meta-parameter variables (`train_output`; with the
   optimizer's forward step for an estimator that never differentiates it,
   see `estimators.forward_only`), the estimator that turns unrolls into
-  meta-updates (`estimator`, named by `meta_optimizer.gradient_estimator`), the ops that copy the unroll's
-  final state into its carried variables (`propagate_op`) or load given
-  values into them (`load_loop_vars_op`, fed through `loop_var_values`),
-  the summaries, progress counters, savers and, with `evaluation_unroll`,
-  a forward-only unroll of the problem (`evaluation_output`, None
-  otherwise) that runs a whole evaluation trajectory from fed
-  `start_values` with the optimizer's forward step (see
+  meta-updates (`estimator`, named by `meta_optimizer.gradient_estimator`),
+  the ops that copy the unroll's final state into its carried variables
+  (`propagate_op`) or load given values into them (`load_loop_vars_op`,
+  fed through `loop_var_values`), the summaries, progress counters, savers
+  and, with `evaluation_unroll`, a forward-only unroll of the problem
+  (`evaluation_output`, None otherwise) that runs a whole evaluation
+  trajectory from fed `start_values` with the optimizer's forward step (see
   `evaluation.evaluate`).
 
   Args:

@@ -296,7 +296,9 @@ class ForwardOnlyTest(tf.test.TestCase):
 
 def _train(logdir, iterations=2, seed=1):
   """A short HierarchicalRNN run with ES on a quadratic: 2 unrolls (so 2
-  meta-updates) per meta-iteration; returns its log."""
+  meta-updates) per meta-iteration; returns its log. Its forward step is
+  not XLA-compiled, to save the compilations (the compiled step at given
+  meta-parameter values is tested in unroll_test.py)."""
   values = dict(num_meta_iterations=iterations, meta_learning_rate=1e-2,
                 fix_unroll=True, fix_unroll_length=2, fix_num_steps=4,
                 fix_num_steps_eval=4, evaluation_epochs=1,
