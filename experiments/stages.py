@@ -175,6 +175,10 @@ class _Tee(object):
     *lines, self._pending = self._pending.split("\n")
     for line in lines:
       self.out.write(self.prefix + line + "\n")
+    if lines:
+      # Seen as it happens even when the study's output is a file or pipe
+      # (block-buffered there).
+      self.out.flush()
 
   def flush(self):
     self.log.flush()
