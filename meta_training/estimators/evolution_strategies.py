@@ -44,6 +44,11 @@ meta-updates take 0.16-0.19 s against 0.10-0.25 s for the 16-unroll run
 alone (truncated backprop: 0.02 s, one forward and backward pass against
 2N + 1 forward passes).
 
+The pair run (`_run_pair`, which may start the two unrolls from
+different states and return their final ones) and the antithetic sum
+(`AntitheticSum`, any weight per pair) are shared with
+`persistent_es`, ES whose pairs carry their states across partial unrolls.
+
 Imitation has no ES form here (`IMITATION` False): `estimators.make`
 refuses it, and metarun.py rejects --if_mt with --gradient_estimator=es.
 Nothing ES-specific is saved: epsilon is drawn afresh for every pair, so a

@@ -18,15 +18,17 @@ takes
   g^(k) = sum_i (L_i+^(k) - L_i-^(k)) xi_i^(k) / (2 sigma N),
 
 L_i+-^(k) the two particles' meta-objectives of truncation k. Particle +'s
-loss depends on every perturbation of its history, theta + sigma eps^(j) at
-truncation j <= k, so by the Gaussian score identity
-E[L^(k) sum_j eps^(j)] / sigma is the gradient of the smoothed loss
-E L^(k)(theta + sigma eps^(1), ..., theta + sigma eps^(k)) with respect to
-a theta shared by all k truncations: g^(k) estimates it without bias (the
-antithetic difference removes the mean loss, not the expectation), and the
-sum over a trajectory's truncations estimates the gradient of its whole
-smoothed meta-objective. Truncated ES weights by eps_i^(k) alone. In Vicol
-et al.'s notation, perturbations of standard deviation sigma and
+loss depends on every perturbation of its history, theta + sigma eps^(j)
+at truncation j <= k, so by the Gaussian score identity
+E[L^(k) sum_j eps^(j)] / sigma is the gradient, with respect to a theta
+shared by all k truncations, of the smoothed loss
+E L^(k)(theta + sigma eps^(1), ..., theta + sigma eps^(k)). g^(k) is an
+unbiased estimate of it (particle - is the mirror image, which cancels the
+mean loss without changing the expectation), and the sum over a
+trajectory's truncations estimates the gradient of its whole smoothed
+meta-objective. Truncated ES weights by eps_i^(k) alone: it sees theta
+only through truncation k's own steps. In Vicol et al.'s notation,
+perturbations of standard deviation sigma and
 g = sum_i xi_i (L_i+ - L_i-) / (2 N sigma^2), this is the same estimate
 (their eps and xi are sigma times ours).
 
@@ -42,22 +44,31 @@ unroll at theta, which runs from its own carried state, gives the
 meta-objective the loop reports and carries the unperturbed trajectory on.
 
 A trajectory starts afresh when the loop feeds `first_unroll` (the first
-partial unroll of every meta-iteration: new initial parameters, often a new
-problem draw's new graph and estimator) or `reset_state`, and after a run
-that does not carry the main state on (the trajectory's last unroll): the
-particles then restart at the main unroll's start for that truncation (the
-same parameters, the same optimizer state, on a reset the same random
-initial learning rates) and xi = 0, so a trajectory's first PES estimate
-is the ES estimate of the same directions.
+partial unroll of every meta-iteration, from new initial parameters; a new
+problem draw also builds a new graph and estimator) or `reset_state`, and
+after a run that does not carry the main state on (the trajectory's last
+unroll): the particles then restart at the main unroll's start for that
+truncation (the same parameters, the same optimizer state, on a reset the
+same random initial learning rates) and xi = 0, so a trajectory's first
+PES estimate is the ES estimate of the same directions. A particle whose
+state becomes non-finite keeps it until its trajectory ends: without a
+bounded meta-loss its pair makes every entry of the estimate non-finite,
+so the meta-update zeroes them all for the rest of the trajectory; with
+one (`loss_ceiling`) its losses count as the ceiling.
 
 Cost: a meta-update is N + 3 `session.run` calls, 2N + 1 forward partial
 unrolls, as for ES. On top, the particles' states live in host (numpy)
-memory, 2N copies of the carried state (the optimizee's parameters twice,
+memory: 2N copies of the carried state (the optimizee's parameters twice,
 as parameters and attended point, plus the optimizer's per-parameter
-state), each fed into its run and fetched back once per truncation; and xi
-is N float64 copies of the trained meta-parameters. For a small problem
-this is noise beside the unrolls; for a large optimizee on an accelerator
-it is a host round trip of 2N states per truncation.
+state), each fed into its pair's run and fetched back once per truncation,
+and xi, N float64 copies of the trained meta-parameters. Measured with the
+default HierarchicalRNN on two loaded cores: on a 3-dimensional quadratic
+(113 floats of carried state), 20-step unrolls and N = 8, a meta-update
+took 0.31-0.34 s against ES's 0.28-0.35 s (truncated backprop: 0.04 s); on
+a 784-100-10 MLP (1.9 million floats, 7.6 MB, per state: 122 MB for the 16
+particles) fetching a pair's two final states added about 0.02 s to its
+1.1 s run of 20 steps. On an accelerator it is a host round trip of 2N
+states per truncation.
 
 Resume: nothing PES-specific is saved. A trajectory lives within one
 meta-iteration and checkpoints fall between meta-iterations, so a resumed
