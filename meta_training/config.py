@@ -72,14 +72,16 @@ class MetaOptimizer:
   gradient_estimator: str = setting(
       "truncated_backprop", "Meta-gradient estimator (meta_training/"
       "estimators): truncated_backprop, the original's backpropagation "
-      "through each partial unroll, or es, antithetic evolution strategies "
-      "(forward-only; see --es_pairs, --es_sigma).")
+      "through each partial unroll, es, antithetic evolution strategies "
+      "(forward-only; see --es_pairs, --es_sigma), or pes, persistent "
+      "evolution strategies (es whose pairs carry their states and "
+      "perturbations across a trajectory's partial unrolls).")
   es_pairs: int = setting(
-      8, "Evolution strategies: antithetic perturbation pairs per "
+      8, "Evolution strategies (es, pes): antithetic perturbation pairs per "
       "meta-update (each pair is two forward runs of the partial unroll).")
   es_sigma: float = setting(
-      0.01, "Evolution strategies: standard deviation of the meta-parameter "
-      "perturbations.")
+      0.01, "Evolution strategies (es, pes): standard deviation of the "
+      "meta-parameter perturbations.")
   # The options below default to the original's behaviour (off).
   meta_optimizer: str = setting(
       "rmsprop", "Meta-optimizer: rmsprop (the original: TF1 RMSProp, its "

@@ -146,7 +146,7 @@ class BadInputTest(tf.test.TestCase):
                                      include_mnist_mlp_problems=True))
     self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
     self.assertIn("--gradient_estimator=nope: unknown estimator; expected "
-                  "one of truncated_backprop, es",
+                  "one of truncated_backprop, es, pes",
                   self._error(gradient_estimator="nope"))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,
@@ -230,6 +230,13 @@ class BadInputTest(tf.test.TestCase):
                      "--gradient_estimator=es has no imitation objective: "
                      "--if_mt needs --gradient_estimator=truncated_backprop")
     metarun.validate_flags(_defaults(gradient_estimator="es", es_pairs=1,
+                                     es_sigma=1e-3))
+    self.assertEqual(self._error(gradient_estimator="pes", if_mt=True),
+                     "--gradient_estimator=pes has no imitation objective: "
+                     "--if_mt needs --gradient_estimator=truncated_backprop")
+    self.assertEqual(self._error(gradient_estimator="pes", es_pairs=0),
+                     "--es_pairs=0: must be positive")
+    metarun.validate_flags(_defaults(gradient_estimator="pes", es_pairs=2,
                                      es_sigma=1e-3))
 
   def test_run_wide_values_are_checked(self):

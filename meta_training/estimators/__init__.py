@@ -4,6 +4,10 @@
                       unroll, one meta-update per unroll.
   es                  antithetic evolution strategies: forward-only runs of
                       the partial unroll at perturbed meta-parameters.
+  pes                 persistent evolution strategies: ES whose particles
+                      carry their own states and accumulated perturbations
+                      across a trajectory's partial unrolls (no truncation
+                      bias).
 
 `--gradient_estimator` (`config.MetaOptimizer.gradient_estimator`) picks one
 by name; a new estimator is one module and one `register` call.
@@ -11,6 +15,7 @@ by name; a new estimator is one module and one `register` call.
 
 from meta_training.estimators import base
 from meta_training.estimators import evolution_strategies
+from meta_training.estimators import persistent_es
 from meta_training.estimators import truncated_backprop
 
 _REGISTRY = {}
@@ -74,3 +79,4 @@ def _lookup(name):
 Context = base.Context
 register("truncated_backprop", truncated_backprop.TruncatedBackprop)
 register("es", evolution_strategies.EvolutionStrategies)
+register("pes", persistent_es.PersistentEvolutionStrategies)

@@ -44,6 +44,11 @@ meta-updates take 0.16-0.19 s against 0.10-0.25 s for the 16-unroll run
 alone (truncated backprop: 0.02 s, one forward and backward pass against
 2N + 1 forward passes).
 
+The pair run (`_run_pair`, which may start the two unrolls from
+different states and return their final ones) and the antithetic sum
+(`AntitheticSum`, any weight per pair) are shared with
+`persistent_es`, ES whose pairs carry their states across partial unrolls.
+
 Imitation has no ES form here (`IMITATION` False): `estimators.make`
 refuses it, and metarun.py rejects --if_mt with --gradient_estimator=es.
 Nothing ES-specific is saved: epsilon is drawn afresh for every pair, so a
@@ -129,29 +134,43 @@ class EvolutionStrategies(base.GradientEstimator):
       meta-parameter, and the pairs' meta-objectives [N, 2]
       (L(theta + sigma eps_i), L(theta - sigma eps_i)).
     """
-    plus, minus = self.unrolls
-    feed = self._feed_from(feed_for, plus, start)
-    feed.update(self._feed_from(feed_for, minus, start))
+    feed = self._starting(self._pair_feed(feed_for), start, start)
     num_pairs = self._num_pairs if epsilons is None else len(epsilons)
-    total = [np.zeros(e.get_shape().as_list(), np.float64)
-             for e in self.epsilon]
-    objectives = []
+    total = self._new_sum()
     for i in range(num_pairs):
-      if epsilons is not None:
-        feed.update(zip(self.epsilon, epsilons[i]))
-      up, down, directions = sess.run(
-          [plus.meta_objective, minus.meta_objective, self.epsilon], feed)
-      objectives.append((up, down))
-      for t, e in zip(total, directions):
-        t += (float(up) - float(down)) * e
-    scale = 1. / (2. * self._sigma * num_pairs)
-    return ([(t * scale).astype(np.float32) for t in total],
-            np.array(objectives))
+      up, down, directions, _ = self._run_pair(
+          sess, feed, None if epsilons is None else epsilons[i])
+      total.add(up, down, directions)
+    return total.estimate(), total.objectives()
+
+  def _run_pair(self, sess, feed, epsilon=None, ends=False):
+    """One run of the pair's two unrolls, at theta +/- sigma epsilon.
+
+    Args:
+      sess: the session.
+      feed: the pair's feed, starts included (`_starting`).
+      epsilon: optional fixed direction (arrays shaped like the trained
+        meta-parameters; default: a fresh draw).
+      ends: also fetch the two unrolls' final states.
+
+    Returns:
+      (L(theta + sigma eps), L(theta - sigma eps), eps, ends): ends is
+      (carried_values of the + unroll, those of the - unroll), or None.
+    """
+    plus, minus = self.unrolls
+    if epsilon is not None:
+      feed = dict(feed)
+      feed.update(zip(self.epsilon, epsilon))
+    ops = [plus.meta_objective, minus.meta_objective, self.epsilon]
+    if ends:
+      ops.append([plus.carried_values, minus.carried_values])
+    values = sess.run(ops, feed)
+    return tuple(values[:3]) + (tuple(values[3]) if ends else None,)
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     if imitating:
-      raise ValueError("the es gradient estimator cannot run an imitation "
-                       "unroll")
+      raise ValueError("%s cannot run an imitation unroll" %
+                       type(self).__name__)
     start = self.start(sess, feed_for)
     estimate, _ = self.estimate(sess, feed_for, start)
     given = dict(zip(self.estimate_input, estimate))
@@ -169,8 +188,60 @@ class EvolutionStrategies(base.GradientEstimator):
     result["meta_objective"] = values[0]
     return result
 
+  def _new_sum(self):
+    return AntitheticSum([e.get_shape().as_list() for e in self.epsilon],
+                         self._sigma)
+
+  def _pair_feed(self, feed_for):
+    """The pair's unrolls' feed of this partial unroll, starts aside."""
+    plus, minus = self.unrolls
+    feed = feed_for(plus)
+    feed.update(feed_for(minus))
+    return feed
+
+  def _starting(self, feed, up_start, down_start):
+    """`feed` with the pair's unrolls started from `up_start` (the one at
+    theta + sigma epsilon) and `down_start`."""
+    plus, minus = self.unrolls
+    feed = dict(feed)
+    feed.update(zip(plus.start_values, up_start))
+    feed.update(zip(minus.start_values, down_start))
+    return feed
+
   @staticmethod
   def _feed_from(feed_for, out, start):
     feed = feed_for(out)
     feed.update(zip(out.start_values, start))
     return feed
+
+
+class AntitheticSum(object):
+  """sum_i (L_i+ - L_i-) w_i / (2 sigma N), accumulated pair by pair.
+
+  w_i is the pair's weight: its direction eps_i for ES, its accumulated
+  perturbation xi_i for PES. The sum is kept in float64 (N can be large).
+  """
+
+  def __init__(self, shapes, sigma):
+    """`shapes`: the weights' shapes (the trained meta-parameters');
+    `sigma`: the perturbations' standard deviation."""
+    self._total = [np.zeros(shape, np.float64) for shape in shapes]
+    self._sigma = sigma
+    self._objectives = []
+
+  def add(self, up, down, weights):
+    """Adds the pair with objectives `up` (at theta + sigma eps) and `down`
+    and weights `weights` (arrays of `shapes`)."""
+    self._objectives.append((up, down))
+    for total, weight in zip(self._total, weights):
+      total += (float(up) - float(down)) * weight
+
+  def estimate(self):
+    """The estimate: one float32 array per weight."""
+    scale = 1. / (2. * self._sigma * len(self._objectives))
+    return [(t * scale).astype(np.float32) for t in self._total]
+
+  def objectives(self):
+    """The pairs' objectives [N, 2] (up, down)."""
+    return np.array(self._objectives)
+
