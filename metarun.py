@@ -146,7 +146,7 @@ def validate_flags(values):
                "evaluation_epochs", "save_period", "mini_batch_size",
                "worker_tasks", "num_unroll_scale", "min_num_unrolls",
                "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll",
-               "es_pairs"):
+               "es_pairs", "task_batch_size", "min_horizon", "max_horizon"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
   _check_float_flags(values)
@@ -163,6 +163,15 @@ def validate_flags(values):
                             "--gradient_estimator=" + n
                             for n in estimators.names()
                             if estimators.imitates(n))))
+  if values["horizon_sampling"]:
+    if values["min_horizon"] > values["max_horizon"]:
+      raise FlagError("--min_horizon=%d exceeds --max_horizon=%d" %
+                      (values["min_horizon"], values["max_horizon"]))
+    for name in ("if_cl", "if_mt"):
+      if values[name]:
+        raise FlagError("--%s: horizon sampling (--horizon_sampling) has its "
+                        "own trajectories; it runs without the curriculum "
+                        "and without imitation" % name)
   if values["meta_objective_split"] not in ("train", "validation"):
     raise FlagError("--meta_objective_split=%s: expected train or "
                     "validation" % values["meta_objective_split"])

@@ -21,7 +21,10 @@ class Schedule:
   steps. Random (the default): round(Exp(scale)) + min unrolls, and as many
   steps per unroll, each clipped to three times its minimum. Curriculum
   (`curriculum`): unrolls of `unroll_length` steps over the stages'
-  horizons `curriculum_steps` (see `curriculum`).
+  horizons `curriculum_steps` (see `curriculum`). Horizon sampling
+  (`horizon_sampling`): each task's trajectories have horizons drawn
+  log-uniformly in [min_horizon, max_horizon] and run on across
+  meta-iterations of num_steps // unroll_length unrolls.
   """
   num_problems: int = setting(1, "Number of problem draws.")
   num_meta_iterations: int = setting(5, "Meta-iterations per problem draw.")
@@ -50,6 +53,20 @@ class Schedule:
   curriculum_stages: int = setting(
       0, "Curriculum: train at most this many stages (each is evaluated on "
       "the next stage's horizon); 0: all of them.")
+  horizon_sampling: bool = setting(
+      False, "Horizon sampling: every task runs trajectories of a horizon "
+      "drawn log-uniformly in [--min_horizon, --max_horizon] steps (whole "
+      "unrolls of --fix_unroll_length), carried across meta-iterations; a "
+      "meta-iteration is --fix_num_steps // --fix_unroll_length partial "
+      "unrolls of every task.")
+  min_horizon: int = setting(100, "Horizon sampling: shortest trajectory "
+                             "(steps).")
+  max_horizon: int = setting(1000, "Horizon sampling: longest trajectory "
+                             "(steps).")
+  stagger_tasks: bool = setting(
+      True, "Horizon sampling: task k of K cuts the first k/K of its first "
+      "trajectory, so that a meta-update sees the tasks at staggered "
+      "positions in their trajectories.")
   curriculum_steps: Tuple[int, ...] = curriculum_lib.DEFAULT_NUM_STEPS
   curriculum_min_evaluations: int = curriculum_lib.DEFAULT_MIN_NUM_EVAL
   # Draw problems at random with replacement (else shuffled round-robin,
@@ -76,6 +93,10 @@ class MetaOptimizer:
       "(forward-only; see --es_pairs, --es_sigma), or pes, persistent "
       "evolution strategies (es whose pairs carry their states and "
       "perturbations across a trajectory's partial unrolls).")
+  num_tasks: int = setting(
+      1, "Task instances per meta-update (each with its own initial "
+      "parameters and batches), built in one graph and run together; every "
+      "estimator averages its estimate over them.", flag="task_batch_size")
   es_pairs: int = setting(
       8, "Evolution strategies (es, pes): antithetic perturbation pairs per "
       "meta-update (each pair is two forward runs of the partial unroll).")

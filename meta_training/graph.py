@@ -19,7 +19,7 @@ MetaGraph = collections.namedtuple("MetaGraph", [
     "problem", "optimizer", "train_output", "meta_vars", "global_step",
     "estimator", "propagate_op", "summary_op", "saver", "progress",
     "best_evaluation", "meta_saver", "loop_var_values", "load_loop_vars_op",
-    "evaluation_output",
+    "evaluation_output", "task_outputs",
 ])
 
 
@@ -30,7 +30,9 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
 
   The unroll at the meta-parameter variables (`train_output`; with the
   optimizer's forward step for an estimator that never differentiates it,
-  see `estimators.forward_only`), the estimator that turns unrolls into
+  see `estimators.forward_only`) and, with a batch of
+  `meta_optimizer.num_tasks` tasks, the others' (`task_outputs`, the first
+  being `train_output`), the estimator that turns unrolls into
   meta-updates (`estimator`, named by `meta_optimizer.gradient_estimator`),
   the ops that copy the unroll's final state into its carried variables
   (`propagate_op`) or load given values into them (`load_loop_vars_op`,
@@ -68,14 +70,17 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                                    forward_only=forward_only,
                                    meta_loss_ceiling=ceiling, **arguments)
 
-  if estimators.forward_only(settings.gradient_estimator):
-    out = unroll_fn(forward_only=True)
-  else:
-    out = unroll_fn()
+  forward_only = estimators.forward_only(settings.gradient_estimator)
+  if settings.num_tasks < 1:
+    raise ValueError("a meta-update needs at least one task, got num_tasks="
+                     "%d" % settings.num_tasks)
+  tasks = [unroll_fn(forward_only=forward_only)
+           for _ in range(settings.num_tasks)]
+  out = tasks[0]
   global_step = tf.train.get_or_create_global_step()
   estimator = estimators.make(settings.gradient_estimator, estimators.Context(
       out, unroll_fn, trained_variables(meta_vars, optimizer, settings),
-      global_step, settings, imitation))
+      global_step, settings, imitation, tasks))
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in
                             zip(out.carried_variables, out.carried_values)])
   loop_var_values = [tf.placeholder(var.dtype.base_dtype, var.get_shape())
@@ -83,8 +88,8 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   load_loop_vars_op = tf.group(*[
       tf.assign(var, value)
       for var, value in zip(out.carried_variables, loop_var_values)])
-  summary_op = _summary_op(problem, out, estimator.gradients,
-                           write_histograms)
+  summary_op = _summary_op(problem, out, estimator.meta_objective,
+                           estimator.gradients, write_histograms)
   progress, best_evaluation = _counters()
   # Checkpoints are kept and named by checkpoint_files, not the Saver.
   saver = tf.train.Saver(max_to_keep=None)
@@ -100,7 +105,7 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, estimator,
                    propagate_op, summary_op, saver, progress, best_evaluation,
                    meta_saver, loop_var_values, load_loop_vars_op,
-                   evaluation_output)
+                   evaluation_output, tasks)
 
 
 def trained_variables(meta_vars, optimizer, settings):
@@ -153,19 +158,20 @@ def _evaluation_unroll(optimizer, problem, regularizer):
                                    **arguments)
 
 
-def _summary_op(problem, out, gradients, write_histograms):
+def _summary_op(problem, out, meta_objective, gradients, write_histograms):
   """The merged summaries of a training unroll.
 
   Args:
     problem: the `Problem`.
-    out: its `UnrollOutput`.
+    out: the first task's `UnrollOutput` (its state is summarised).
+    meta_objective: the tasks' mean meta-objective.
     gradients: (meta-variable, raw gradient, applied gradient) triples.
     write_histograms: add the original's histograms (state, variables,
       gradients) to the meta-objective's scalars.
   """
-  summaries = [tf.summary.scalar("MetaObjective", out.meta_objective),
+  summaries = [tf.summary.scalar("MetaObjective", meta_objective),
                tf.summary.scalar("%s_MetaObjective" % type(problem).__name__,
-                                 out.meta_objective)]
+                                 meta_objective)]
   if write_histograms:
     for key, value in zip(out.state_keys[0], out.output_state[0]):
       summaries.append(tf.summary.histogram(

@@ -239,6 +239,23 @@ class BadInputTest(tf.test.TestCase):
     metarun.validate_flags(_defaults(gradient_estimator="pes", es_pairs=2,
                                      es_sigma=1e-3))
 
+  def test_task_batch_and_horizon_flags_are_checked(self):
+    self.assertEqual(self._error(task_batch_size=0),
+                     "--task_batch_size=0: must be positive")
+    self.assertEqual(self._error(horizon_sampling=True, min_horizon=0),
+                     "--min_horizon=0: must be positive")
+    self.assertEqual(self._error(horizon_sampling=True, min_horizon=200,
+                                 max_horizon=100),
+                     "--min_horizon=200 exceeds --max_horizon=100")
+    self.assertEqual(self._error(horizon_sampling=True, if_cl=True),
+                     "--if_cl: horizon sampling (--horizon_sampling) has its "
+                     "own trajectories; it runs without the curriculum and "
+                     "without imitation")
+    self.assertIn("--if_mt: horizon sampling", self._error(
+        horizon_sampling=True, if_mt=True))
+    metarun.validate_flags(_defaults(task_batch_size=4, horizon_sampling=True,
+                                     min_horizon=20, max_horizon=20))
+
   def test_run_wide_values_are_checked(self):
     self.assertIn("--train_dir is empty", self._error(train_dir=""))
     self.assertIn("--seed=-1: expected an integer in [0, 2^31)",

@@ -49,6 +49,11 @@ different states and return their final ones) and the antithetic sum
 (`AntitheticSum`, any weight per pair) are shared with
 `persistent_es`, ES whose pairs carry their states across partial unrolls.
 
+With a batch of K tasks, every pair runs at theta +/- sigma eps_i on all of
+them (2K unrolls in its one run, each task from its own start and on its
+own data): the estimate is the sum above over pairs and tasks divided by
+2 sigma N K, the ES estimate of the tasks' mean meta-objective.
+
 Imitation has no ES form here (`IMITATION` False): `estimators.make`
 refuses it, and metarun.py rejects --if_mt with --gradient_estimator=es.
 Nothing ES-specific is saved: epsilon is drawn afresh for every pair, so a
@@ -68,7 +73,7 @@ class EvolutionStrategies(base.GradientEstimator):
   Attributes:
     epsilon: per trained meta-parameter, the direction of a pair (random
       tensors drawn once per run; fed to fix them).
-    unrolls: the forward-only unrolls at theta + sigma epsilon and
+    pairs: per task, its forward-only unrolls at theta + sigma epsilon and
       theta - sigma epsilon.
     estimate_input: per trained meta-parameter, the placeholder of the
       estimate that `train_op` applies.
@@ -86,11 +91,11 @@ class EvolutionStrategies(base.GradientEstimator):
     with tf.name_scope("evolution_strategies"):
       self.epsilon = [tf.random.normal(v.get_shape(), dtype=v.dtype.base_dtype,
                                        name="epsilon") for v in meta_vars]
-    self.unrolls = [
+    self.pairs = [tuple(
         context.unroll_fn({v.op.name: v + sign * self._sigma * e
                            for v, e in zip(meta_vars, self.epsilon)},
                           forward_only=True)
-        for sign in (1., -1.)]
+        for sign in (1., -1.)) for _ in self.tasks]
     self.estimate_input = [
         tf.placeholder(v.dtype.base_dtype, v.get_shape(), name="es_estimate")
         for v in meta_vars]
@@ -107,82 +112,91 @@ class EvolutionStrategies(base.GradientEstimator):
     # The main unroll's start is fed, so these copies read nothing they
     # write.
     self._carry_op = tf.group(*[
-        tf.assign(var, value) for var, value in
-        zip(self.unroll.carried_variables, self.unroll.carried_values)])
+        tf.assign(var, value) for out in self.tasks
+        for var, value in zip(out.carried_variables, out.carried_values)])
 
   def start(self, sess, feed_for):
-    """The main unroll's start for this partial unroll (its `start_values`,
-    drawing a reset's random initial state once)."""
-    values = sess.run(self.unroll.start_values, feed_for(self.unroll))
+    """The main unrolls' starts for this partial unroll (their
+    `start_values`, drawing a reset's random initial state once), one list
+    per task."""
+    values = sess.run([out.start_values for out in self.tasks],
+                      base.task_feed(feed_for, self.tasks))
     # A read of a carried variable may alias its buffer, which the carry
     # later overwrites.
-    return [np.array(v, copy=True) for v in values]
+    return [[np.array(v, copy=True) for v in task] for task in values]
 
-  def estimate(self, sess, feed_for, start, epsilons=None):
-    """The ES estimate of the partial unroll from `start`.
+  def estimate(self, sess, feed_for, starts, epsilons=None):
+    """The ES estimate of the partial unroll from `starts`.
 
     Args:
       sess: the session.
       feed_for: as in `run`.
-      start: the start of every unroll (`start`'s result).
+      starts: per task, the start of its unrolls (`start`'s result).
       epsilons: optional fixed directions: a list, one per pair, of lists of
         arrays shaped like the trained meta-parameters (default: es_pairs
         fresh draws).
 
     Returns:
       (estimate, objectives): the estimate, one float32 array per trained
-      meta-parameter, and the pairs' meta-objectives [N, 2]
-      (L(theta + sigma eps_i), L(theta - sigma eps_i)).
+      meta-parameter, and the meta-objectives [N K, 2]
+      (L(theta + sigma eps_i), L(theta - sigma eps_i)) of pair i on task k
+      in row i K + k.
     """
-    feed = self._starting(self._pair_feed(feed_for), start, start)
+    feed = self._starting(self._pair_feed(feed_for),
+                          [(start, start) for start in starts])
     num_pairs = self._num_pairs if epsilons is None else len(epsilons)
     total = self._new_sum()
     for i in range(num_pairs):
-      up, down, directions, _ = self._run_pair(
+      ups, downs, directions, _ = self._run_pair(
           sess, feed, None if epsilons is None else epsilons[i])
-      total.add(up, down, directions)
+      for up, down in zip(ups, downs):
+        total.add(up, down, directions)
     return total.estimate(), total.objectives()
 
   def _run_pair(self, sess, feed, epsilon=None, ends=False):
-    """One run of the pair's two unrolls, at theta +/- sigma epsilon.
+    """One run of a pair's unrolls on every task, at theta +/- sigma eps.
 
     Args:
       sess: the session.
       feed: the pair's feed, starts included (`_starting`).
       epsilon: optional fixed direction (arrays shaped like the trained
         meta-parameters; default: a fresh draw).
-      ends: also fetch the two unrolls' final states.
+      ends: also fetch the unrolls' final states.
 
     Returns:
-      (L(theta + sigma eps), L(theta - sigma eps), eps, ends): ends is
-      (carried_values of the + unroll, those of the - unroll), or None.
+      (ups, downs, eps, ends): per task L(theta + sigma eps) and
+      L(theta - sigma eps); ends is, per task, (carried_values of the +
+      unroll, those of the - unroll), or None.
     """
-    plus, minus = self.unrolls
     if epsilon is not None:
       feed = dict(feed)
       feed.update(zip(self.epsilon, epsilon))
-    ops = [plus.meta_objective, minus.meta_objective, self.epsilon]
+    ops = [[plus.meta_objective for plus, _ in self.pairs],
+           [minus.meta_objective for _, minus in self.pairs], self.epsilon]
     if ends:
-      ops.append([plus.carried_values, minus.carried_values])
+      ops.append([(plus.carried_values, minus.carried_values)
+                  for plus, minus in self.pairs])
     values = sess.run(ops, feed)
-    return tuple(values[:3]) + (tuple(values[3]) if ends else None,)
+    return tuple(values[:3]) + (values[3] if ends else None,)
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     if imitating:
       raise ValueError("%s cannot run an imitation unroll" %
                        type(self).__name__)
-    start = self.start(sess, feed_for)
-    estimate, _ = self.estimate(sess, feed_for, start)
+    starts = self.start(sess, feed_for)
+    estimate, _ = self.estimate(sess, feed_for, starts)
     given = dict(zip(self.estimate_input, estimate))
-    feed = self._feed_from(feed_for, self.unroll, start)
+    feed = base.task_feed(feed_for, self.tasks)
+    for out, start in zip(self.tasks, starts):
+      feed.update(zip(out.start_values, start))
     # The summaries may show the estimate.
     feed.update(given)
     names = sorted(fetches)
-    ops = [self.unroll.meta_objective, [fetches[n] for n in names]]
+    ops = [self.meta_objective, [fetches[n] for n in names]]
     if carry:
       ops.append(self._carry_op)
     values = sess.run(ops, feed)
-    # Its own run: the main unroll above read theta before it changes.
+    # Its own run: the main unrolls above read theta before it changes.
     sess.run(self.train_op, given)
     result = dict(zip(names, values[1]))
     result["meta_objective"] = values[0]
@@ -193,25 +207,21 @@ class EvolutionStrategies(base.GradientEstimator):
                          self._sigma)
 
   def _pair_feed(self, feed_for):
-    """The pair's unrolls' feed of this partial unroll, starts aside."""
-    plus, minus = self.unrolls
-    feed = feed_for(plus)
-    feed.update(feed_for(minus))
+    """The pairs' unrolls' feed of this partial unroll, starts aside."""
+    feed = {}
+    for task, (plus, minus) in enumerate(self.pairs):
+      feed.update(feed_for(plus, task))
+      feed.update(feed_for(minus, task))
     return feed
 
-  def _starting(self, feed, up_start, down_start):
-    """`feed` with the pair's unrolls started from `up_start` (the one at
-    theta + sigma epsilon) and `down_start`."""
-    plus, minus = self.unrolls
+  def _starting(self, feed, task_starts):
+    """`feed` with the pairs' unrolls started from `task_starts`: per task,
+    (the start of the one at theta + sigma epsilon, the other's)."""
     feed = dict(feed)
-    feed.update(zip(plus.start_values, up_start))
-    feed.update(zip(minus.start_values, down_start))
-    return feed
-
-  @staticmethod
-  def _feed_from(feed_for, out, start):
-    feed = feed_for(out)
-    feed.update(zip(out.start_values, start))
+    for (plus, minus), (up_start, down_start) in zip(self.pairs,
+                                                     task_starts):
+      feed.update(zip(plus.start_values, up_start))
+      feed.update(zip(minus.start_values, down_start))
     return feed
 
 

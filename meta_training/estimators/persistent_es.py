@@ -70,6 +70,12 @@ particles) fetching a pair's two final states added about 0.02 s to its
 1.1 s run of 20 steps. On an accelerator it is a host round trip of 2N
 states per truncation.
 
+With a batch of K tasks every task has its own N particle pairs and
+accumulators, restarted when its own trajectory starts (the tasks of a
+horizon-sampling batch start theirs at different meta-updates); the pair
+i of every task shares the truncation's direction eps_i, and the estimate
+is the sum above over pairs and tasks divided by 2 sigma N K.
+
 Resume: nothing PES-specific is saved. A trajectory lives within one
 meta-iteration and checkpoints fall between meta-iterations, so a resumed
 run starts its next meta-iteration with a first unroll: particles at its
@@ -88,70 +94,79 @@ class PersistentEvolutionStrategies(evolution_strategies.EvolutionStrategies):
   """PES over the context's trained meta-parameters.
 
   Attributes (besides `EvolutionStrategies`'):
-    particles: per pair, the states its + and - unrolls start the next
-      truncation from (lists in the `start_values` layout), or None when the
-      next truncation starts a trajectory.
-    accumulated: per pair, xi_i (float64 arrays shaped like the trained
-      meta-parameters), or None with `particles`.
+    particles: per task, per pair, the states its + and - unrolls start the
+      next truncation from (lists in the `start_values` layout); a task's
+      entry is None when its next truncation starts a trajectory.
+    accumulated: per task, per pair, xi_i (float64 arrays shaped like the
+      trained meta-parameters), or None with `particles`.
   """
 
   def __init__(self, context):
     super().__init__(context)
-    self.particles = self.accumulated = None
+    self.particles = [None] * len(self.tasks)
+    self.accumulated = [None] * len(self.tasks)
 
-  def estimate(self, sess, feed_for, start, epsilons=None):
+  def estimate(self, sess, feed_for, starts, epsilons=None):
     """The PES estimate of this truncation; moves the particles on.
 
     Args:
       sess: the session.
       feed_for: as in `run`.
-      start: the main unroll's start (`start`'s result), where the particles
-        restart when this truncation starts a trajectory.
+      starts: per task, the main unroll's start (`start`'s result), where
+        the task's particles restart when this truncation starts its
+        trajectory.
       epsilons: optional fixed directions of this truncation: a list, one
         per pair, of lists of arrays shaped like the trained
         meta-parameters (default: es_pairs fresh draws).
 
     Returns:
       (estimate, objectives): the estimate, one float32 array per trained
-      meta-parameter, and the pairs' meta-objectives [N, 2]
-      (L_i+, L_i-).
+      meta-parameter, and the particles' meta-objectives [N K, 2]
+      (L_i+, L_i-) of pair i on task k in row i K + k.
 
     Raises:
-      ValueError: `epsilons` for another number of pairs than the
+      ValueError: `epsilons` for another number of pairs than a running
         trajectory's.
     """
     num_pairs = self._num_pairs if epsilons is None else len(epsilons)
-    if self.particles is None or self._starts_trajectory(feed_for):
-      self.restart(start, num_pairs)
-    elif num_pairs != len(self.particles):
-      raise ValueError("%d directions for a trajectory of %d particle pairs"
-                       % (num_pairs, len(self.particles)))
+    for task, start in enumerate(starts):
+      if (self.particles[task] is None or
+          self._starts_trajectory(feed_for, task)):
+        self.restart(task, start, num_pairs)
+      elif num_pairs != len(self.particles[task]):
+        raise ValueError("%d directions for a trajectory of %d particle "
+                         "pairs" % (num_pairs, len(self.particles[task])))
     feed = self._pair_feed(feed_for)
     total = self._new_sum()
-    for i, (up_start, down_start) in enumerate(self.particles):
-      up, down, directions, ends = self._run_pair(
-          sess, self._starting(feed, up_start, down_start),
+    for i in range(num_pairs):
+      ups, downs, directions, ends = self._run_pair(
+          sess, self._starting(feed, [p[i] for p in self.particles]),
           None if epsilons is None else epsilons[i], ends=True)
-      self.particles[i] = ends
-      for xi, e in zip(self.accumulated[i], directions):
-        xi += e
-      total.add(up, down, self.accumulated[i])
+      for task, (up, down) in enumerate(zip(ups, downs)):
+        self.particles[task][i] = tuple(ends[task])
+        accumulated = self.accumulated[task][i]
+        for xi, e in zip(accumulated, directions):
+          xi += e
+        total.add(up, down, accumulated)
     return total.estimate(), total.objectives()
 
-  def restart(self, start, num_pairs):
-    """Starts a trajectory: every particle at `start`, xi = 0."""
-    self.particles = [(start, start)] * num_pairs
-    self.accumulated = [[np.zeros(e.get_shape().as_list(), np.float64)
-                         for e in self.epsilon] for _ in range(num_pairs)]
+  def restart(self, task, start, num_pairs):
+    """Starts a trajectory of `task`: every particle at `start`, xi = 0."""
+    self.particles[task] = [(start, start)] * num_pairs
+    self.accumulated[task] = [
+        [np.zeros(e.get_shape().as_list(), np.float64) for e in self.epsilon]
+        for _ in range(num_pairs)]
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     result = super().run(sess, feed_for, imitating, carry, fetches)
     if not carry:
-      # The main trajectory ends here; the next unroll starts another.
-      self.particles = self.accumulated = None
+      # The main trajectories end here; the next unroll starts others.
+      self.particles = [None] * len(self.tasks)
+      self.accumulated = [None] * len(self.tasks)
     return result
 
-  def _starts_trajectory(self, feed_for):
-    feed = feed_for(self.unroll)
-    return bool(feed.get(self.unroll.first_unroll, False) or
-                feed.get(self.unroll.reset_state, False))
+  def _starts_trajectory(self, feed_for, task):
+    out = self.tasks[task]
+    feed = feed_for(out, task)
+    return bool(feed.get(out.first_unroll, False) or
+                feed.get(out.reset_state, False))

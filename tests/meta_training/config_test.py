@@ -33,6 +33,8 @@ ORIGINAL_DEFAULTS = {
     "meta_learning_rate_warmup": 0, "meta_learning_rate_schedule": "constant",
     "meta_learning_rate_decay_steps": 0, "meta_loss_ceiling": 0.,
     "meta_parameter_groups": [], "es_pairs": 8, "es_sigma": 0.01,
+    "task_batch_size": 1, "horizon_sampling": False, "min_horizon": 100,
+    "max_horizon": 1000, "stagger_tasks": True,
 }
 
 

@@ -47,9 +47,9 @@ class CentralDifference(base.GradientEstimator):
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     del imitating, carry  # one unroll per meta-iteration in this test
-    feed = feed_for(self.unroll)
+    feed = feed_for(self.unroll, 0)
     for out in self.unrolls:
-      feed.update(feed_for(out))
+      feed.update(feed_for(out, 0))
     names = sorted(fetches)
     meta_objective, values, _ = sess.run(
         [self.unroll.meta_objective, [fetches[n] for n in names],

@@ -42,8 +42,8 @@ def _es(**overrides):
 
 def _glr_feed_for():
   x0 = [np.ones((4, 1), np.float32)]
-  return lambda out: data_lib.feed(out, x0, [_STEPS], 0, data_lib.NO_DATA,
-                                   True)
+  return lambda out, task=0: data_lib.feed(out, x0, [_STEPS], 0,
+                                           data_lib.NO_DATA, True)
 
 
 def _with_start(feed, out, start):
@@ -71,9 +71,9 @@ class EstimateTest(tf.test.TestCase):
       with tf.Session() as sess:
         _initialize(sess)
         theta = sess.run(var)
-        start = estimator.start(sess, feed_for)
+        [start] = estimator.start(sess, feed_for)
         estimate, objectives = estimator.estimate(
-            sess, feed_for, start,
+            sess, feed_for, [start],
             epsilons=[[np.float32(e)] for e in draws])
         # Each perturbed meta-objective on its own: the main unroll with
         # the variable set to theta +/- sigma eps.
@@ -105,9 +105,9 @@ class EstimateTest(tf.test.TestCase):
       feed_for = _glr_feed_for()
       with tf.Session() as sess:
         _initialize(sess)
-        start = estimator.start(sess, feed_for)
+        [start] = estimator.start(sess, feed_for)
         [estimate], _ = estimator.estimate(
-            sess, feed_for, start,
+            sess, feed_for, [start],
             epsilons=[[np.float32(e)] for e in draws])
         exact = sess.run(backprop, _with_start(feed_for(out), out, start))
     return float(estimate), float(exact)
@@ -226,7 +226,7 @@ class SharedStartTest(tf.test.TestCase):
         rng.randn(20, 5).astype(np.float32),
         rng.randint(0, 3, 20).astype(np.int32),
         rng.randint(0, 20, (3, 6)).astype(np.int32), None)
-    feed_for = lambda out: data_lib.feed(out, x0, [3], 0, data, True)
+    feed_for = lambda out, task=0: data_lib.feed(out, x0, [3], 0, data, True)
     spec = _uncompiled(settings.optimizer_spec(settings.defaults(),
                                                random_seed=0))
     with tf.Graph().as_default():
@@ -237,16 +237,16 @@ class SharedStartTest(tf.test.TestCase):
                for e in estimator.epsilon]
       with tf.Session() as sess:
         _initialize(sess)
-        start = estimator.start(sess, feed_for)
-        _, [[up, down]] = estimator.estimate(sess, feed_for, start,
+        [start] = estimator.start(sess, feed_for)
+        _, [[up, down]] = estimator.estimate(sess, feed_for, [start],
                                              epsilons=[zeros])
         main = sess.run(out.meta_objective,
                         _with_start(feed_for(out), out, start))
         # A state reset draws other initial learning rates: another start,
         # another meta-objective.
-        other = estimator.start(sess, feed_for)
+        [other] = estimator.start(sess, feed_for)
         unshared = sess.run(out.meta_objective, feed_for(out))
-        _, moved = estimator.estimate(sess, feed_for, start)
+        _, moved = estimator.estimate(sess, feed_for, [start])
     self.assertTrue(np.isfinite(main))
     self.assertEqual((up, down), (main, main))
     self.assertFalse(all(np.array_equal(a, b) for a, b in zip(start, other)))

@@ -45,9 +45,9 @@ def _settings(name="pes", **overrides):
 def _feed_for(truncation, x0=None):
   """feed_for of partial unroll `truncation` of a trajectory from `x0`."""
   x0 = [np.ones((4, 1), np.float32)] if x0 is None else x0
-  return lambda out: data_lib.feed(out, x0, [_STEPS] * _TRUNCATIONS,
-                                   truncation, data_lib.NO_DATA,
-                                   truncation == 0)
+  return lambda out, task=0: data_lib.feed(
+      out, x0, [_STEPS] * _TRUNCATIONS, truncation, data_lib.NO_DATA,
+      truncation == 0)
 
 
 def _initialize(sess):
@@ -79,9 +79,9 @@ def _estimates(sess, graph, epsilons):
   results = []
   for k, row in enumerate(epsilons):
     feed_for = _feed_for(k)
-    start = estimator.start(sess, feed_for)
+    [start] = estimator.start(sess, feed_for)
     [estimate], objectives = estimator.estimate(
-        sess, feed_for, start, epsilons=[[np.float32(e)] for e in row])
+        sess, feed_for, [start], epsilons=[[np.float32(e)] for e in row])
     results.append((float(estimate), objectives.astype(np.float64)))
     feed = feed_for(out)
     feed.update(zip(out.start_values, start))
@@ -169,35 +169,35 @@ class EstimateTest(tf.test.TestCase):
       graph = graph_lib.build_meta_graph(
           _QUADRATIC, _GLR, _settings(es_sigma=sigma, es_pairs=pairs))
       estimator = graph.estimator
-      self.assertIsNone(estimator.particles)
+      self.assertEqual(estimator.particles, [None])
       with tf.Session() as sess:
         _initialize(sess)
         _estimates(sess, graph, epsilons[:2])
-        self.assertAllClose(np.ravel(estimator.accumulated),
+        self.assertAllClose(np.ravel(estimator.accumulated[0]),
                             epsilons[0] + epsilons[1], rtol=1e-6)
         # A first unroll from other parameters: the particles start there,
         # as ES's pairs do, and xi is this truncation's directions alone.
         feed_for = _feed_for(0, other_start)
-        start = estimator.start(sess, feed_for)
+        [start] = estimator.start(sess, feed_for)
         fixed = [[np.float32(e)] for e in epsilons[2]]
-        pes, pes_objectives = estimator.estimate(sess, feed_for, start,
+        pes, pes_objectives = estimator.estimate(sess, feed_for, [start],
                                                  epsilons=fixed)
         es, es_objectives = evolution_strategies.EvolutionStrategies.estimate(
-            estimator, sess, feed_for, start, epsilons=fixed)
-        self.assertAllEqual(np.ravel(estimator.accumulated), epsilons[2])
-        for up, down in estimator.particles:
+            estimator, sess, feed_for, [start], epsilons=fixed)
+        self.assertAllEqual(np.ravel(estimator.accumulated[0]), epsilons[2])
+        for up, down in estimator.particles[0]:
           self.assertNotAllClose(up[1], start[1])
           self.assertNotAllClose(up[1], down[1])
         # Directions for another number of pairs than the trajectory's.
         with self.assertRaisesRegex(ValueError, "3 directions for a "
                                     "trajectory of 4 particle pairs"):
-          estimator.estimate(sess, _feed_for(1), start, epsilons=fixed[:3])
+          estimator.estimate(sess, _feed_for(1), [start], epsilons=fixed[:3])
         # A run that does not carry the main state on ends the trajectory.
         estimator.run(sess, _feed_for(1), False, carry=True, fetches={})
-        self.assertLen(estimator.particles, pairs)
+        self.assertLen(estimator.particles[0], pairs)
         estimator.run(sess, _feed_for(2), False, carry=False, fetches={})
-        self.assertIsNone(estimator.particles)
-        self.assertIsNone(estimator.accumulated)
+        self.assertEqual(estimator.particles, [None])
+        self.assertEqual(estimator.accumulated, [None])
     self.assertAllEqual(pes_objectives, es_objectives)
     self.assertAllClose(pes, es, rtol=1e-6)
 
