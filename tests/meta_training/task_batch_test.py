@@ -9,6 +9,7 @@ an estimator is given.
 
 from tests import test_util
 
+import contextlib
 import io
 import os
 
@@ -18,7 +19,6 @@ import tensorflow.compat.v1 as tf
 import metaopt
 from meta_training import config as meta_config
 from meta_training import data as data_lib
-from meta_training import estimators
 from meta_training import graph as graph_lib
 from meta_training import schedule as schedule_lib
 from meta_training.estimators import base
@@ -193,111 +193,94 @@ class HorizonScheduleTest(tf.test.TestCase):
       self._schedule(low=20, high=10)
 
 
-class RecordingBackprop(truncated_backprop.TruncatedBackprop):
-  """Truncated backprop that records, per run, each task's first-unroll
-  and reset flags and its initial parameters."""
+@contextlib.contextmanager
+def _recording():
+  """Records what truncated backprop's `run` is given and computes: per run,
+  per task, the first-unroll and reset flags, the initial parameters and the
+  teacher steps fed, and on imitation runs the tasks' imitation losses and
+  their mean (the loss minimised). Yields the list of records."""
+  records = []
+  run = truncated_backprop.TruncatedBackprop.run
 
-  runs = []
-
-  def run(self, sess, feed_for, imitating, carry, fetches):
-    record = []
-    for task, out in enumerate(self.tasks):
+  def recording(estimator, sess, feed_for, imitating, carry, fetches):
+    tasks = []
+    for task, out in enumerate(estimator.tasks):
       feed = feed_for(out, task)
-      record.append((bool(feed[out.first_unroll]),
-                     bool(feed[out.reset_state]),
-                     feed[out.initial_params[0]].tobytes(),
-                     feed.get(out.teacher_steps[0])))
-    RecordingBackprop.runs.append((record, carry))
-    result = super().run(sess, feed_for, imitating, carry, fetches)
+      tasks.append((bool(feed[out.first_unroll]), bool(feed[out.reset_state]),
+                    feed[out.initial_params[0]].tobytes(),
+                    feed.get(out.teacher_steps[0])))
+    losses = None
     if imitating:
-      # The loss minimised: the tasks' mean imitation loss.
-      feed = base.task_feed(feed_for, self.tasks)
-      result["losses"] = sess.run(
-          [[out.imitation_loss for out in self.tasks], self.imitation_loss],
-          feed)
-    return result
+      losses = sess.run([[out.imitation_loss for out in estimator.tasks],
+                         estimator.imitation_loss],
+                        base.task_feed(feed_for, estimator.tasks))
+    records.append((tasks, carry, losses))
+    return run(estimator, sess, feed_for, imitating, carry, fetches)
+
+  truncated_backprop.TruncatedBackprop.run = recording
+  try:
+    yield records
+  finally:
+    truncated_backprop.TruncatedBackprop.run = run
 
 
-if "recording_backprop" not in estimators.names():
-  estimators.register("recording_backprop", RecordingBackprop)
+def _train(logdir, values):
+  out = io.StringIO()
+  metaopt.train_optimizer(
+      logdir, _GLR, [(_QUADRATIC, None, None)],
+      schedule=configs.from_flags(meta_config.Schedule, values),
+      meta_optimizer=configs.from_flags(meta_config.MetaOptimizer, values),
+      evaluation=configs.from_flags(meta_config.Evaluation, values),
+      imitation=configs.from_flags(meta_config.Imitation, values),
+      seed=0, out=out)
+  return out.getvalue()
 
 
-class HorizonLoopTest(tf.test.TestCase):
+class TaskLoopTest(tf.test.TestCase):
 
   def test_tasks_run_staggered_trajectories_across_meta_iterations(self):
-    RecordingBackprop.runs = []
-    logdir = os.path.join(self.get_temp_dir(), "horizons")
     # Horizons of exactly 8 steps: 4 unrolls of 2; a meta-iteration is 2
     # unrolls of each of the 3 tasks.
     values = dict(num_meta_iterations=4, meta_learning_rate=1e-3,
                   fix_unroll_length=2, fix_num_steps=4, fix_num_steps_eval=4,
                   evaluation_epochs=1, horizon_sampling=True, min_horizon=8,
-                  max_horizon=8, gradient_estimator="recording_backprop",
-                  task_batch_size=3)
-    out = io.StringIO()
-    metaopt.train_optimizer(
-        logdir, _GLR, [(_QUADRATIC, None, None)],
-        schedule=configs.from_flags(meta_config.Schedule, values),
-        meta_optimizer=configs.from_flags(meta_config.MetaOptimizer, values),
-        evaluation=configs.from_flags(meta_config.Evaluation, values),
-        seed=0, out=out)
-    runs = RecordingBackprop.runs
+                  max_horizon=8, task_batch_size=3)
+    logdir = os.path.join(self.get_temp_dir(), "horizons")
+    with _recording() as runs:
+      output = _train(logdir, values)
     self.assertLen(runs, 8)
-    self.assertTrue(all(carry for _, carry in runs))
+    self.assertTrue(all(carry for _, carry, _ in runs))
     # First trajectories of 4, 3 and 2 unrolls (4 - floor(4 k / 3)), then 4.
     starts = {0: [0, 4], 1: [0, 3, 7], 2: [0, 2, 6]}
     for task, expected in starts.items():
-      flags = [record[task][0] for record, _ in runs]
+      flags = [tasks[task][0] for tasks, _, _ in runs]
       self.assertEqual([i for i, f in enumerate(flags) if f], expected,
                        "task %d" % task)
       # The state resets on the draw's first trajectory only
       # (--reset_rnn_params).
-      self.assertEqual([i for i, (record, _) in enumerate(runs)
-                        if record[task][1]], [0])
-      x0s = [record[task][2] for record, _ in runs]
+      self.assertEqual([i for i, (tasks, _, _) in enumerate(runs)
+                        if tasks[task][1]], [0])
+      x0s = [tasks[task][2] for tasks, _, _ in runs]
       for i in range(1, 8):
         self.assertEqual(x0s[i] == x0s[i - 1], i not in expected)
     self.assertEqual(
         tf.train.load_variable(os.path.join(logdir, "model.ckpt-4"),
                                "global_step"), 8)
-    self.assertIn("meta-iteration 4/4", out.getvalue())
+    self.assertIn("meta-iteration 4/4", output)
 
   def test_imitation_gives_each_task_its_teacher_and_minimises_the_mean(self):
-    RecordingBackprop.runs = []
-    logdir = os.path.join(self.get_temp_dir(), "imitation")
     values = dict(num_meta_iterations=1, meta_learning_rate=1e-3,
                   fix_unroll=True, fix_unroll_length=3, fix_num_steps=6,
                   fix_num_steps_eval=3, evaluation_epochs=1,
-                  gradient_estimator="recording_backprop", task_batch_size=2,
-                  if_mt=True, mt_ratio=1.)
-    losses = []
-    run = RecordingBackprop.run
-
-    def recording(estimator, *args, **kwargs):
-      result = run(estimator, *args, **kwargs)
-      losses.append(result["losses"])
-      return result
-
-    RecordingBackprop.run = recording
-    try:
-      metaopt.train_optimizer(
-          logdir, _GLR, [(_QUADRATIC, None, None)],
-          schedule=configs.from_flags(meta_config.Schedule, values),
-          meta_optimizer=configs.from_flags(meta_config.MetaOptimizer,
-                                            values),
-          evaluation=configs.from_flags(meta_config.Evaluation, values),
-          imitation=configs.from_flags(meta_config.Imitation, values),
-          seed=0, out=io.StringIO())
-    finally:
-      RecordingBackprop.run = run
-    runs = RecordingBackprop.runs
+                  task_batch_size=2, if_mt=True, mt_ratio=1.)
+    with _recording() as runs:
+      _train(os.path.join(self.get_temp_dir(), "imitation"), values)
     self.assertLen(runs, 2)
-    for record, _ in runs:
-      (_, _, x0_a, steps_a), (_, _, x0_b, steps_b) = record
+    for tasks, _, (per_task, mean) in runs:
+      (_, _, x0_a, steps_a), (_, _, x0_b, steps_b) = tasks
       self.assertNotEqual(x0_a, x0_b)
       self.assertEqual(steps_a.shape, (3, 4, 1))
       self.assertNotAllClose(steps_a, steps_b)
-    for per_task, mean in losses:
       self.assertNotAllClose(per_task[0], per_task[1])
       self.assertAllClose(mean, np.mean(per_task), rtol=1e-6)
 
