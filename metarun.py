@@ -145,15 +145,33 @@ def validate_flags(values):
                "fix_num_steps", "fix_num_steps_eval", "evaluation_period",
                "evaluation_epochs", "save_period", "mini_batch_size",
                "worker_tasks", "num_unroll_scale", "min_num_unrolls",
-               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll"):
+               "num_partial_unroll_itr_scale", "min_num_itr_partial_unroll",
+               "es_pairs", "task_batch_size", "min_horizon", "max_horizon"):
     if values[name] <= 0:
       raise FlagError("--%s=%s: must be positive" % (name, values[name]))
   _check_float_flags(values)
+  _check_meta_optimizer_flags(values)
   from meta_training import estimators  # pylint: disable=g-import-not-at-top
   if values["gradient_estimator"] not in estimators.names():
     raise FlagError("--gradient_estimator=%s: unknown estimator; expected one "
                     "of %s" % (values["gradient_estimator"],
                                ", ".join(estimators.names())))
+  if values["if_mt"] and not estimators.imitates(values["gradient_estimator"]):
+    raise FlagError("--gradient_estimator=%s has no imitation objective: "
+                    "--if_mt needs %s" % (
+                        values["gradient_estimator"], " or ".join(
+                            "--gradient_estimator=" + n
+                            for n in estimators.names()
+                            if estimators.imitates(n))))
+  if values["horizon_sampling"]:
+    if values["min_horizon"] > values["max_horizon"]:
+      raise FlagError("--min_horizon=%d exceeds --max_horizon=%d" %
+                      (values["min_horizon"], values["max_horizon"]))
+    for name in ("if_cl", "if_mt"):
+      if values[name]:
+        raise FlagError("--%s: horizon sampling (--horizon_sampling) has its "
+                        "own trajectories; it runs without the curriculum "
+                        "and without imitation" % name)
   if values["meta_objective_split"] not in ("train", "validation"):
     raise FlagError("--meta_objective_split=%s: expected train or "
                     "validation" % values["meta_objective_split"])
@@ -208,8 +226,10 @@ def validate_flags(values):
 # Float flags beyond the optimizer's (settings.check covers those) whose
 # value must be positive, or at least zero; each must be finite. A NaN
 # --meta_learning_rate made every later checkpoint NaN.
-_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level")
-_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta")
+_POSITIVE_FLOATS = ("meta_learning_rate", "rms_epsilon", "gradient_clip_level",
+                    "meta_adam_epsilon", "es_sigma")
+_NON_NEGATIVE_FLOATS = ("l2_reg", "alpha", "beta", "gradient_clip_norm",
+                        "meta_loss_ceiling")
 
 
 def _float_flags():
@@ -233,9 +253,45 @@ def _check_float_flags(values):
       raise FlagError("--%s=%s: must be positive" % (name, value))
     if name in _NON_NEGATIVE_FLOATS and value < 0:
       raise FlagError("--%s=%s: must not be negative" % (name, value))
-  if not 0 <= values["rms_decay"] < 1:
-    raise FlagError("--rms_decay=%s: must lie in [0, 1)" %
-                    values["rms_decay"])
+  for name in ("rms_decay", "meta_adam_beta1", "meta_adam_beta2"):
+    if not 0 <= values[name] < 1:
+      raise FlagError("--%s=%s: must lie in [0, 1)" % (name, values[name]))
+  if 0 < values["meta_loss_ceiling"] <= 1:
+    raise FlagError("--meta_loss_ceiling=%s: must exceed 1 (a multiple of "
+                    "the trajectory's first objective), or be 0 for off" %
+                    values["meta_loss_ceiling"])
+
+
+def _check_meta_optimizer_flags(values):
+  """The meta-optimizer's choices, schedule and trained groups.
+
+  Raises:
+    FlagError: naming the first bad flag.
+  """
+  if values["meta_optimizer"] not in ("rmsprop", "adam"):
+    raise FlagError("--meta_optimizer=%s: expected rmsprop or adam" %
+                    values["meta_optimizer"])
+  for name in ("meta_learning_rate_warmup", "meta_learning_rate_decay_steps"):
+    if values[name] < 0:
+      raise FlagError("--%s=%d: must not be negative" % (name, values[name]))
+  schedule = values["meta_learning_rate_schedule"]
+  if schedule not in ("constant", "cosine"):
+    raise FlagError("--meta_learning_rate_schedule=%s: expected constant or "
+                    "cosine" % schedule)
+  if schedule == "cosine" and values["meta_learning_rate_decay_steps"] <= 0:
+    raise FlagError("--meta_learning_rate_schedule=cosine needs "
+                    "--meta_learning_rate_decay_steps > 0")
+  groups = values["meta_parameter_groups"]
+  if groups:
+    from optimizer import registry  # pylint: disable=g-import-not-at-top
+    known = [name for name, _ in registry.optimizer_class(
+        values["optimizer"]).META_PARAMETER_GROUPS]
+    unknown = [g for g in groups if g not in known]
+    if unknown:
+      raise FlagError("--meta_parameter_groups=%s: %s has no group %s; its "
+                      "groups: %s" % (",".join(groups), values["optimizer"],
+                                      ", ".join(unknown),
+                                      ", ".join(known) or "none"))
 
 
 def cluster_config(values):

@@ -21,7 +21,10 @@ class Schedule:
   steps. Random (the default): round(Exp(scale)) + min unrolls, and as many
   steps per unroll, each clipped to three times its minimum. Curriculum
   (`curriculum`): unrolls of `unroll_length` steps over the stages'
-  horizons `curriculum_steps` (see `curriculum`).
+  horizons `curriculum_steps` (see `curriculum`). Horizon sampling
+  (`horizon_sampling`): each task's trajectories have horizons drawn
+  log-uniformly in [min_horizon, max_horizon] and run on across
+  meta-iterations of num_steps // unroll_length unrolls.
   """
   num_problems: int = setting(1, "Number of problem draws.")
   num_meta_iterations: int = setting(5, "Meta-iterations per problem draw.")
@@ -50,6 +53,20 @@ class Schedule:
   curriculum_stages: int = setting(
       0, "Curriculum: train at most this many stages (each is evaluated on "
       "the next stage's horizon); 0: all of them.")
+  horizon_sampling: bool = setting(
+      False, "Horizon sampling: every task runs trajectories of a horizon "
+      "drawn log-uniformly in [--min_horizon, --max_horizon] steps (whole "
+      "unrolls of --fix_unroll_length), carried across meta-iterations; a "
+      "meta-iteration is --fix_num_steps // --fix_unroll_length partial "
+      "unrolls of every task.")
+  min_horizon: int = setting(100, "Horizon sampling: shortest trajectory "
+                             "(steps).")
+  max_horizon: int = setting(1000, "Horizon sampling: longest trajectory "
+                             "(steps).")
+  stagger_tasks: bool = setting(
+      True, "Horizon sampling: task k of K cuts the first k/K of its first "
+      "trajectory, so that a meta-update sees the tasks at staggered "
+      "positions in their trajectories.")
   curriculum_steps: Tuple[int, ...] = curriculum_lib.DEFAULT_NUM_STEPS
   curriculum_min_evaluations: int = curriculum_lib.DEFAULT_MIN_NUM_EVAL
   # Draw problems at random with replacement (else shuffled round-robin,
@@ -72,7 +89,57 @@ class MetaOptimizer:
   gradient_estimator: str = setting(
       "truncated_backprop", "Meta-gradient estimator (meta_training/"
       "estimators): truncated_backprop, the original's backpropagation "
-      "through each partial unroll.")
+      "through each partial unroll, es, antithetic evolution strategies "
+      "(forward-only; see --es_pairs, --es_sigma), or pes, persistent "
+      "evolution strategies (es whose pairs carry their states and "
+      "perturbations across a trajectory's partial unrolls).")
+  num_tasks: int = setting(
+      1, "Task instances per meta-update (each with its own initial "
+      "parameters and batches), built in one graph and run together; every "
+      "estimator averages its estimate over them.", flag="task_batch_size")
+  es_pairs: int = setting(
+      8, "Evolution strategies (es, pes): antithetic perturbation pairs per "
+      "meta-update (each pair is two forward runs of the partial unroll).")
+  es_sigma: float = setting(
+      0.01, "Evolution strategies (es, pes): standard deviation of the "
+      "meta-parameter perturbations.")
+  # The options below default to the original's behaviour (off).
+  meta_optimizer: str = setting(
+      "rmsprop", "Meta-optimizer: rmsprop (the original: TF1 RMSProp, its "
+      "mean-square slot starting at 1) or adam.")
+  adam_beta1: float = setting(0.9, "Adam meta-optimizer: first-moment "
+                              "decay.", flag="meta_adam_beta1")
+  adam_beta2: float = setting(0.999, "Adam meta-optimizer: second-moment "
+                              "decay.", flag="meta_adam_beta2")
+  adam_epsilon: float = setting(1e-8, "Adam meta-optimizer: epsilon.",
+                                flag="meta_adam_epsilon")
+  gradient_clip_norm: float = setting(
+      0., "Clip the meta-gradients (after --gradient_clip_level) to this "
+      "global norm; 0: no norm clipping.")
+  warmup_steps: int = setting(
+      0, "Meta-updates over which the meta-learning rate rises linearly "
+      "from 0 to --meta_learning_rate; 0: none.",
+      flag="meta_learning_rate_warmup")
+  decay: str = setting(
+      "constant", "Meta-learning-rate schedule after the warm-up: constant, "
+      "or cosine (down to 0 over --meta_learning_rate_decay_steps "
+      "meta-updates).", flag="meta_learning_rate_schedule")
+  decay_steps: int = setting(
+      0, "Meta-updates of the cosine decay after the warm-up.",
+      flag="meta_learning_rate_decay_steps")
+  loss_ceiling: float = setting(
+      0., "Bounded meta-loss: each step's objective relative to the "
+      "trajectory's first is clipped at this ceiling, and a non-finite one "
+      "(or a step a diverged unroll did not reach) counts as the ceiling; a "
+      "meta-gradient with a non-finite entry is then skipped and counted. "
+      "0: off (the original's unbounded meta-objective).",
+      flag="meta_loss_ceiling")
+  train_groups: Tuple[str, ...] = setting(
+      (), "Meta-train only these named groups of the optimizer's "
+      "meta-parameters (HierarchicalRNN: rnn_initial_states, level0_rnn, "
+      "level1_rnn, level2_rnn, update_readout, learning_rate_readout, "
+      "decay_readouts); the others stay at their start. Empty: all.",
+      flag="meta_parameter_groups")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,6 +8,7 @@ import tensorflow.compat.v1 as tf
 from meta_training import config
 from meta_training import estimators
 from meta_training import unroll as unroll_lib
+from optimizer import provenance
 from optimizer import trainable_optimizer
 from optimizer import utils
 
@@ -18,7 +19,7 @@ MetaGraph = collections.namedtuple("MetaGraph", [
     "problem", "optimizer", "train_output", "meta_vars", "global_step",
     "estimator", "propagate_op", "summary_op", "saver", "progress",
     "best_evaluation", "meta_saver", "loop_var_values", "load_loop_vars_op",
-    "evaluation_output",
+    "evaluation_output", "task_outputs",
 ])
 
 
@@ -27,15 +28,18 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                      imitation=False, evaluation_unroll=False):
   """Builds the meta-training graph of one problem in the default graph.
 
-  The unroll at the meta-parameter variables (`train_output`), the
-  estimator that turns unrolls into meta-updates (`estimator`, named by
-  `meta_optimizer.gradient_estimator`), the ops that copy the unroll's
-  final state into its carried variables (`propagate_op`) or load given
-  values into them (`load_loop_vars_op`, fed through `loop_var_values`),
-  the summaries, progress counters, savers and, with `evaluation_unroll`,
-  a forward-only unroll of the problem (`evaluation_output`, None
-  otherwise) that runs a whole evaluation trajectory from fed
-  `start_values` with the optimizer's forward step (see
+  The unroll at the meta-parameter variables (`train_output`; with the
+  optimizer's forward step for an estimator that never differentiates it,
+  see `estimators.forward_only`) and, with a batch of
+  `meta_optimizer.num_tasks` tasks, the others' (`task_outputs`, the first
+  being `train_output`), the estimator that turns unrolls into
+  meta-updates (`estimator`, named by `meta_optimizer.gradient_estimator`),
+  the ops that copy the unroll's final state into its carried variables
+  (`propagate_op`) or load given values into them (`load_loop_vars_op`,
+  fed through `loop_var_values`), the summaries, progress counters, savers
+  and, with `evaluation_unroll`, a forward-only unroll of the problem
+  (`evaluation_output`, None otherwise) that runs a whole evaluation
+  trajectory from fed `start_values` with the optimizer's forward step (see
   `evaluation.evaluate`).
 
   Args:
@@ -59,14 +63,24 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
                                 scope=OPTIMIZER_SCOPE)
   arguments = regularizer.graph_arguments() if regularizer else {}
 
+  ceiling = settings.loss_ceiling or None
+
   def unroll_fn(meta_values=None, forward_only=False):
     return unroll_lib.build_unroll(optimizer, problem, meta_values=meta_values,
-                                   forward_only=forward_only, **arguments)
+                                   forward_only=forward_only,
+                                   meta_loss_ceiling=ceiling, **arguments)
 
-  out = unroll_fn()
+  forward_only = estimators.forward_only(settings.gradient_estimator)
+  if settings.num_tasks < 1:
+    raise ValueError("a meta-update needs at least one task, got num_tasks="
+                     "%d" % settings.num_tasks)
+  tasks = [unroll_fn(forward_only=forward_only)
+           for _ in range(settings.num_tasks)]
+  out = tasks[0]
   global_step = tf.train.get_or_create_global_step()
   estimator = estimators.make(settings.gradient_estimator, estimators.Context(
-      out, unroll_fn, meta_vars, global_step, settings, imitation))
+      out, unroll_fn, trained_variables(meta_vars, optimizer, settings),
+      global_step, settings, imitation, tasks))
   propagate_op = tf.group(*[tf.assign(var, value) for var, value in
                             zip(out.carried_variables, out.carried_values)])
   loop_var_values = [tf.placeholder(var.dtype.base_dtype, var.get_shape())
@@ -74,8 +88,8 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   load_loop_vars_op = tf.group(*[
       tf.assign(var, value)
       for var, value in zip(out.carried_variables, loop_var_values)])
-  summary_op = _summary_op(problem, out, estimator.gradients,
-                           write_histograms)
+  summary_op = _summary_op(problem, out, estimator.meta_objective,
+                           estimator.gradients, write_histograms)
   progress, best_evaluation = _counters()
   # Checkpoints are kept and named by checkpoint_files, not the Saver.
   saver = tf.train.Saver(max_to_keep=None)
@@ -91,7 +105,32 @@ def build_meta_graph(problem_spec, optimizer_spec, meta_optimizer=None,
   return MetaGraph(problem, optimizer, out, meta_vars, global_step, estimator,
                    propagate_op, summary_op, saver, progress, best_evaluation,
                    meta_saver, loop_var_values, load_loop_vars_op,
-                   evaluation_output)
+                   evaluation_output, tasks)
+
+
+def trained_variables(meta_vars, optimizer, settings):
+  """The meta-parameters meta-training updates: those of the named groups
+  `settings.train_groups` (see `TrainableOptimizer.META_PARAMETER_GROUPS`),
+  or all of them.
+
+  Raises:
+    ValueError: a group the optimizer does not have, or none left.
+  """
+  if not settings.train_groups:
+    return meta_vars
+  groups = type(optimizer).META_PARAMETER_GROUPS
+  known = [name for name, _ in groups]
+  unknown = [g for g in settings.train_groups if g not in known]
+  if unknown:
+    raise ValueError("%s has no meta-parameter group %s; its groups: %s" % (
+        type(optimizer).__name__, ", ".join(unknown),
+        ", ".join(known) or "none"))
+  chosen = [v for v in meta_vars
+            if provenance.group_of(v.op.name, groups) in settings.train_groups]
+  if not chosen:
+    raise ValueError("the groups %s hold no meta-parameter of this %s" % (
+        ", ".join(settings.train_groups), type(optimizer).__name__))
+  return chosen
 
 
 def _counters():
@@ -119,19 +158,20 @@ def _evaluation_unroll(optimizer, problem, regularizer):
                                    **arguments)
 
 
-def _summary_op(problem, out, gradients, write_histograms):
+def _summary_op(problem, out, meta_objective, gradients, write_histograms):
   """The merged summaries of a training unroll.
 
   Args:
     problem: the `Problem`.
-    out: its `UnrollOutput`.
+    out: the first task's `UnrollOutput` (its state is summarised).
+    meta_objective: the tasks' mean meta-objective.
     gradients: (meta-variable, raw gradient, applied gradient) triples.
     write_histograms: add the original's histograms (state, variables,
       gradients) to the meta-objective's scalars.
   """
-  summaries = [tf.summary.scalar("MetaObjective", out.meta_objective),
+  summaries = [tf.summary.scalar("MetaObjective", meta_objective),
                tf.summary.scalar("%s_MetaObjective" % type(problem).__name__,
-                                 out.meta_objective)]
+                                 meta_objective)]
   if write_histograms:
     for key, value in zip(out.state_keys[0], out.output_state[0]):
       summaries.append(tf.summary.histogram(

@@ -91,10 +91,12 @@ class MetaTrainer(object):
     self.writer = session_lib.NoSummaries()
     self.start = None
     self.moved = self.at_start = None
+    self._skipped = 0
     self._progress = None
     # The draw under way: its session, graph and the last training data.
     self._sess = self._graph = self._last_data = None
     self._local_k = self._batch_size = self._validation = None
+    self._trajectories = None
 
   def log(self, message):
     self.out.write(message + "\n")
@@ -162,6 +164,8 @@ class MetaTrainer(object):
     self.done_now = max(self.done_now, done)
     if self.role.writes:
       self.best = float(sess.run(graph.best_evaluation))
+    if graph.estimator.skipped is not None:
+      self._skipped = int(sess.run(graph.estimator.skipped))
     if self._progress is None:
       self._progress = Progress(self.total, done, self.out)
     first = max(done - draw * per_draw, 0)
@@ -175,6 +179,9 @@ class MetaTrainer(object):
     schedule = schedule_lib.make(self.settings.schedule,
                                  self.settings.evaluation,
                                  self.role.saves_last)
+    # Horizon sampling: the tasks' trajectories, carried across
+    # meta-iterations (None: the task has not started one).
+    self._trajectories = [None] * len(graph.task_outputs)
     for local_k in range(first, per_draw):
       if self._step(schedule, local_k, draw * per_draw + local_k, dataset,
                     teacher):
@@ -189,12 +196,19 @@ class MetaTrainer(object):
     imitate = imitation.enabled and self.py_rng.random() < imitation.ratio
     self._local_k = local_k
     meta_objective, self._last_data = self._meta_iteration(
-        dataset, lengths, teacher if imitate else None)
+        dataset, schedule, lengths, teacher if imitate else None)
     if not np.isfinite(meta_objective):
       self.log("warning: meta-iteration %d/%d: the meta-objective is %s "
                "(non-finite meta-gradients are zeroed; lower "
                "--meta_learning_rate if this persists)" %
                (k + 1, self.total, meta_objective))
+    if graph.estimator.skipped is not None:
+      skipped = int(sess.run(graph.estimator.skipped))
+      if skipped > self._skipped:
+        self.log("warning: meta-iteration %d/%d: %d meta-update(s) skipped "
+                 "for a non-finite meta-gradient (%d in all)" %
+                 (k + 1, self.total, skipped - self._skipped, skipped))
+      self._skipped = skipped
     cost, stop = None, False
     period = self.settings.evaluation.period
     if self.role.evaluates and (local_k + 1) % period == 0:
@@ -260,20 +274,104 @@ class MetaTrainer(object):
     self.at_start = all(provenance.below_resolution(values[n], self.start[n])
                         for n in self.start)
 
-  def _meta_iteration(self, dataset, lengths, teacher):
-    """Runs the unrolls of one meta-iteration, one meta-update each.
+  def _meta_iteration(self, dataset, schedule, lengths, teacher):
+    """Runs the partial unrolls of one meta-iteration, one meta-update each.
+
+    Every unroll runs the next partial unroll of every task of the batch.
+    With the fixed, random and curriculum schedules each task runs one
+    trajectory of `lengths`, from new initial parameters, in the
+    meta-iteration. With horizon sampling (`schedule.samples_horizons`)
+    each task goes on with its own trajectory, started when its last one
+    ended (see `schedule.HorizonSchedule`), for len(lengths) unrolls.
 
     With a `teacher` this is an imitation meta-iteration: the optimizee
     follows the teacher's steps and only the imitation train op runs.
 
     Returns:
       (mean meta-objective of the unrolls (imitation loss for an imitation
-      meta-iteration), UnrollData of the last unroll).
+      meta-iteration), UnrollData of the first task's last unroll).
     """
     sess, graph = self._sess, self._graph
     settings = self.settings
-    out = graph.train_output
-    x0 = data_lib.initial_parameters(graph.problem, self.np_rng)
+    num_tasks = len(graph.task_outputs)
+    horizons = schedule.samples_horizons
+    if horizons and teacher is not None:
+      raise ValueError("imitation has no form with horizon sampling")
+    if horizons:
+      trajectories = self._trajectories
+    else:
+      trajectories = [self._trajectory(dataset, lengths, teacher,
+                                       self._local_k == 0)
+                      for _ in range(num_tasks)]
+    max_multiplier = settings.schedule.max_objective_multiplier
+    fetches = {"summary": graph.summary_op, "step": graph.global_step}
+    for task, out in enumerate(graph.task_outputs):
+      fetches["objectives/%d" % task] = out.problem_objectives
+      fetches["initial/%d" % task] = out.initial_objective
+    meta_objectives = []
+    for unroll in range(len(lengths)):
+      interrupts.check()
+      if horizons:
+        for task, trajectory in enumerate(trajectories):
+          if trajectory is None or trajectory.done:
+            trajectories[task] = self._trajectory(
+                dataset, schedule.trajectory_lengths(
+                    self.np_rng, task, num_tasks, trajectory is None),
+                None, trajectory is None)
+      # Each partial unroll's data, read (copied) once.
+      current = [t.data[t.next] for t in trajectories]
+
+      def feed_for(unroll_output, task, current=current):
+        trajectory = trajectories[task]
+        position = trajectory.next
+        feed = data_lib.feed(
+            unroll_output, trajectory.x0, trajectory.lengths, position,
+            current[task], trajectory.reset and position == 0,
+            schedule_lib.regularizer_switch(
+                position, len(trajectory.lengths),
+                settings.regularizer.timing,
+                settings.regularizer.switch_fraction))
+        if trajectory.targets is not None:
+          feed[unroll_output.imitating] = True
+          feed.update(zip(unroll_output.teacher_steps,
+                          trajectory.targets[position]))
+        return feed
+
+      # Without horizon sampling the last unroll's state is not carried on.
+      result = graph.estimator.run(
+          sess, feed_for, imitating=teacher is not None,
+          carry=horizons or unroll + 1 < len(lengths), fetches=fetches)
+      meta_objectives.append(result["meta_objective"])
+      if teacher is not None:
+        for trajectory in trajectories:
+          trajectory.next += 1
+        continue
+      self.writer.add_summary(result["summary"], result["step"])
+      ended = False
+      for task, trajectory in enumerate(trajectories):
+        trajectory.next += 1
+        objectives = result["objectives/%d" % task]
+        initial = result["initial/%d" % task]
+        if np.any(objectives < 0):
+          raise ValueError("Training problem objectives must be nonnegative.")
+        if max_multiplier > 0 and (
+            objectives[-1] > initial + abs(initial) * (max_multiplier - 1)):
+          ended = True
+          trajectory.next = len(trajectory.lengths)
+        elif horizons and not np.isfinite(objectives[-1]):
+          # A diverged task starts a new trajectory.
+          trajectory.next = len(trajectory.lengths)
+      if ended and not horizons:
+        break
+    return float(np.mean(meta_objectives)), current[0]
+
+  def _trajectory(self, dataset, lengths, teacher, first):
+    """A task's new trajectory of unrolls of `lengths`: its initial
+    parameters, data and (with a `teacher`) teacher steps. `first`: the
+    first of the problem draw (without horizon sampling: of the draw's
+    first meta-iteration)."""
+    settings = self.settings
+    x0 = data_lib.initial_parameters(self._graph.problem, self.np_rng)
     k_teacher = (settings.imitation.teacher_steps if teacher is not None
                  else 1)
     data = data_lib.unroll_data(dataset, self._batch_size, lengths,
@@ -285,48 +383,11 @@ class MetaTrainer(object):
       targets = teacher.targets(
           x0, ((d.mini_data, d.mini_labels, d.teacher_batches) for d in data),
           k_teacher)
-    max_multiplier = settings.schedule.max_objective_multiplier
-    fetches = {"objectives": out.problem_objectives,
-               "initial": out.initial_objective, "summary": graph.summary_op,
-               "step": graph.global_step}
-    meta_objectives = []
-    for unroll in range(len(lengths)):
-      interrupts.check()
-
-      def feed_for(unroll_output, unroll=unroll):
-        feed = data_lib.feed(
-            unroll_output, x0, lengths, unroll, data[unroll],
-            self._resets(unroll),
-            schedule_lib.regularizer_switch(
-                unroll, len(lengths), settings.regularizer.timing,
-                settings.regularizer.switch_fraction))
-        if targets is not None:
-          feed[unroll_output.imitating] = True
-          feed.update(zip(unroll_output.teacher_steps, targets[unroll]))
-        return feed
-
-      # The last unroll's state is not carried on.
-      result = graph.estimator.run(
-          sess, feed_for, imitating=targets is not None,
-          carry=unroll + 1 < len(lengths), fetches=fetches)
-      meta_objectives.append(result["meta_objective"])
-      if targets is not None:
-        continue
-      self.writer.add_summary(result["summary"], result["step"])
-      objectives, initial = result["objectives"], result["initial"]
-      if np.any(objectives < 0):
-        raise ValueError("Training problem objectives must be nonnegative.")
-      if max_multiplier > 0 and (
-          objectives[-1] > initial + abs(initial) * (max_multiplier - 1)):
-        break
-    return (float(np.mean(meta_objectives)),
-            data[min(unroll, len(data) - 1)])
-
-  def _resets(self, unroll):
-    """Whether the optimizer state starts afresh at `unroll`."""
-    if unroll:
-      return False
-    return self._local_k == 0 if self.settings.data.reset_state_once else True
+    # The optimizer state starts afresh on the trajectory's first unroll;
+    # with --reset_rnn_params only on the first trajectory (the original
+    # carries the state on from one meta-iteration to the next).
+    reset = first if settings.data.reset_state_once else True
+    return _Trajectory(x0, lengths, data, targets, reset)
 
   # What the schedules' hooks may do (see `schedule`).
 
@@ -363,3 +424,20 @@ class MetaTrainer(object):
     """Restores the meta-parameters and their slots of model.ckpt-<number>."""
     self._graph.meta_saver.restore(
         self._sess, os.path.join(self.logdir, self.checkpoint_name(number)))
+
+
+class _Trajectory(object):
+  """One task's trajectory: where it starts, its unrolls' data, and the
+  index of its next partial unroll (`next`)."""
+
+  def __init__(self, x0, lengths, data, targets, reset):
+    self.x0 = x0
+    self.lengths = lengths
+    self.data = data
+    self.targets = targets
+    self.reset = reset
+    self.next = 0
+
+  @property
+  def done(self):
+    return self.next >= len(self.lengths)

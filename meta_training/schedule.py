@@ -12,6 +12,9 @@ checkpoint and evaluation actions they may take.
   RandomSchedule      the original's random counts and lengths.
   CurriculumSchedule  the curriculum of Chen et al. 2020: stages of growing
                       horizon, stage checkpoints, restore on advance, stop.
+  HorizonSchedule     horizon sampling: every task's trajectories have
+                      log-uniform horizons and outlive meta-iterations;
+                      the tasks of a batch start staggered.
 """
 
 import numpy as np
@@ -67,6 +70,10 @@ def make(schedule, evaluation, saves_last):
                               schedule.curriculum_min_evaluations)
   num_eval_unrolls = evaluation.num_steps // schedule.unroll_length
   saving = (evaluation.save_period, schedule.num_meta_iterations, saves_last)
+  if schedule.horizon_sampling:
+    return HorizonSchedule(schedule.unroll_length, schedule.num_steps,
+                           schedule.min_horizon, schedule.max_horizon,
+                           schedule.stagger_tasks, num_eval_unrolls, *saving)
   if schedule.fixed:
     return FixedSchedule(schedule.unroll_length, schedule.num_steps,
                          num_eval_unrolls, *saving)
@@ -77,6 +84,9 @@ class _PeriodicSchedule(object):
   """Evaluates at a fixed horizon; keeps the best and saves periodically."""
 
   note = ""
+  # Whether tasks run trajectories of their own (`HorizonSchedule`) instead
+  # of one trajectory per meta-iteration.
+  samples_horizons = False
 
   def __init__(self, unroll_length, num_eval_unrolls, save_period,
                num_meta_iterations, saves_last):
@@ -115,6 +125,59 @@ class FixedSchedule(_PeriodicSchedule):
     return list(self._lengths)
 
 
+class HorizonSchedule(FixedSchedule):
+  """Horizon sampling: trajectories of log-uniform horizons, staggered.
+
+  A meta-iteration is num_steps // unroll_length partial unrolls of every
+  task of the batch (`unroll_lengths`), but a task's trajectory is not tied
+  to it: each task runs trajectories of its own horizon, drawn by
+  `trajectory_lengths`, unroll after unroll across meta-iterations, and
+  starts the next one (new initial parameters and data) when one ends.
+  With `stagger`, task k of K cuts the first floor(k n / K) of the n unrolls
+  of its first trajectory (it starts them at the trajectory's start, so no
+  step is spent getting there): the tasks' trajectories then end, and new
+  ones start, at staggered meta-updates, and one meta-update sees the
+  tasks at different positions in their trajectories, early and late
+  training alike. The positions stay spread out because the horizons
+  differ.
+  """
+
+  samples_horizons = True
+
+  def __init__(self, unroll_length, num_steps, min_horizon, max_horizon,
+               stagger, num_eval_unrolls, save_period, num_meta_iterations,
+               saves_last):
+    super().__init__(unroll_length, num_steps, num_eval_unrolls, save_period,
+                     num_meta_iterations, saves_last)
+    if not 0 < min_horizon <= max_horizon:
+      raise ValueError("horizon sampling needs 0 < min_horizon <= "
+                       "max_horizon, got %s and %s" % (min_horizon,
+                                                       max_horizon))
+    self._unroll_length = unroll_length
+    self._bounds = (float(min_horizon), float(max_horizon))
+    self._stagger = stagger
+
+  def trajectory_lengths(self, rng, task, num_tasks, first):
+    """The unroll lengths of a new trajectory of `task` (of `num_tasks`).
+
+    Its horizon H is exp(U(ln min_horizon, ln max_horizon)) steps, made
+    n = max(1, round(H / unroll_length)) unrolls; a task's `first`
+    trajectory is cut by the stagger.
+
+    Args:
+      rng: `np.random.RandomState` (one uniform draw per trajectory).
+      task: the task's index in the batch.
+      num_tasks: tasks in the batch.
+      first: the task's first trajectory of the problem draw.
+    """
+    low, high = np.log(self._bounds[0]), np.log(self._bounds[1])
+    horizon = np.exp(rng.uniform(low, high))
+    num_unrolls = max(1, int(np.round(horizon / self._unroll_length)))
+    if first and self._stagger:
+      num_unrolls -= task * num_unrolls // num_tasks
+    return [self._unroll_length] * num_unrolls
+
+
 class RandomSchedule(_PeriodicSchedule):
   """Random unroll counts and lengths (`sample_numiter`).
 
@@ -141,6 +204,8 @@ class CurriculumSchedule(object):
   model.ckpt-<stage> and model.ckpt-0 hold the stage's best; no periodic
   checkpoints are written.
   """
+
+  samples_horizons = False
 
   def __init__(self, unroll_length, num_steps=curriculum.DEFAULT_NUM_STEPS,
                min_num_eval=curriculum.DEFAULT_MIN_NUM_EVAL):

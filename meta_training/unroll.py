@@ -69,7 +69,8 @@ LoopState = collections.namedtuple("LoopState", [
 def build_unroll(optimizer, problem, regularizer_fn=None,
                  meta_regularizer_weight=None,
                  optimizee_regularizer_weight=None, swap_memory=False,
-                 forward_only=False, meta_values=None):
+                 forward_only=False, meta_values=None,
+                 meta_loss_ceiling=None):
   """Builds one partial unroll of optimizing `problem` with `optimizer`.
 
   Each `session.run` of the outputs runs T = len(objective_weights) inner
@@ -124,6 +125,8 @@ def build_unroll(optimizer, problem, regularizer_fn=None,
     meta_values: optional dict meta-parameter name -> tensor: the unroll's
       steps use these values in place of those variables (see
       `TrainableOptimizer.meta_parameters_at`).
+    meta_loss_ceiling: optional bound c of the meta-objective's per-step
+      terms (see `scale_objective`).
 
   Returns:
     An `UnrollOutput`.
@@ -138,11 +141,13 @@ def build_unroll(optimizer, problem, regularizer_fn=None,
                else contextlib.nullcontext())
   with at_values:
     return _build(optimizer, problem, regularizer_fn, meta_regularizer_weight,
-                  optimizee_regularizer_weight, swap_memory, forward_only)
+                  optimizee_regularizer_weight, swap_memory, forward_only,
+                  meta_loss_ceiling)
 
 
 def _build(optimizer, problem, regularizer_fn, meta_regularizer_weight,
-           optimizee_regularizer_weight, swap_memory, forward_only):
+           optimizee_regularizer_weight, swap_memory, forward_only,
+           meta_loss_ceiling):
   """`build_unroll`'s graph (the meta-parameter values already chosen)."""
   shapes = [tuple(s) for s in problem.param_shapes]
   obj_weights = tf.placeholder(tf.float32, [None], name="obj_weights")
@@ -276,8 +281,8 @@ def _build(optimizer, problem, regularizer_fn, meta_regularizer_weight,
   states_out = [[state[k] for k in keys]
                 for keys, state in zip(state_keys, states_out)]
   meta_objective = scale_objective(
-      optimizer.config, out.objective_sum, out.objectives,
-      initial_obj) + out.regularizer
+      optimizer.config, out.objective_sum, out.objectives, initial_obj,
+      ceiling=meta_loss_ceiling, weights=obj_weights) + out.regularizer
   carried_variables = ([obj_var] + param_vars + attend_vars + global_vars +
                        [v for variables in state_vars for v in variables])
   carried_values = ([initial_obj] + list(out.params) + list(out.attended) +
@@ -302,22 +307,32 @@ def _build(optimizer, problem, regularizer_fn, meta_regularizer_weight,
 
 
 def scale_objective(config, total_obj, all_objs, initial_obj,
-                    obj_scale_eps=1e-6):
+                    obj_scale_eps=1e-6, ceiling=None, weights=None):
   """The meta-objective of an unroll, normalised by the initial objective.
 
   Args:
     config: the optimizer's config (`use_log_objective`,
       `use_numerator_epsilon`).
     total_obj: the weighted sum of the unroll's objectives.
-    all_objs: [T + 1] objectives of the unroll (start value first).
+    all_objs: [T + 1] objectives of the unroll (start value first; fewer
+      when a non-finite objective stopped the unroll early).
     initial_obj: objective at the start of the unroll sequence (F0).
     obj_scale_eps: epsilon.
+    ceiling: optional bound c > 0 (a bounded meta-loss): every ratio r
+      below (f / (F0 + eps), or (f + eps) / (F0 + eps) with the numerator
+      epsilon) becomes min(r, c), a non-finite one c, and the steps an
+      early-stopped unroll did not reach count as c.
+    weights: [T] the steps' weights (needed with `ceiling`).
 
   Returns:
     mean log((f + eps) / (F0 + eps)) with log objective and numerator
     epsilon; mean log(f / (F0 + eps) + eps) with log objective only;
-    total_obj / (F0 + eps) otherwise.
+    total_obj / (F0 + eps) otherwise (with `ceiling`: sum_t weights[t]
+    r_{t+1}, the ratios bounded as above).
   """
+  if ceiling:
+    return _bounded(config, all_objs, initial_obj, obj_scale_eps, ceiling,
+                    weights)
   if config.use_log_objective:
     if config.use_numerator_epsilon:
       ratios = (all_objs + obj_scale_eps) / (initial_obj + obj_scale_eps)
@@ -325,6 +340,22 @@ def scale_objective(config, total_obj, all_objs, initial_obj,
     return tf.reduce_mean(tf.math.log(
         all_objs / (initial_obj + obj_scale_eps) + obj_scale_eps))
   return total_obj / (initial_obj + obj_scale_eps)
+
+
+def _bounded(config, all_objs, initial_obj, eps, ceiling, weights):
+  """`scale_objective` with its ratios bounded by `ceiling`."""
+  numerator = eps if (config.use_log_objective and
+                      config.use_numerator_epsilon) else 0.
+  ratios = (all_objs + numerator) / (initial_obj + eps)
+  ratios = tf.where(tf.math.is_finite(ratios), tf.minimum(ratios, ceiling),
+                    tf.fill(tf.shape(ratios), float(ceiling)))
+  missing = tf.maximum(tf.shape(weights)[0] + 1 - tf.shape(ratios)[0], 0)
+  ratios = tf.concat([ratios, tf.fill([missing], float(ceiling))], 0)
+  if config.use_log_objective:
+    if config.use_numerator_epsilon:
+      return tf.reduce_mean(tf.math.log(ratios))
+    return tf.reduce_mean(tf.math.log(ratios + eps))
+  return tf.reduce_sum(weights * ratios[1:])
 
 
 def _stop_gradient(grad):

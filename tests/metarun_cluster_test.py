@@ -1,10 +1,19 @@
-"""Loopback test of distributed meta-training: 1 parameter server, 2 workers.
+"""Loopback tests of distributed meta-training: 1 parameter server, 2 workers.
 
 Every process is `python metarun.py` on 127.0.0.1 with free ports. The
 workers start first, so the chief has to wait for the parameter server (and
-say so); then the parameter server starts. Each meta-iteration is one unroll,
-so one meta-update: the shared global step must end at the sum of both
-workers' meta-iterations.
+say so); then the parameter server starts. A meta-iteration is
+--fix_num_steps / --fix_unroll_length unrolls of one meta-update each, so the
+shared global step must end at the sum of both workers' meta-updates.
+
+One cluster runs truncated backprop (the original's estimator, RMSProp).
+The other runs the forward-only estimators with Adam: the chief
+`--gradient_estimator=es`, the other worker `--gradient_estimator=pes` (each
+worker picks its own estimator) on two unrolls per meta-iteration, so its
+particle pairs carry their states from one unroll to the next. Each worker
+draws its own perturbations, keeps its own PES particles and applies its
+estimates asynchronously to the meta-parameters on the parameter server, as
+truncated backprop does.
 """
 
 from tests import test_util
@@ -19,7 +28,7 @@ import numpy as np
 import tensorflow.compat.v1 as tf
 
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# Seconds the whole cluster may take; every process is killed after that.
+# Seconds a whole cluster may take; every process is killed after that.
 _TIMEOUT = 400
 _LOGDIR_NAME = "HierarchicalRNN_GRUCell_20_2"
 
@@ -36,6 +45,20 @@ def _free_ports(count):
   finally:
     for s in sockets:
       s.close()
+
+
+def _training_flags(num_steps=5):
+  """A worker's meta-training flags: meta-iterations of num_steps // 5
+  unrolls of 5 steps on the quadratic problems."""
+  return ["--include_quadratic_problems", "--fix_unroll=True",
+          "--fix_unroll_length=5", "--fix_num_steps=%d" % num_steps,
+          "--fix_num_steps_eval=5", "--evaluation_epochs=1", "--seed=1"]
+
+
+def _is_slot(name, optimizer):
+  """Whether checkpoint variable `name` is a slot of `optimizer` ("RMSProp"
+  or "Adam"), whose slots are named <variable>/<optimizer>[_1]."""
+  return name.endswith(("/" + optimizer, "/%s_1" % optimizer))
 
 
 class LoopbackClusterTest(tf.test.TestCase):
@@ -81,7 +104,23 @@ class LoopbackClusterTest(tf.test.TestCase):
         return
       time.sleep(0.2)
 
-  def test_two_workers_update_the_shared_meta_parameters_and_exit(self):
+  def _run_cluster(self, chief_flags, worker_flags):
+    """Runs a parameter server, the chief and worker 1 to their end.
+
+    The two workers start first; the parameter server once the chief says
+    it waits for it. Fails the test unless every process exits with status
+    0 within _TIMEOUT seconds, and checks the lines of the start and the end
+    that every run prints.
+
+    Args:
+      chief_flags: the chief's meta-training flags (no cluster flags, no
+        --train_dir).
+      worker_flags: those of worker 1.
+
+    Returns:
+      (chief_dir, worker_dir, outputs): the two workers' --train_dir and a
+      dict process name ("ps", "chief", "worker") -> its whole output.
+    """
     start = time.time()
     deadline = start + _TIMEOUT
     ps, chief, worker = ("127.0.0.1:%d" % p for p in _free_ports(3))
@@ -89,18 +128,12 @@ class LoopbackClusterTest(tf.test.TestCase):
                                                                    worker),
                      "--ps_tasks=1", "--worker_tasks=2",
                      "--cluster_wait_secs=%d" % _TIMEOUT]
-    training_flags = ["--include_quadratic_problems", "--fix_unroll=True",
-                      "--fix_unroll_length=5", "--fix_num_steps=5",
-                      "--fix_num_steps_eval=5", "--evaluation_epochs=1",
-                      "--seed=1"]
     chief_dir = os.path.join(self._folder, "chief")
     worker_dir = os.path.join(self._folder, "worker")
-    self._start("chief", cluster_flags + training_flags + [
-        "--job_name=worker", "--task=0", "--train_dir=" + chief_dir,
-        "--num_meta_iterations=2"])
-    self._start("worker", cluster_flags + training_flags + [
-        "--job_name=worker", "--task=1", "--train_dir=" + worker_dir,
-        "--num_meta_iterations=3"])
+    self._start("chief", cluster_flags + chief_flags + [
+        "--job_name=worker", "--task=0", "--train_dir=" + chief_dir])
+    self._start("worker", cluster_flags + worker_flags + [
+        "--job_name=worker", "--task=1", "--train_dir=" + worker_dir])
     self._wait_for_line("chief", "waiting for parameter server", deadline)
     self._start("ps", cluster_flags + ["--job_name=ps", "--task=0"])
     for name, process in self._processes.items():
@@ -114,15 +147,23 @@ class LoopbackClusterTest(tf.test.TestCase):
     for name, process in self._processes.items():
       self.assertEqual(process.returncode, 0, "%s:\n%s" %
                        (name, outputs[name][-3000:]))
-
     self.assertIn("waiting for parameter server at %s ..." % ps,
                   outputs["chief"])
-    self.assertIn("meta-iteration 2/2", outputs["chief"])
     self.assertIn("chief: worker 1 has finished", outputs["chief"])
-    self.assertIn("meta-iteration 3/3", outputs["worker"])
     self.assertNotIn("evaluation 1", outputs["worker"])
     self.assertIn("parameter server 0: the chief has finished; exiting",
                   outputs["ps"])
+    self.assertIn("recorded the starting meta-parameters", outputs["chief"])
+    # Only the chief writes files.
+    self.assertFalse(os.path.exists(worker_dir))
+    return chief_dir, worker_dir, outputs
+
+  def test_two_workers_update_the_shared_meta_parameters_and_exit(self):
+    chief_dir, _, outputs = self._run_cluster(
+        _training_flags() + ["--num_meta_iterations=2"],
+        _training_flags() + ["--num_meta_iterations=3"])
+    self.assertIn("meta-iteration 2/2", outputs["chief"])
+    self.assertIn("meta-iteration 3/3", outputs["worker"])
 
     logdir = os.path.join(chief_dir, _LOGDIR_NAME)
     path = tf.train.latest_checkpoint(logdir)
@@ -144,9 +185,44 @@ class LoopbackClusterTest(tf.test.TestCase):
       if name.endswith("/RMSProp"):
         self.assertAllEqual(tf.train.load_variable(start, name),
                             np.ones(stored[name]))
-    self.assertIn("recorded the starting meta-parameters", outputs["chief"])
-    # Only the chief writes files.
-    self.assertFalse(os.path.exists(worker_dir))
+
+  def test_es_and_pes_workers_update_the_shared_meta_parameters(self):
+    estimator_flags = ["--es_pairs=2", "--meta_optimizer=adam",
+                       "--meta_learning_rate=1e-4"]
+    chief_dir, _, outputs = self._run_cluster(
+        _training_flags() + estimator_flags + [
+            "--gradient_estimator=es", "--num_meta_iterations=2"],
+        _training_flags(num_steps=10) + estimator_flags + [
+            "--gradient_estimator=pes", "--num_meta_iterations=3"])
+    self.assertIn("meta-iteration 2/2", outputs["chief"])
+    self.assertIn("meta-iteration 3/3", outputs["worker"])
+
+    logdir = os.path.join(chief_dir, _LOGDIR_NAME)
+    path = tf.train.latest_checkpoint(logdir)
+    self.assertEqual(path, os.path.join(logdir, "model.ckpt-2"))
+    # The chief's 2 meta-iterations of one ES update and worker 1's 3 of two
+    # PES updates, on one shared counter.
+    self.assertEqual(tf.train.load_variable(path, "global_step"), 2 + 3 * 2)
+    stored = dict(tf.train.list_variables(path))
+    meta_parameters = [n for n in stored if n.startswith("LOL/")
+                       and not _is_slot(n, "Adam")]
+    self.assertNotEmpty(meta_parameters)
+    for name in meta_parameters:
+      self.assertIn(name + "/Adam", stored)
+      self.assertIn(name + "/Adam_1", stored)
+    self.assertIn("beta1_power", stored)
+    self.assertFalse(any(_is_slot(n, "RMSProp") for n in stored))
+    # Every trained meta-parameter moved from the recorded start: an ES
+    # estimate has no zero entry, and Adam moves every entry it is given.
+    start = os.path.join(logdir, "model.ckpt-initial")
+    self.assertEqual(tf.train.load_variable(start, "global_step"), 0)
+    for name in meta_parameters:
+      before = tf.train.load_variable(start, name)
+      after = tf.train.load_variable(path, name)
+      self.assertTrue(np.all(np.isfinite(after)), name)
+      self.assertFalse(np.any(before == after),
+                       "%s has entries the meta-updates left unchanged" %
+                       name)
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ class BadInputTest(tf.test.TestCase):
                                      include_mnist_mlp_problems=True))
     self.assertIn("--mt_ratio=2", self._error(mt_ratio=2.0))
     self.assertIn("--gradient_estimator=nope: unknown estimator; expected "
-                  "one of truncated_backprop",
+                  "one of truncated_backprop, es, pes",
                   self._error(gradient_estimator="nope"))
     self.assertIn("--fix_unroll_length=120",
                   self._error(if_cl=True, fix_unroll_length=120,
@@ -186,6 +186,75 @@ class BadInputTest(tf.test.TestCase):
       self.assertEqual(self._error(**{name: value}), message)
     metarun.validate_flags(_defaults(rms_decay=0., l2_reg=0., alpha=0.,
                                      objective_training_max_multiplier=2.))
+
+  def test_meta_optimizer_flags_are_checked(self):
+    self.assertEqual(self._error(meta_optimizer="sgd"),
+                     "--meta_optimizer=sgd: expected rmsprop or adam")
+    self.assertEqual(self._error(meta_adam_beta2=1.),
+                     "--meta_adam_beta2=1.0: must lie in [0, 1)")
+    self.assertEqual(self._error(meta_adam_epsilon=0.),
+                     "--meta_adam_epsilon=0.0: must be positive")
+    self.assertEqual(self._error(gradient_clip_norm=-1.),
+                     "--gradient_clip_norm=-1.0: must not be negative")
+    self.assertEqual(self._error(meta_learning_rate_warmup=-2),
+                     "--meta_learning_rate_warmup=-2: must not be negative")
+    self.assertEqual(self._error(meta_learning_rate_schedule="step"),
+                     "--meta_learning_rate_schedule=step: expected constant "
+                     "or cosine")
+    self.assertIn("needs --meta_learning_rate_decay_steps > 0",
+                  self._error(meta_learning_rate_schedule="cosine"))
+    self.assertIn("--meta_loss_ceiling=0.5: must exceed 1",
+                  self._error(meta_loss_ceiling=0.5))
+    self.assertEqual(
+        self._error(meta_parameter_groups=["update_readout", "nope"]),
+        "--meta_parameter_groups=update_readout,nope: HierarchicalRNN has "
+        "no group nope; its groups: rnn_initial_states, level0_rnn, "
+        "level1_rnn, level2_rnn, update_readout, learning_rate_readout, "
+        "decay_readouts")
+    metarun.validate_flags(_defaults(
+        meta_optimizer="adam", meta_learning_rate_schedule="cosine",
+        meta_learning_rate_decay_steps=100, meta_loss_ceiling=1.5,
+        meta_parameter_groups=["update_readout"]))
+
+  def test_evolution_strategies_flags_are_checked(self):
+    self.assertEqual(self._error(gradient_estimator="es", es_pairs=0),
+                     "--es_pairs=0: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es", es_sigma=0.),
+                     "--es_sigma=0.0: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es", es_sigma=-0.1),
+                     "--es_sigma=-0.1: must be positive")
+    self.assertEqual(self._error(gradient_estimator="es",
+                                 es_sigma=float("nan")),
+                     "--es_sigma=nan: must be a finite number")
+    self.assertEqual(self._error(gradient_estimator="es", if_mt=True),
+                     "--gradient_estimator=es has no imitation objective: "
+                     "--if_mt needs --gradient_estimator=truncated_backprop")
+    metarun.validate_flags(_defaults(gradient_estimator="es", es_pairs=1,
+                                     es_sigma=1e-3))
+    self.assertEqual(self._error(gradient_estimator="pes", if_mt=True),
+                     "--gradient_estimator=pes has no imitation objective: "
+                     "--if_mt needs --gradient_estimator=truncated_backprop")
+    self.assertEqual(self._error(gradient_estimator="pes", es_pairs=0),
+                     "--es_pairs=0: must be positive")
+    metarun.validate_flags(_defaults(gradient_estimator="pes", es_pairs=2,
+                                     es_sigma=1e-3))
+
+  def test_task_batch_and_horizon_flags_are_checked(self):
+    self.assertEqual(self._error(task_batch_size=0),
+                     "--task_batch_size=0: must be positive")
+    self.assertEqual(self._error(horizon_sampling=True, min_horizon=0),
+                     "--min_horizon=0: must be positive")
+    self.assertEqual(self._error(horizon_sampling=True, min_horizon=200,
+                                 max_horizon=100),
+                     "--min_horizon=200 exceeds --max_horizon=100")
+    self.assertEqual(self._error(horizon_sampling=True, if_cl=True),
+                     "--if_cl: horizon sampling (--horizon_sampling) has its "
+                     "own trajectories; it runs without the curriculum and "
+                     "without imitation")
+    self.assertIn("--if_mt: horizon sampling", self._error(
+        horizon_sampling=True, if_mt=True))
+    metarun.validate_flags(_defaults(task_batch_size=4, horizon_sampling=True,
+                                     min_horizon=20, max_horizon=20))
 
   def test_run_wide_values_are_checked(self):
     self.assertIn("--train_dir is empty", self._error(train_dir=""))

@@ -6,11 +6,16 @@ unroll's steps only: the state it starts from is carried in from the
 previous partial unroll and treated as constant (truncation). Imitation is
 a second objective of the same estimator: the teacher-forced unroll's
 imitation loss, minimised with the same meta-optimizer and slots.
+
+With a batch of tasks the objective is the tasks' mean meta-objective (or
+mean imitation loss): one backward pass through all of them, one
+meta-update.
 """
 
 import tensorflow.compat.v1 as tf
 
 from meta_training.estimators import base
+from meta_training.estimators import meta_update
 
 
 class TruncatedBackprop(base.GradientEstimator):
@@ -24,23 +29,29 @@ class TruncatedBackprop(base.GradientEstimator):
   `imitation_update_and_carry` do the same for the imitation loss.
   """
 
+  IMITATION = True
+
   def __init__(self, context):
     super().__init__(context)
     settings = context.settings
     self._meta_vars = context.meta_vars
     self._settings = settings
-    self._optimizer = base.meta_optimizer(settings)
     self._global_step = context.global_step
-    out = context.unroll
-    self.train_op, raw, clipped = self._meta_update(out.meta_objective)
+    self._optimizer = meta_update.optimizer(settings, self._global_step)
+    self.train_op, raw, clipped = self._meta_update(self.meta_objective)
+    if settings.loss_ceiling:
+      self.skipped = meta_update.skipped_counter()
     self.gradients = list(zip(self._meta_vars, raw, clipped))
-    self._pairs = list(zip(out.carried_variables, out.carried_values))
+    self._pairs = [pair for out in self.tasks
+                   for pair in zip(out.carried_variables, out.carried_values)]
+    self.imitation_loss = base.task_mean(t.imitation_loss
+                                         for t in self.tasks)
     self.carry_state = tf.placeholder_with_default(True, [],
                                                    name="propagate_state")
     self.update_and_carry = self._then_carry(self.train_op)
     self.imitation_train_op = self.imitation_update_and_carry = None
     if context.imitation:
-      self.imitation_train_op, _, _ = self._meta_update(out.imitation_loss)
+      self.imitation_train_op, _, _ = self._meta_update(self.imitation_loss)
       self.imitation_update_and_carry = self._then_carry(
           self.imitation_train_op)
 
@@ -50,9 +61,9 @@ class TruncatedBackprop(base.GradientEstimator):
       objective += l2_reg * tf.add_n([tf.reduce_sum(tf.square(v))
                                       for v in self._meta_vars])
     raw = tf.gradients(objective, self._meta_vars)
-    clipped = base.clip(raw, self._settings)
-    op = base.apply(self._optimizer, clipped, self._meta_vars,
-                    self._global_step)
+    clipped = meta_update.clip(raw, self._settings)
+    op = meta_update.apply(self._optimizer, raw, clipped, self._meta_vars,
+                           self._global_step, self._settings)
     return op, raw, clipped
 
   def _then_carry(self, op):
@@ -70,15 +81,15 @@ class TruncatedBackprop(base.GradientEstimator):
     return tf.group(op, copies)
 
   def run(self, sess, feed_for, imitating, carry, fetches):
-    feed = feed_for(self.unroll)
+    feed = base.task_feed(feed_for, self.tasks)
     feed[self.carry_state] = carry
     if imitating:
-      loss, _ = sess.run([self.unroll.imitation_loss,
+      loss, _ = sess.run([self.imitation_loss,
                           self.imitation_update_and_carry], feed)
       return {"meta_objective": loss}
     names = sorted(fetches)
     values = sess.run(
-        [self.unroll.meta_objective, [fetches[n] for n in names],
+        [self.meta_objective, [fetches[n] for n in names],
          self.update_and_carry], feed)
     result = dict(zip(names, values[1]))
     result["meta_objective"] = values[0]

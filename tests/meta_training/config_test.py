@@ -27,7 +27,14 @@ ORIGINAL_DEFAULTS = {
     # Additions of this port.
     "write_histograms": False, "fixed_hessian_probes": False,
     "curriculum_stages": 0, "meta_objective_split": "train",
-    "gradient_estimator": "truncated_backprop",
+    "gradient_estimator": "truncated_backprop", "meta_optimizer": "rmsprop",
+    "meta_adam_beta1": 0.9, "meta_adam_beta2": 0.999,
+    "meta_adam_epsilon": 1e-8, "gradient_clip_norm": 0.,
+    "meta_learning_rate_warmup": 0, "meta_learning_rate_schedule": "constant",
+    "meta_learning_rate_decay_steps": 0, "meta_loss_ceiling": 0.,
+    "meta_parameter_groups": [], "es_pairs": 8, "es_sigma": 0.01,
+    "task_batch_size": 1, "horizon_sampling": False, "min_horizon": 100,
+    "max_horizon": 1000, "stagger_tasks": True,
 }
 
 
@@ -44,7 +51,8 @@ class ConfigFlagsTest(tf.test.TestCase):
       self.assertEqual(default, ORIGINAL_DEFAULTS[name], name)
 
   def test_metarun_defines_every_setting_with_its_type_and_default(self):
-    kinds = {bool: "bool", int: "int", float: "float", str: "string"}
+    kinds = {bool: "bool", int: "int", float: "float", str: "string",
+             list: "comma separated list of strings"}
     for name, kind, default, _ in _rows():
       self.assertIn(name, metarun.FLAGS, name)
       self.assertEqual(metarun.FLAGS[name].default, default, name)

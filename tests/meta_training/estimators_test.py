@@ -20,6 +20,7 @@ from meta_training import data as data_lib
 from meta_training import estimators
 from meta_training import graph as graph_lib
 from meta_training.estimators import base
+from meta_training.estimators import meta_update
 from optimizer import global_learning_rate
 from problems import problem_generator as pg
 from problems import problem_spec
@@ -39,16 +40,16 @@ class CentralDifference(base.GradientEstimator):
                     for shift in (_STEP, -_STEP)]
     self.estimate = (self.unrolls[0].meta_objective -
                      self.unrolls[1].meta_objective) / (2 * _STEP)
-    self.train_op = base.apply(
-        base.meta_optimizer(context.settings),
-        base.clip([self.estimate], context.settings), [var],
-        context.global_step)
+    self.train_op = meta_update.apply(
+        meta_update.optimizer(context.settings, context.global_step),
+        [self.estimate], meta_update.clip([self.estimate], context.settings),
+        [var], context.global_step, context.settings)
 
   def run(self, sess, feed_for, imitating, carry, fetches):
     del imitating, carry  # one unroll per meta-iteration in this test
-    feed = feed_for(self.unroll)
+    feed = feed_for(self.unroll, 0)
     for out in self.unrolls:
-      feed.update(feed_for(out))
+      feed.update(feed_for(out, 0))
     names = sorted(fetches)
     meta_objective, values, _ = sess.run(
         [self.unroll.meta_objective, [fetches[n] for n in names],
