@@ -30,6 +30,11 @@ then --iterations timed ones. The ratio to K = 1 is that of the medians; the
 issue's goal is K = 8 at least 2.5 times K = 1. Graph-build seconds and peak
 RSS are per child process.
 
+Part "bound": K = 1 again, on one core (CPU affinity), and the most a
+batch of K tasks could gain on this machine if the tasks share no
+arithmetic: C cores x (one-core task steps/s) / (all-core task steps/s at
+K = 1), beside the measured K = 8 ratio.
+
 Part "memory": peak RSS of meta-training against the unroll length (10, 20,
 40, 80) for the two estimators at K = 1 on the MNIST MLP, and its
 least-squares slope in MiB per unroll step. Backprop keeps every step's
@@ -41,11 +46,11 @@ the tables show medians and the spread (min-max).
 
 Usage:
   L2O_DATA_DIR=<folder with mnist/> python bench/task_batch_bench.py
-  ... --parts=tasks (or memory) --problems=quadratic --estimators=es
+  ... --parts=tasks (or bound, memory) --problems=quadratic --estimators=es
       --tasks=1,8 --lengths=10,80 --iterations=5 --repetitions=2
-  ... --child mlp es 8 20 3
+  ... --child mlp es 8 20 3 [1]
       (one measurement: problem, estimator, K, unroll length, timed
-      meta-updates; prints its JSON)
+      meta-updates, optionally the cores it may use; prints its JSON)
 """
 
 import json
@@ -61,6 +66,7 @@ import numpy as np
 _ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, _ROOT)
 
+PARTS = ("tasks", "bound", "memory")
 PROBLEMS = ("mlp", "quadratic")
 ESTIMATORS = ("truncated_backprop", "es")
 TASKS = (1, 4, 8, 16)
@@ -88,7 +94,7 @@ def _problem_entry(problem):
   return spec, None, None
 
 
-def measure(problem, estimator, num_tasks, length, iterations):
+def measure(problem, estimator, num_tasks, length, iterations, cores=0):
   """Builds the meta-graph of K tasks and times its meta-updates.
 
   Args:
@@ -97,10 +103,14 @@ def measure(problem, estimator, num_tasks, length, iterations):
     num_tasks: K, tasks per meta-update.
     length: unroll length T.
     iterations: timed meta-updates (after one untimed one).
+    cores: if > 0, the process runs on this many cores only (its CPU
+      affinity, set before TensorFlow starts); 0: every core.
 
   Returns:
     A JSON-able dict of the measurement.
   """
+  if cores:
+    os.sched_setaffinity(0, set(sorted(os.sched_getaffinity(0))[:cores]))
   import graph_mode  # pylint: disable=g-import-not-at-top
   graph_mode.enable()
   import tensorflow.compat.v1 as tf  # pylint: disable=g-import-not-at-top
@@ -157,7 +167,7 @@ def measure(problem, estimator, num_tasks, length, iterations):
   peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.
   seconds = float(np.median(times[1:]))
   return {"problem": problem, "estimator": estimator, "tasks": num_tasks,
-          "length": length, "iterations": iterations,
+          "length": length, "iterations": iterations, "cores": cores,
           "mini_dataset": (min(mini_batch_size, dataset.size)
                            if dataset is not None else 0),
           "build_s": build_seconds, "ops": num_ops,
@@ -285,6 +295,36 @@ def report_tasks(runs, problems, estimators, tasks, iterations, repetitions):
                   "met" if ratio >= GOAL_RATIO else "NOT met"))
 
 
+def report_bound(runs, problems, estimators, iterations, repetitions):
+  """Prints the most K tasks could gain over K = 1 from the machine's cores.
+
+  K tasks that share no arithmetic take K times the floating-point work of
+  one, so on C cores their task steps/s is at most C times that of one task
+  on one core (perfect parallel scaling and no per-op overhead left).
+  Divided by K = 1's measured rate on all C cores, that is the largest
+  "vs K = 1" ratio any layout of the K tasks (copies, parallel runs or a
+  vectorised unroll) can reach here, unless the tasks share work.
+  """
+  cores = len(os.sched_getaffinity(0))
+  print("\nThe most K tasks can gain on %d cores without shared arithmetic: "
+        "%d x (K = 1 on one core) / (K = 1 on %d cores); median of %d runs" %
+        (cores, cores, cores, repetitions))
+  print("%-10s %-18s %14s %14s %10s %12s %12s" % (
+      "problem", "estimator", "1 core st/s", "%d cores st/s" % cores,
+      "K=1 cores", "bound vs K=1", "K=%d vs K=1" % GOAL_TASKS))
+  for problem in problems:
+    for estimator in estimators:
+      key = (problem, estimator, 1, LENGTH, iterations[problem])
+      one = _stat(runs[key + (1,)], "task_steps_per_s")[0]
+      every = _stat(runs[key], "task_steps_per_s")[0]
+      batch = _stat(runs[(problem, estimator, GOAL_TASKS, LENGTH,
+                          iterations[problem])], "task_steps_per_s")[0]
+      print("%-10s %-18s %14.1f %14.1f %10.2f %12.2f %12.2f" % (
+          problem, estimator, one, every,
+          _stat(runs[key], "cores_busy")[0], cores * one / every,
+          batch / every))
+
+
 def report_memory(runs, estimators, lengths, iterations, repetitions):
   """Prints peak RSS against the unroll length and its slope."""
   print("\nPeak RSS against the unroll length, K = 1, MNIST MLP; "
@@ -308,11 +348,11 @@ def report_memory(runs, estimators, lengths, iterations, repetitions):
 
 
 def main():
-  if len(sys.argv) == 7 and sys.argv[1] == "--child":
+  if len(sys.argv) in (7, 8) and sys.argv[1] == "--child":
     problem, estimator = sys.argv[2:4]
     print(json.dumps(measure(problem, estimator, *map(int, sys.argv[4:]))))
     return
-  parts = _list_option("parts", ("tasks", "memory"), ("tasks", "memory"))
+  parts = _list_option("parts", PARTS, PARTS)
   problems = _list_option("problems", PROBLEMS, PROBLEMS)
   estimators = _list_option("estimators", ESTIMATORS)
   tasks = _list_option("tasks", TASKS, kind=int)
@@ -325,6 +365,12 @@ def main():
   if "tasks" in parts:
     configs += [(p, e, k, LENGTH, iterations[p]) for p in problems
                 for e in estimators for k in tasks]
+  if "bound" in parts:
+    configs += [(p, e, 1, LENGTH, iterations[p], 1) for p in problems
+                for e in estimators]
+    configs += [(p, e, k, LENGTH, iterations[p]) for p in problems
+                for e in estimators for k in (1, GOAL_TASKS)
+                if (p, e, k, LENGTH, iterations[p]) not in configs]
   if "memory" in parts:
     # The K = 1, T = 20 run of the MLP serves both parts.
     configs += [("mlp", e, 1, length, iterations["mlp"]) for e in estimators
@@ -336,6 +382,8 @@ def main():
                                               repetitions, time.time() - tick))
   if "tasks" in parts:
     report_tasks(runs, problems, estimators, tasks, iterations, repetitions)
+  if "bound" in parts:
+    report_bound(runs, problems, estimators, iterations, repetitions)
   if "memory" in parts:
     report_memory(runs, estimators, lengths, iterations["mlp"], repetitions)
 

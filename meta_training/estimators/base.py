@@ -13,8 +13,8 @@ is shared by the estimators: `meta_update`.
 A meta-update may see a batch of K tasks (`--task_batch_size`): K main
 unrolls of the problem in the one graph, each its own trajectory (initial
 parameters, batches, position in the trajectory), run in the same
-`session.run` calls (measured, they do not overlap on two cores: a batch
-costs about K times one task; bench/RESULTS.md). Each estimator estimates
+`session.run` calls (on two cores a batch costs about K times one task:
+one task already keeps both busy; bench/RESULTS.md). Each estimator estimates
 the gradient of the tasks' mean meta-objective.
 """
 
