@@ -214,15 +214,23 @@ class LoopbackClusterTest(tf.test.TestCase):
     self.assertFalse(any(_is_slot(n, "RMSProp") for n in stored))
     # Every trained meta-parameter moved from the recorded start: an ES
     # estimate has no zero entry, and Adam moves every entry it is given.
+    # Not every entry need differ at the end: an entry whose steps (about
+    # +/- the learning rate each, their signs random and their order set by
+    # the asynchronous workers) sum to less than half a float32 spacing ends
+    # where it began: rare, but among the HierarchicalRNN's 8,000-odd entries
+    # it happened once (a gate bias at 2.2, float32 spacing 2.4e-7).
     start = os.path.join(logdir, "model.ckpt-initial")
     self.assertEqual(tf.train.load_variable(start, "global_step"), 0)
+    unchanged = total = 0
     for name in meta_parameters:
       before = tf.train.load_variable(start, name)
       after = tf.train.load_variable(path, name)
       self.assertTrue(np.all(np.isfinite(after)), name)
-      self.assertFalse(np.any(before == after),
-                       "%s has entries the meta-updates left unchanged" %
-                       name)
+      self.assertTrue(np.any(before != after),
+                      "the meta-updates left %s unchanged" % name)
+      unchanged += int(np.sum(before == after))
+      total += before.size
+    self.assertLess(unchanged, 0.01 * total)
 
 
 if __name__ == "__main__":
