@@ -280,3 +280,57 @@ def campaign_figures(folder, model_name, results, test_runs, num_seeds,
                                                               suffix)),
           by_optimizer, title="%s: %s" % (problem, title)))
   return written
+
+
+def plot_meta_training_curves(path, runs, window=50, title=""):
+  """Writes a PNG of meta-training runs' curves.
+
+  Four panels: the meta-objective (a moving average over `window`
+  meta-updates) and the evaluation cost, each against the meta-update and
+  against the wall time.
+
+  Args:
+    path: output file.
+    runs: dict run label -> dict as `experiments.training_curves.read`
+      returns ("MetaObjective" and/or "Evaluation" -> dict with "step",
+      "value" and "seconds" arrays).
+    window: moving-average window of the meta-objective.
+    title: figure title.
+
+  Returns:
+    `path`, or None when matplotlib is not installed or there is nothing to
+    draw.
+  """
+  if not available() or not any(runs.values()):
+    return None
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  from matplotlib import pyplot  # pylint: disable=g-import-not-at-top
+  figure, axes = pyplot.subplots(2, 2, figsize=(12, 8))
+  panels = (("MetaObjective", "meta-objective (moving average)"),
+            ("Evaluation", "evaluation cost"))
+  for row, (tag, label) in enumerate(panels):
+    for column, (key, xlabel, scale) in enumerate(
+        (("step", "meta-update", 1.), ("seconds", "wall time (min)", 60.))):
+      axis = axes[row, column]
+      for name, curves in runs.items():
+        if tag not in curves:
+          continue
+        values = curves[tag]["value"]
+        if tag == "MetaObjective":
+          values = smooth(values, window)
+        style = "-" if tag == "MetaObjective" else "o-"
+        axis.plot(curves[tag][key] / scale, values, style, label=name,
+                  markersize=3)
+      if tag == "Evaluation":
+        axis.set_yscale("log")
+      axis.set_xlabel(xlabel)
+      axis.set_ylabel(label)
+      if axis.has_data():
+        axis.legend(fontsize="small")
+  if title:
+    figure.suptitle(title)
+  figure.tight_layout()
+  _save(figure, path)
+  pyplot.close(figure)
+  return path

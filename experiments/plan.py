@@ -1,10 +1,14 @@
 """What the study runs: its variants, evaluation sets, budgets and stages.
 
-The study (experiments/study.py) meta-trains every variant of `VARIANTS`
+The study (experiments/study.py) meta-trains every variant of a `Plan`
 with each meta-training seed on the MNIST MLP set and evaluates each
 variant's best checkpoint, the start the variants of a seed trained from
 (the row `INITIAL`: the first variant's recorded `model.ckpt-initial`) and
-the tuned baselines on every set of `EVALUATION_SETS`. Each unit of work is
+the tuned baselines on every evaluation set of the plan. Two plans:
+`PLANS["variants"]` (the papers' comparison: the README's training command
+and its enhancements, `VARIANTS`) and `PLANS["recipe"]` (the meta-training
+recipe of docs/meta_training.md with and without the Hessian term,
+`RECIPE_VARIANTS`, measured at 10,000 steps over 3 meta-training seeds). Each unit of work is
 a `Stage`: one `metarun.py` or one `metatest.py` command line with its own
 output folder under the study folder. This module only builds those command
 lines; it runs nothing and reads no flags.
@@ -29,7 +33,35 @@ TRAIN_L2O_SCALE = collections.OrderedDict([
     ("if_mt", "False"), ("mt_ratio", "0.1"), ("mt_k", "1"),
 ])
 
-Variant = collections.namedtuple("Variant", "name flags description")
+# The meta-training recipe (docs/meta_training.md, chosen by the trials of
+# docs/recipe_search.md): truncated backprop through 20-step unrolls of
+# 1,000-step trajectories, Adam meta-updates with clipping and a bounded
+# meta-loss, a fresh optimizer state every trajectory (as at test time) and
+# initial learning rates drawn in [1e-3, 1e-2], the range the evaluation
+# grids search, instead of the original's [1e-6, 1e-2]. The meta-learning
+# rate (1e-5) and the meta-iterations (40) are the plan's budget.
+RECIPE = collections.OrderedDict([
+    ("regularize_time", "none"), ("alpha", "1e-4"), ("reg_optimizer", "True"),
+    ("reg_option", "hessian-esd"), ("include_mnist_mlp_problems", "True"),
+    ("num_problems", "1"), ("num_meta_iterations", "40"),
+    ("fix_unroll", "True"), ("fix_unroll_length", "20"),
+    ("fix_num_steps", "1000"), ("fix_num_steps_eval", "1000"),
+    ("evaluation_period", "5"), ("evaluation_epochs", "2"),
+    ("mini_batch_size", "1000"), ("reset_rnn_params", "False"),
+    ("meta_optimizer", "adam"), ("gradient_clip_norm", "1"),
+    ("meta_loss_ceiling", "2"), ("min_lr", "1e-3"), ("max_lr", "1e-2"),
+    ("use_second_derivatives", "False"), ("if_cl", "False"),
+    ("if_mt", "False"),
+])
+
+
+class Variant(collections.namedtuple("Variant",
+                                     "name flags description base")):
+  """A meta-training command: `base` (a flag dict) with `flags` on top."""
+
+  def __new__(cls, name, flags, description, base=TRAIN_L2O_SCALE):
+    return super().__new__(cls, name, flags, description, base)
+
 
 # The variants compared: the flags each sets on top of TRAIN_L2O_SCALE.
 VARIANTS = (
@@ -47,6 +79,16 @@ VARIANTS = (
             "meta-objective on held-out validation samples"),
 )
 VARIANT_NAMES = tuple(v.name for v in VARIANTS)
+
+RECIPE_VARIANTS = (
+    Variant("recipe", {}, "the meta-training recipe (docs/meta_training.md; "
+            "the Hessian term off)", base=RECIPE),
+    Variant("recipe+hessian", {"regularize_time": "always"},
+            "the recipe with the Hessian-ESD term on in every unroll",
+            base=RECIPE),
+)
+ALL_VARIANTS = VARIANTS + RECIPE_VARIANTS
+ALL_VARIANT_NAMES = tuple(v.name for v in ALL_VARIANTS)
 
 class EvaluationSet(collections.namedtuple("EvaluationSet",
                                            "name description")):
@@ -77,6 +119,13 @@ EVALUATION_SETS = (
                   "data set and architecture"),
 )
 EVALUATION_SET_NAMES = tuple(e.name for e in EVALUATION_SETS)
+# The meta-training net itself (its test-split copy, as the original's
+# evaluation): the recipe's first measure.
+META_TRAINING_SET = EvaluationSet(
+    "mnist_mlp", "the meta-training net: MNIST sigmoid MLP 784-20-10 (the "
+    "set the optimizers meta-trained on); training loss")
+ALL_EVALUATION_SETS = (META_TRAINING_SET,) + EVALUATION_SETS
+ALL_EVALUATION_SET_NAMES = tuple(e.name for e in ALL_EVALUATION_SETS)
 
 # Baselines: the display name and metatest.py's optimizer name and its
 # learning-rate flag.
@@ -94,6 +143,10 @@ REFERENCE = "published"
 INITIAL = "initial"
 BEST_CHECKPOINT = "model.ckpt-0"
 INITIAL_CHECKPOINT = "model.ckpt-initial"
+# Where a selection stage (experiments/selection.py) copies the checkpoint
+# it chose, and its own argument among its metatest.py flags.
+SELECTED_CHECKPOINT = "model.ckpt-selected"
+SELECT_EVERY_FLAG = "--select_every="
 
 
 @dataclasses.dataclass(frozen=True)
@@ -120,6 +173,15 @@ class Budget:
   hessian_max_samples: int = 5000
   hessian_lanczos_steps: int = 20
   hessian_trace_probes: int = 2
+  # Checkpoint selection (experiments/selection.py): with seeds, each
+  # variant's numbered checkpoints (every `selection_every`-th
+  # meta-iteration and the last) are scored on the meta-training problem at
+  # one initial learning rate on these seeds, and the best is evaluated;
+  # without, metarun.py's model.ckpt-0 (its best evaluation) is.
+  selection_seeds: Tuple[int, ...] = ()
+  selection_steps: int = 1000
+  selection_init_lr: str = "3e-3"
+  selection_every: int = 5
   # Extra metarun.py flag values (the quick study's shorter unrolls).
   metarun_flags: Tuple[Tuple[str, str], ...] = ()
   # Extra metatest.py flag values.
@@ -145,13 +207,44 @@ QUICK = Budget(
     metatest_flags=(("metrics_subset", "200"), ("metrics_every", "50")))
 
 
+# The recipe's measurement (issue 31): 3 meta-training seeds, 10,000-step
+# runs on the MLP sets, 5-point grids for every optimizer (the learned ones
+# also evaluate their own meta-training range, as metatest.py always does).
+_FIVE_POINTS = ("1e-3", "3e-3", "1e-2", "3e-2", "1e-1")
+RECIPE_BUDGET = Budget(
+    meta_iterations=40, meta_learning_rate="1e-5", meta_seeds=(1, 2, 3),
+    seeds=(6, 12, 18), mlp_steps=10000, conv_steps=2000,
+    learning_rates=_FIVE_POINTS, init_lr_grid=_FIVE_POINTS,
+    selection_seeds=(101, 102))
+RECIPE_QUICK = dataclasses.replace(
+    QUICK, metarun_flags=QUICK.metarun_flags + (("evaluation_period", "1"),),
+    selection_seeds=(101,), selection_steps=100, selection_every=2)
+
+
+class Plan(collections.namedtuple(
+    "Plan", "name title variants evaluation_sets budget quick")):
+  """A study: its variants and evaluation sets (names) and budgets."""
+
+
+PLANS = collections.OrderedDict([
+    ("variants", Plan("variants", "Study: which training makes L2O-Scale "
+                      "better?", VARIANT_NAMES, EVALUATION_SET_NAMES,
+                      Budget(), QUICK)),
+    ("recipe", Plan("recipe", "Recipe: does meta-training make L2O-Scale "
+                    "better than its start?",
+                    tuple(v.name for v in RECIPE_VARIANTS),
+                    ALL_EVALUATION_SET_NAMES, RECIPE_BUDGET, RECIPE_QUICK)),
+])
+
+
 class Stage(collections.namedtuple(
     "Stage", "kind name program argv folder variant evaluation_set "
     "meta_seed")):
   """One command of the study.
 
   Attributes:
-    kind: "train" (metarun.py) or "evaluate" (metatest.py).
+    kind: "train" (metarun.py), "select" (metatest.py on a run's
+      checkpoints, experiments/selection.py) or "evaluate" (metatest.py).
     name: e.g. "train l2o-scale, meta-seed 1" or "evaluate adam on
       mnist_mlp_relu".
     program: "metarun.py" or "metatest.py".
@@ -185,12 +278,12 @@ def _argv(values):
 
 def training_flags(variant, budget, study_dir, meta_seed, data_dir=None):
   """The metarun.py flags of `variant` (a `Variant`) with --seed=meta_seed."""
-  values = collections.OrderedDict(TRAIN_L2O_SCALE)
+  values = collections.OrderedDict(variant.base)
   values.update(variant.flags)
   values["num_meta_iterations"] = str(budget.meta_iterations)
   values["meta_learning_rate"] = budget.meta_learning_rate
   values.update(budget.metarun_flags)
-  if values["if_cl"] == "True":
+  if values.get("if_cl") == "True":
     values["curriculum_stages"] = str(budget.curriculum_stages)
   values["train_dir"] = train_dir(study_dir, variant.name, meta_seed)
   values["seed"] = str(meta_seed)
@@ -228,15 +321,42 @@ def evaluation_flags(row, evaluation_set, budget, study_dir, data_dir=None):
   return values
 
 
+def evaluated_checkpoint(budget):
+  """The checkpoint of each variant that the evaluations restore."""
+  return SELECTED_CHECKPOINT if budget.selection_seeds else BEST_CHECKPOINT
+
+
+def selection_dir(study_dir, variant, meta_seed):
+  return os.path.join(train_dir(study_dir, variant, meta_seed), "selection")
+
+
+def selection_flags(variant, budget, study_dir, meta_seed, data_dir=None):
+  """The selection stage's arguments: the metatest.py flags of one scoring
+  run (without --restore_model_name and --save_dir) and SELECT_EVERY_FLAG."""
+  values = collections.OrderedDict([
+      ("train_dir", train_dir(study_dir, variant.name, meta_seed)),
+      ("include_%s_problems" % META_TRAINING_SET.name, "True"),
+      ("model_name", META_TRAINING_SET.name),
+      ("num_testing_itrs", str(budget.selection_steps)),
+      ("seeds", ",".join(str(s) for s in budget.selection_seeds)),
+      ("init_lr_grid", budget.selection_init_lr),
+      ("hessian_metrics", "False"),
+      ("log_every", str(max(1, budget.selection_steps // 2))),
+      ("plot", "False")])
+  if data_dir:
+    values["data_dir"] = data_dir
+  return _argv(values) + [SELECT_EVERY_FLAG + str(budget.selection_every)]
+
+
 def rows(study_dir, budget, variants=VARIANT_NAMES, reference_dir=None):
   """The optimizers every evaluation set gets, in table order: per
   meta-training seed the variants, then their INITIAL (the first variant's
   recorded start); the REFERENCE; the baselines."""
-  chosen = [v.name for v in VARIANTS if v.name in variants]
+  chosen = [v.name for v in ALL_VARIANTS if v.name in variants]
   result = []
   for meta_seed in budget.meta_seeds:
     result += [Row(name, meta_seed, train_dir(study_dir, name, meta_seed),
-                   BEST_CHECKPOINT) for name in chosen]
+                   evaluated_checkpoint(budget)) for name in chosen]
     if chosen:
       result.append(Row(INITIAL, meta_seed,
                         train_dir(study_dir, chosen[0], meta_seed),
@@ -259,8 +379,9 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
   Args:
     study_dir: the study folder.
     budget: a `Budget`.
-    variants: names of the variants to run (a subset of VARIANT_NAMES).
-    evaluation_sets: names of the evaluation sets (of EVALUATION_SET_NAMES).
+    variants: names of the variants to run (of ALL_VARIANT_NAMES).
+    evaluation_sets: names of the evaluation sets (of
+      ALL_EVALUATION_SET_NAMES).
     data_dir: data folder passed to both programs (None: their default).
     metarun_extra: further metarun.py arguments (e.g. a cluster's
       --ps_hosts=...), appended to every training command.
@@ -270,8 +391,8 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
   Returns:
     A list of `Stage`.
   """
-  chosen = [v for v in VARIANTS if v.name in variants]
-  sets = [e for e in EVALUATION_SETS if e.name in evaluation_sets]
+  chosen = [v for v in ALL_VARIANTS if v.name in variants]
+  sets = [e for e in ALL_EVALUATION_SETS if e.name in evaluation_sets]
   result = []
   for meta_seed in budget.meta_seeds:
     for variant in chosen:
@@ -281,6 +402,16 @@ def stages(study_dir, budget, variants=VARIANT_NAMES,
           "train", "train " + _label(variant.name, meta_seed), "metarun.py",
           _argv(values) + list(metarun_extra), values["train_dir"],
           variant.name, None, meta_seed))
+  if budget.selection_seeds:
+    for meta_seed in budget.meta_seeds:
+      for variant in chosen:
+        result.append(Stage(
+            "select", "select %s's checkpoint" % _label(variant.name,
+                                                         meta_seed),
+            "metatest.py", selection_flags(variant, budget, study_dir,
+                                           meta_seed, data_dir),
+            selection_dir(study_dir, variant.name, meta_seed), variant.name,
+            None, meta_seed))
   for evaluation_set in sets:
     for row in rows(study_dir, budget, variants, reference_dir):
       values = evaluation_flags(row, evaluation_set, budget, study_dir,

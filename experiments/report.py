@@ -23,7 +23,9 @@ import pickle
 import numpy as np
 
 from experiments import plan
+from experiments import selection
 from experiments import stages as stages_lib
+from experiments import training_curves
 from evaluation import plot
 from evaluation import summary
 from optimizer import checkpoint_files
@@ -31,13 +33,13 @@ from optimizer import provenance
 
 REPORT_FILE = "report.md"
 REPORT_JSON = "report.json"
-# The training-loss steps reported (those the run reached).
-LOSS_STEPS = (100, 1000)
+TRAINING_FIGURE = "meta_training_curves.png"
+# The training-loss steps reported (those the run reached), read from the
+# per-seed loss records.
+LOSS_STEPS = (100, 1000, 2000, 10000)
 # Per-seed metrics of a chosen grid point: key -> how to read it from a
 # summary.json per-seed entry.
-_METRICS = dict(
-    [("loss@%d" % s, (lambda e, s=s: e["loss_at"].get(str(s))))
-     for s in LOSS_STEPS] + [
+_METRICS = dict([
          ("final_last100", lambda e: e["final_loss_last100"]),
          ("test_loss", lambda e: (e.get("heldout") or {}).get("test_loss")),
          ("test_accuracy",
@@ -88,17 +90,32 @@ def _stage_result(stage, study_dir):
   document = summary.read_summary(stage.folder)
   result = chosen_result(document)
   entries = result["per_seed"]
+  values = {key: [read(e) for e in entries] for key, read in _METRICS.items()}
+  records = [_loss_record(os.path.join(stage.folder, e["file"]))
+             for e in entries]
+  for step in LOSS_STEPS:
+    if step <= document["num_testing_itrs"]:
+      values["loss@%d" % step] = [_finite(r[step - 1]) if len(r) >= step
+                                  else None for r in records]
   return {
+      "meta_seed": stage.meta_seed,
       "seeds": [e["seed"] for e in entries],
-      "values": {key: [read(e) for e in entries]
-                 for key, read in _METRICS.items()
-                 if not key.startswith("loss@") or
-                 int(key[5:]) < document["num_testing_itrs"]},
+      "values": values,
       "grid_point": result["grid_point"], "grid_size": result["grid_size"],
       "num_steps": document["num_testing_itrs"],
       "files": [os.path.relpath(os.path.join(stage.folder, e["file"]),
                                 study_dir) for e in entries],
       "diverged": not all(e["finite"] for e in entries)}
+
+
+def _loss_record(path):
+  """A run's per-step training losses (its metatest.py loss record)."""
+  with open(path, "rb") as f:
+    return np.asarray(pickle.load(f), dtype=np.float64)
+
+
+def _finite(value):
+  return float(value) if np.isfinite(value) else None
 
 
 def _row(name, results):
@@ -131,8 +148,9 @@ def _difference(variant_results, initial_results):
   return out
 
 
-def meta_parameter_changes(training_stages):
-  """Per finished training stage, its best checkpoint against its start.
+def meta_parameter_changes(training_stages, selection_stages=()):
+  """Per finished training stage, its evaluated checkpoint against its start
+  (the selection stage's choice where there is one, else model.ckpt-0).
 
   Returns:
     dict (variant, meta_seed) -> {"relative": ||theta_best - theta_start||
@@ -141,10 +159,16 @@ def meta_parameter_changes(training_stages):
     variant's of the same meta-training seed)}.
   """
   changes, reference = {}, {}
+  selected = {(s.variant, s.meta_seed): s for s in selection_stages}
   for stage in training_stages:
     if not stages_lib.is_done(stage):
       continue
     best = stages_lib.checkpoint_prefix(stage)
+    chooser = selected.get((stage.variant, stage.meta_seed))
+    if chooser is not None:
+      if not stages_lib.is_done(chooser):
+        continue
+      best = stages_lib.selected_prefix(chooser)
     start = provenance.recorded_start(best)
     entry = {"relative": None, "same_start": None}
     changes[(stage.variant, stage.meta_seed)] = entry
@@ -160,6 +184,17 @@ def meta_parameter_changes(training_stages):
   return changes
 
 
+def _selection(stage):
+  """A selection stage's choice and scores (None without one or unfinished)."""
+  if stage is None or not stages_lib.is_done(stage):
+    return None
+  result = selection.read(stage.folder)
+  scores = {e["checkpoint"]: e["last100_mean"] for e in result["scores"]}
+  return {"chosen": result["chosen"], "score": scores[result["chosen"]],
+          "initial_score": scores.get(plan.INITIAL_CHECKPOINT),
+          "candidates": len(scores) - 1, "argv": result["argv"]}
+
+
 def collect(study_dir, all_stages, changes=None):
   """The report's content as a dict (see module docstring).
 
@@ -170,6 +205,8 @@ def collect(study_dir, all_stages, changes=None):
   """
   changes = changes or {}
   training = []
+  choosers = {(s.variant, s.meta_seed): s for s in all_stages
+              if s.kind == "select"}
   for stage in all_stages:
     if stage.kind == "train":
       done = stages_lib.is_done(stage)
@@ -178,13 +215,15 @@ def collect(study_dir, all_stages, changes=None):
           "variant": stage.variant, "meta_seed": stage.meta_seed,
           "seconds": stages_lib.seconds_spent(stage) if done else None,
           "done": done, "meta_parameter_change": entry.get("relative"),
-          "same_start": entry.get("same_start")})
+          "same_start": entry.get("same_start"),
+          "selection": _selection(choosers.get((stage.variant,
+                                                stage.meta_seed)))})
   seconds = {}
   for entry in training:
     if entry["seconds"] is not None:
       seconds.setdefault(entry["variant"], []).append(entry["seconds"])
   sets = []
-  for evaluation_set in plan.EVALUATION_SETS:
+  for evaluation_set in plan.ALL_EVALUATION_SETS:
     mine = [s for s in all_stages if s.evaluation_set == evaluation_set.name]
     if not mine:
       continue
@@ -200,9 +239,12 @@ def collect(study_dir, all_stages, changes=None):
       if name in seconds:
         row["meta_training_seconds"] = float(np.mean(seconds[name]))
       initial = results.get(plan.INITIAL)
-      if (name in plan.VARIANT_NAMES and initial and
+      if (name in plan.ALL_VARIANT_NAMES and initial and
           all(r is not None for r in initial)):
         row["vs_initial"] = _difference(results[name], initial)
+        row["vs_initial_by_meta_seed"] = [
+            dict(_difference([mine], [start]), meta_seed=mine["meta_seed"])
+            for mine, start in zip(results[name], initial)]
       rows.append(row)
     sets.append({"name": evaluation_set.name, "heldout": evaluation_set.heldout,
                  "description": evaluation_set.description, "rows": rows})
@@ -277,6 +319,23 @@ def table(evaluation_set):
   return "\n".join(lines)
 
 
+def _difference_rows(columns, labelled):
+  """Table lines of (label, {key: `_stats` of differences}) pairs."""
+  lines = []
+  for label, differences in labelled:
+    cells = []
+    for _, key, lower in columns:
+      stats = differences.get(key)
+      cell = _cell(stats, digits=3, signed=True)
+      if stats is not None and lower is not None and abs(
+          stats["mean"]) > stats["std"] + (stats.get("std_meta") or 0.):
+        better = stats["mean"] < 0 if lower else stats["mean"] > 0
+        cell += " better" if better else " worse"
+      cells.append(cell)
+    lines.append("| %s | %s |" % (label, " | ".join(cells)))
+  return lines
+
+
 def difference_table(evaluation_set):
   """What meta-training added: each variant minus its `initial` row."""
   rows = [r for r in evaluation_set["rows"] if r.get("vs_initial")]
@@ -285,18 +344,24 @@ def difference_table(evaluation_set):
   columns = _columns(evaluation_set)
   lines = ["| variant − initial | " + " | ".join(c[0] for c in columns) +
            " |", "|---" * (len(columns) + 1) + "|"]
-  for row in rows:
-    cells = []
-    for _, key, lower in columns:
-      stats = row["vs_initial"].get(key)
-      cell = _cell(stats, digits=3, signed=True)
-      if stats is not None and lower is not None and abs(
-          stats["mean"]) > stats["std"] + (stats.get("std_meta") or 0.):
-        better = stats["mean"] < 0 if lower else stats["mean"] > 0
-        cell += " better" if better else " worse"
-      cells.append(cell)
-    lines.append("| %s | %s |" % (row["name"], " | ".join(cells)))
-  return "\n".join(lines)
+  return "\n".join(lines + _difference_rows(
+      columns, [(r["name"], r["vs_initial"]) for r in rows]))
+
+
+def per_meta_seed_table(evaluation_set):
+  """Each variant minus its own start, one line per meta-training seed
+  (None with a single meta-training seed: `difference_table` says it)."""
+  rows = [r for r in evaluation_set["rows"]
+          if len(r.get("vs_initial_by_meta_seed") or ()) > 1]
+  if not rows:
+    return None
+  columns = _columns(evaluation_set)
+  lines = ["| variant − its start | meta-seed | " +
+           " | ".join(c[0] for c in columns) + " |",
+           "|---" * (len(columns) + 2) + "|"]
+  return "\n".join(lines + _difference_rows(columns, [
+      ("%s | %s" % (r["name"], entry["meta_seed"]), entry)
+      for r in rows for entry in r["vs_initial_by_meta_seed"]]))
 
 
 def _curves(study_dir, evaluation_set):
@@ -305,11 +370,8 @@ def _curves(study_dir, evaluation_set):
   for row in evaluation_set["rows"]:
     if row.get("missing"):
       continue
-    runs = []
-    for name in row["files"]:
-      with open(os.path.join(study_dir, name), "rb") as f:
-        runs.append(np.asarray(pickle.load(f), dtype=np.float64))
-    curves[row["name"]] = runs
+    curves[row["name"]] = [_loss_record(os.path.join(study_dir, name))
+                           for name in row["files"]]
   return curves
 
 
@@ -329,21 +391,50 @@ def write_plots(study_dir, content):
   return names
 
 
+def write_training_plot(study_dir, training_stages):
+  """Writes the meta-training curves of the training stages that have event
+  files (TRAINING_FIGURE); returns its name, or None."""
+  runs = {}
+  for stage in training_stages:
+    log_dir = os.path.dirname(stages_lib.checkpoint_prefix(stage))
+    curves = training_curves.read(log_dir)
+    if curves:
+      runs["%s, meta-seed %s" % (stage.variant, stage.meta_seed)] = curves
+  if plot.plot_meta_training_curves(
+      os.path.join(study_dir, TRAINING_FIGURE), runs,
+      title="meta-training: meta-objective and evaluation cost"):
+    return TRAINING_FIGURE
+  return None
+
+
 def training_table(content):
   """The meta-training table: wall time and how far each run moved."""
+  selecting = any(e.get("selection") for e in content["training"])
   lines = ["| variant | meta-seed | meta-training wall time | meta-parameter "
            "change \\|\\|θ_best − θ_start\\|\\| / \\|\\|θ_start\\|\\| | "
-           "started from the `initial` row's meta-parameters |",
-           "|---|---|---|---|---|"]
+           "started from the `initial` row's meta-parameters |" +
+           (" selected checkpoint: selection loss (its start's) |"
+            if selecting else ""),
+           "|---|---|---|---|---|" + ("---|" if selecting else "")]
   for entry in content["training"]:
     change = entry.get("meta_parameter_change")
     same = entry.get("same_start")
-    lines.append("| %s | %s | %s | %s | %s |" % (
+    line = "| %s | %s | %s | %s | %s |" % (
         entry["variant"], entry["meta_seed"],
         _wall(entry["seconds"]) if entry["done"] else "not run yet",
         "-" if change is None else "%.3g %%" % (100. * change),
-        "-" if same is None else ("yes (bit-identical)" if same else "NO")))
+        "-" if same is None else ("yes (bit-identical)" if same else "NO"))
+    if selecting:
+      chosen = entry.get("selection")
+      line += (" not run yet |" if not chosen else " %s (best of %d): %s (%s) |" % (
+          chosen["chosen"], chosen["candidates"], _number(chosen["score"]),
+          _number(chosen["initial_score"])))
+    lines.append(line)
   return "\n".join(lines)
+
+
+def _number(value):
+  return "n/a" if value is None else "%.4g" % value
 
 
 def markdown(content, header, plots=()):
@@ -352,6 +443,8 @@ def markdown(content, header, plots=()):
   figure)."""
   parts = [header.rstrip() + "\n",
            "## Meta-training\n\n%s\n" % training_table(content)]
+  if TRAINING_FIGURE in plots:
+    parts.append("![meta-training curves](%s)\n" % TRAINING_FIGURE)
   for evaluation_set in content["sets"]:
     parts.append("## %s\n\n%s.\n\n%s\n" % (
         evaluation_set["name"], evaluation_set["description"],
@@ -363,6 +456,11 @@ def markdown(content, header, plots=()):
           "its meta-training seed, paired by evaluation seed; each at its own "
           "chosen point; \"better\"/\"worse\" where the difference exceeds "
           "its spread):\n\n%s\n" % added)
+    by_seed = per_meta_seed_table(evaluation_set)
+    if by_seed:
+      parts.append(
+          "Per meta-training seed (mean ± std over evaluation seeds of the "
+          "paired differences):\n\n%s\n" % by_seed)
     figure = "loss_curves-%s.png" % evaluation_set["name"]
     if figure in plots:
       parts.append("![%s](%s)\n" % (evaluation_set["name"], figure))

@@ -21,6 +21,7 @@ import sys
 import time
 
 from experiments import plan
+from experiments import selection
 import metatest
 from optimizer import checkpoint_files
 from optimizer import checkpoints
@@ -60,10 +61,19 @@ def checkpoint_prefix(stage):
   return os.path.join(stage.folder, LOG_DIR_NAME, "model.ckpt-0")
 
 
+def selected_prefix(stage):
+  """The checkpoint a selection stage writes."""
+  return os.path.join(os.path.dirname(stage.folder), LOG_DIR_NAME,
+                      plan.SELECTED_CHECKPOINT)
+
+
 def output_complete(stage):
   """Whether the command's own output of `stage` is there and whole."""
   if stage.kind == "train":
     return checkpoint_files.is_complete(checkpoint_prefix(stage))
+  if stage.kind == "select":
+    return (selection.read(stage.folder) is not None and
+            checkpoint_files.is_complete(selected_prefix(stage)))
   try:
     with open(os.path.join(stage.folder, "summary.json")) as f:
       json.load(f)
@@ -105,7 +115,12 @@ def estimate_seconds(stage, budget):
     if flags.get("if_cl") == "True":
       cost *= _CURRICULUM_FACTOR * budget.curriculum_stages
     return cost + _START_S
-  evaluation_set = {e.name: e for e in plan.EVALUATION_SETS}[
+  if stage.kind == "select":
+    runs = budget.meta_iterations // budget.selection_every + 2
+    return runs * (_START_S + 2 * len(budget.selection_seeds) * (
+        budget.selection_steps * _STEP_MS[(True, False)] / 1000. +
+        _RUN_OVERHEAD_S))
+  evaluation_set = {e.name: e for e in plan.ALL_EVALUATION_SETS}[
       stage.evaluation_set]
   learned = stage.variant not in {b.name for b in plan.BASELINES}
   points = (1 + len(budget.init_lr_grid) if learned
@@ -217,13 +232,32 @@ def _run_training(stage, tee):
 
 
 def _run_evaluation(stage, tee):
-  """Runs metatest.run in this process; returns 0 or raises StageFailed."""
-  tee.write("$ metatest.py %s\n" % " ".join(stage.argv))
-  values, explicit = metatest.parse_flags(["metatest.py"] + stage.argv)
+  """Runs metatest.run in this process; returns its exit status."""
+  return _metatest(stage.argv, tee)
+
+
+def _run_selection(stage, tee):
+  """Scores a run's checkpoints and keeps the best (experiments/selection.py);
+  returns 0, or 1 with the reason on `tee`."""
+  argv, every = selection.split_argv(stage.argv)
+  log_dir = os.path.dirname(selected_prefix(stage))
+  try:
+    selection.select(log_dir, stage.folder, argv, every, _metatest, tee)
+  except (selection.SelectionError, checkpoint_files.CheckpointError) as e:
+    tee.write("selection: %s\n" % e)
+    return 1
+  return 0
+
+
+def _metatest(argv, tee):
+  """Runs metatest.run with `argv` in this process; returns 0, or 1 with
+  the error on `tee`."""
+  tee.write("$ metatest.py %s\n" % " ".join(argv))
+  values, explicit = metatest.parse_flags(["metatest.py"] + argv)
   try:
     # summary.json records the command that produced it.
     metatest.run(values, explicit, out=tee,
-                 command=[os.path.join(ROOT, "metatest.py")] + stage.argv)
+                 command=[os.path.join(ROOT, "metatest.py")] + argv)
   except metatest.RunInterrupted as e:
     raise interrupts.Interrupted(e.exit_status - 128) from None
   except (metatest.FlagError, lock.LockError, data_files.DataNotFoundError,
@@ -257,7 +291,8 @@ def run(stage, study_dir, out):
     with open(log_path, "a", buffering=1) as log:
       log.write("# attempt started %s\n" % time.strftime("%Y-%m-%d %H:%M:%S"))
       tee = _Tee(log, out)
-      runner = _run_training if stage.kind == "train" else _run_evaluation
+      runner = {"train": _run_training, "select": _run_selection,
+                "evaluate": _run_evaluation}[stage.kind]
       status = runner(stage, tee)
       tee.flush()
   finally:

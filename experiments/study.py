@@ -14,6 +14,13 @@ meta-training added (each variant minus its `initial`).
   python experiments/study.py --study_dir=runs/study
   python experiments/study.py --study_dir=runs/quick --quick   # 2-3 minutes
 
+`--plan=recipe` measures the meta-training recipe instead (docs/
+meta_training.md): the recipe with and without the Hessian term, 3
+meta-training seeds, also on the meta-training net itself (`mnist_mlp`),
+10,000-step runs, 5-point grids, and a figure of the meta-training curves:
+
+  python experiments/study.py --plan=recipe --study_dir=runs/recipe
+
 A rerun of the same command skips every finished stage and redoes or resumes
 only what is missing or half-written (see experiments/stages.py); Ctrl-C
 stops the current stage cleanly. Arguments after `--` are passed to every
@@ -57,14 +64,25 @@ def define_flags():
   some names)."""
   flags.DEFINE_string("study_dir", None, "Folder of the study's runs and "
                       "report (created if needed).")
+  flags.DEFINE_enum("plan", "variants", list(plan.PLANS), "What to study: "
+                    "'variants' (the papers' training commands and their "
+                    "enhancements) or 'recipe' (the meta-training recipe "
+                    "with and without the Hessian term, measured at 10,000 "
+                    "steps over 3 meta-training seeds). Each plan has its "
+                    "own variants, evaluation sets and budget defaults "
+                    "(experiments/plan.py); the defaults shown below are "
+                    "the 'variants' plan's, and flags given explicitly "
+                    "override either plan's.")
   flags.DEFINE_boolean("quick", False, "Shrink every budget (a few "
                        "meta-iterations, a few hundred steps, 2 seeds, 1-point "
                        "grids): the whole pipeline in minutes. Budget flags "
                        "given explicitly still apply.")
   flags.DEFINE_list("variants", list(plan.VARIANT_NAMES),
-                    "Variants to meta-train and evaluate.")
+                    "Variants to meta-train and evaluate (default: the "
+                    "plan's; any of %s)." % ", ".join(plan.ALL_VARIANT_NAMES))
   flags.DEFINE_list("evaluation_sets", list(plan.EVALUATION_SET_NAMES),
-                    "metatest.py sets to evaluate on.")
+                    "metatest.py sets to evaluate on (default: the plan's; "
+                    "any of %s)." % ", ".join(plan.ALL_EVALUATION_SET_NAMES))
   flags.DEFINE_string("data_dir", None, "Data folder of both programs "
                       "(default: $L2O_DATA_DIR, else ~/.cache/l2o-scale/data). It needs "
                       "mnist/ with the training files (meta-training, and "
@@ -114,12 +132,27 @@ def define_flags():
                        "Lanczos steps of the top-eigenvalue estimate.")
   flags.DEFINE_integer("hessian_trace_probes", _DEFAULT.hessian_trace_probes,
                        "Probes of the Hessian trace estimate.")
+  flags.DEFINE_list("selection_seeds", [], "Seeds of the checkpoint "
+                    "selection (experiments/selection.py; the recipe plan: "
+                    "101,102): each run's checkpoints are scored on the "
+                    "meta-training net at --selection_init_lr and the best "
+                    "is evaluated. Empty (the variants plan): metarun.py's "
+                    "model.ckpt-0 is evaluated.")
+  flags.DEFINE_integer("selection_steps", _DEFAULT.selection_steps,
+                       "Steps of each selection run.")
+  flags.DEFINE_string("selection_init_lr", _DEFAULT.selection_init_lr,
+                      "The fixed initial learning rate of the selection.")
+  flags.DEFINE_integer("selection_every", _DEFAULT.selection_every,
+                       "Score every k-th meta-iteration's checkpoint (and "
+                       "the last).")
 
 
 _BUDGET_FLAGS = ("meta_iterations", "meta_learning_rate", "curriculum_stages",
                  "meta_seeds", "seeds", "mlp_steps", "conv_steps",
                  "learning_rates", "init_lr_grid", "hessian_max_samples",
-                 "hessian_lanczos_steps", "hessian_trace_probes")
+                 "hessian_lanczos_steps", "hessian_trace_probes",
+                 "selection_seeds", "selection_steps", "selection_init_lr",
+                 "selection_every")
 STUDY_FILE = "study.json"
 
 
@@ -127,16 +160,22 @@ class StudyError(ValueError):
   """A flag or study folder that cannot work (one line)."""
 
 
+def study_plan(values):
+  """The `plan.Plan` of --plan (the 'variants' plan when absent)."""
+  return plan.PLANS[values.get("plan") or "variants"]
+
+
 def budget_from_flags(values, explicit):
-  """The `plan.Budget` of the flags: --quick's, else the default, with the
-  flags given explicitly on top."""
-  base = plan.QUICK if values["quick"] else plan.Budget()
+  """The `plan.Budget` of the flags: the plan's quick or full budget, with
+  the flags given explicitly on top."""
+  chosen = study_plan(values)
+  base = chosen.quick if values["quick"] else chosen.budget
   changes = {}
   for name in _BUDGET_FLAGS:
     if name not in explicit:
       continue
     value = values[name]
-    if name in ("seeds", "meta_seeds"):
+    if name in ("seeds", "meta_seeds", "selection_seeds"):
       try:
         value = tuple(int(s) for s in value)
       except ValueError:
@@ -146,14 +185,20 @@ def budget_from_flags(values, explicit):
       value = tuple(value)
     changes[name] = value
   budget = dataclasses.replace(base, **changes)
-  for name in ("meta_iterations", "mlp_steps", "conv_steps"):
+  for name in ("meta_iterations", "mlp_steps", "conv_steps",
+               "selection_steps", "selection_every"):
     if getattr(budget, name) <= 0:
       raise StudyError("--%s=%d: must be positive" %
                        (name, getattr(budget, name)))
   if not budget.seeds or not budget.learning_rates or not budget.meta_seeds:
     raise StudyError("--seeds, --meta_seeds and --learning_rates need at "
                      "least one value")
-  for name in ("seeds", "meta_seeds"):
+  if set(budget.selection_seeds) & set(budget.seeds):
+    raise StudyError("--selection_seeds=%s: must differ from the evaluation "
+                     "seeds --seeds=%s" % (
+                         ",".join(str(s) for s in budget.selection_seeds),
+                         ",".join(str(s) for s in budget.seeds)))
+  for name in ("seeds", "meta_seeds", "selection_seeds"):
     values_of = getattr(budget, name)
     if len(set(values_of)) != len(values_of) or not all(
         0 <= s < 2**31 for s in values_of):
@@ -162,9 +207,21 @@ def budget_from_flags(values, explicit):
   return budget
 
 
+def names_from_flags(values, explicit):
+  """`values` with --variants and --evaluation_sets the plan's unless given
+  explicitly."""
+  chosen = study_plan(values)
+  values = dict(values)
+  if "variants" not in explicit:
+    values["variants"] = list(chosen.variants)
+  if "evaluation_sets" not in explicit:
+    values["evaluation_sets"] = list(chosen.evaluation_sets)
+  return values
+
+
 def check_names(values):
-  for flag, known in (("variants", plan.VARIANT_NAMES),
-                      ("evaluation_sets", plan.EVALUATION_SET_NAMES)):
+  for flag, known in (("variants", plan.ALL_VARIANT_NAMES),
+                      ("evaluation_sets", plan.ALL_EVALUATION_SET_NAMES)):
     unknown = [v for v in values[flag] if v not in known]
     if unknown or not values[flag]:
       raise StudyError("--%s=%s: expected names among %s" % (
@@ -192,6 +249,10 @@ def check_study_file(study_dir, settings):
   if os.path.exists(path):
     with open(path) as f:
       before = json.load(f)
+    if isinstance(before.get("budget"), dict):
+      # Budget fields added since the folder was made had their defaults.
+      before["budget"] = dict(json.loads(json.dumps(
+          plan.Budget().as_dict())), **before["budget"])
     different = sorted(k for k in set(before) | set(settings)
                        if before.get(k) != settings.get(k))
     if different:
@@ -243,26 +304,45 @@ def mnist_stand_in(data_dir):
 def header(values, budget, variants, command):
   """The report's opening: date, machine, command, budgets and caveats."""
   stand_in = mnist_stand_in(values["data_dir"])
+  chosen = [v for v in plan.ALL_VARIANTS if v.name in variants]
   lines = [
-      "# Study: which training makes L2O-Scale better?",
+      "# %s" % study_plan(values).title,
       "",
       "Written %s on %s by" % (time.strftime("%Y-%m-%d %H:%M"), _machine()),
       "",
       "```sh", " ".join(command), "```", "",
       "**Variants** (meta-trained with metarun.py --seed=%s on the MNIST MLP "
-      "set, each from the README's \"Train L2O-Scale\" flags):" %
+      "set, each from its base flags with its own on top):" %
       ",".join(str(s) for s in budget.meta_seeds), ""]
-  for variant in plan.VARIANTS:
-    if variant.name in variants:
-      extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
-      lines.append("- `%s`: %s%s" % (variant.name, variant.description,
-                                     " (`%s`)" % extra if extra else ""))
+  for variant in chosen:
+    extra = " ".join("--%s=%s" % kv for kv in variant.flags.items())
+    lines.append("- `%s`: %s%s" % (variant.name, variant.description,
+                                   " (`%s`)" % extra if extra else ""))
+  for base in dict.fromkeys(id(v.base) for v in chosen):
+    flags_of = next(v.base for v in chosen if id(v.base) == base)
+    lines += ["", "Base flags of %s (the meta-learning rate and the "
+              "meta-iterations are the budget's):" % ", ".join(
+                  "`%s`" % v.name for v in chosen if id(v.base) == base),
+              "", "```", " ".join("--%s=%s" % kv for kv in flags_of.items()
+                                  if kv[0] != "num_meta_iterations"), "```"]
   lines += ["", "**Start**: `%s` is the HierarchicalRNN the variants of a "
             "meta-training seed started from (the first variant's recorded "
             "`model.ckpt-initial`; the meta-training table says whether every "
             "variant's start is bit-identical to it), evaluated as the "
             "variants are: what meta-training added is a variant's "
             "difference from it." % plan.INITIAL]
+  if budget.selection_seeds:
+    lines += ["", "**Checkpoint evaluated**: `%s`, chosen by "
+              "experiments/selection.py among each run's checkpoints of every "
+              "%d-th meta-iteration and the last: the lowest mean last-100 "
+              "training loss on `%s` at initial learning rate %s, %d steps, "
+              "seeds %s (which no evaluation uses); the run's own "
+              "`model.ckpt-0` (its best evaluation at random initial learning "
+              "rates) is not used." % (
+                  plan.SELECTED_CHECKPOINT, budget.selection_every,
+                  plan.META_TRAINING_SET.name, budget.selection_init_lr,
+                  budget.selection_steps,
+                  ", ".join(str(s) for s in budget.selection_seeds))]
   if values["reference_train_dir"]:
     lines += ["", "**Reference** (not meta-trained here): `%s` is the "
               "HierarchicalRNN of `%s/*/model.ckpt-0`, evaluated as the "
@@ -276,18 +356,24 @@ def header(values, budget, variants, command):
       "%s (the commands: 1e-6)%s; evaluation runs of "
       "%d steps on the MLP sets and %d on the conv net (the papers: 10,000), "
       "seeds %s (the papers: 5-10); Adam and RMSProp over learning rates %s, "
-      "the learned optimizers over their initial learning rate: the original "
-      "range [1e-6, 1e-2]%s. The grid point reported is chosen on the "
+      "the learned optimizers over their initial learning rate: their "
+      "meta-training range (%s)%s. The grid point reported is chosen on the "
       "validation loss on held-out sets, else on the last-100 mean of the "
       "training loss (metatest.py's rule); the test split decides nothing. "
       "Hessian: top eigenvalue by %d Lanczos steps on at most %d training "
       "samples." % (
           budget.meta_iterations, budget.meta_learning_rate,
           ", the curriculum variants capped at %d curriculum stage(s)" %
-          budget.curriculum_stages if budget.curriculum_stages else "",
+          budget.curriculum_stages if budget.curriculum_stages and any(
+              dict(v.base, **v.flags).get("if_cl") == "True"
+              for v in chosen) else "",
           budget.mlp_steps, budget.conv_steps,
           ", ".join(str(s) for s in budget.seeds),
           ", ".join(budget.learning_rates),
+          "; ".join(dict.fromkeys(
+              "[%s, %s]" % (dict(v.base, **v.flags).get("min_lr", "1e-6"),
+                            dict(v.base, **v.flags).get("max_lr", "1e-2"))
+              for v in chosen)),
           "".join(", " + p for p in budget.init_lr_grid),
           budget.hessian_lanczos_steps, budget.hessian_max_samples),
       "",
@@ -314,9 +400,13 @@ def header(values, budget, variants, command):
 def _write_report(values, budget, all_stages, command, out):
   study_dir = values["study_dir"]
   training = [s for s in all_stages if s.kind == "train"]
-  changes = report.meta_parameter_changes(training)
+  changes = report.meta_parameter_changes(
+      training, [s for s in all_stages if s.kind == "select"])
   content = report.collect(study_dir, all_stages, changes)
   plots = report.write_plots(study_dir, content)
+  figure = report.write_training_plot(study_dir, training)
+  if figure:
+    plots.append(figure)
   text = report.markdown(content, header(values, budget, values["variants"],
                                          command), plots)
   atomic.write_json(os.path.join(study_dir, report.REPORT_JSON), content)
@@ -341,6 +431,7 @@ def run(values, explicit, extra=(), out=sys.stdout, command=None):
   if not values["study_dir"]:
     raise StudyError("--study_dir is empty: give the study's folder, e.g. "
                      "--study_dir=runs/study")
+  values = names_from_flags(values, explicit)
   check_names(values)
   budget = budget_from_flags(values, explicit)
   values = dict(values, study_dir=os.path.abspath(values["study_dir"]))

@@ -283,6 +283,34 @@ def save_as(sess, saver, directory, checkpoint_name, designate=True):
   return os.path.join(directory, checkpoint_name)
 
 
+def copy(source, directory, checkpoint_name):
+  """Copies checkpoint prefix `source` to `checkpoint_name` in `directory`.
+
+  The data shards are written first (each atomically), the index last, and
+  an existing index of that name is removed before, so a reader never pairs
+  an old index with new data. The state file is left as it is.
+
+  Returns:
+    The prefix written.
+
+  Raises:
+    CheckpointError: `source` is not a complete checkpoint.
+  """
+  if not is_complete(source):
+    raise CheckpointError("%s: incomplete checkpoint (its .index or .data "
+                          "file is missing)" % source)
+  target = os.path.join(directory, checkpoint_name)
+  files = _files_of(source)
+  index = source + ".index"
+  with interrupts.deferred():
+    if os.path.exists(target + ".index"):
+      os.remove(target + ".index")
+    for path in [f for f in files if f != index] + [index]:
+      with open(path, "rb") as f:
+        atomic.write_bytes(target + path[len(source):], f.read())
+  return target
+
+
 def _commit(directory, checkpoint_name):
   """Moves a marked partial checkpoint over its final name (idempotent).
 

@@ -141,3 +141,98 @@ class PlanTest(tf.test.TestCase):
 
 if __name__ == "__main__":
   tf.test.main()
+
+
+class RecipePlanTest(tf.test.TestCase):
+
+  def test_the_recipe_variants_are_the_recipe_plus_their_flags(self):
+    recipe = plan.PLANS["recipe"]
+    budget = recipe.budget
+    all_stages = plan.stages("s", budget, recipe.variants,
+                             recipe.evaluation_sets)
+    training = [s for s in all_stages if s.kind == "train"]
+    self.assertEqual([(s.variant, s.meta_seed) for s in training],
+                     [(v, m) for m in (1, 2, 3) for v in recipe.variants])
+    for stage in training:
+      variant = {v.name: v for v in plan.ALL_VARIANTS}[stage.variant]
+      self.assertIs(variant.base, plan.RECIPE)
+      values = _metarun_values(stage.argv)
+      metarun.validate_flags(values)
+      for name, value in plan.RECIPE.items():
+        if name in variant.flags or name == "num_meta_iterations":
+          continue
+        self.assertEqual(values[name],
+                         metarun.FLAGS[name].parser.parse(value), name)
+      self.assertEqual(values["num_meta_iterations"], 40)
+      self.assertEqual(values["meta_learning_rate"], 1e-5)
+      self.assertEqual(values["seed"], stage.meta_seed)
+      self.assertEqual(values["regularize_time"],
+                       "always" if stage.variant == "recipe+hessian"
+                       else "none")
+      # Not a curriculum run: no cap.
+      self.assertEqual(values["curriculum_stages"], 0)
+    # The plan's variants are the recipe's, and the papers' plan keeps its.
+    self.assertEqual(recipe.variants, ("recipe", "recipe+hessian"))
+    self.assertEqual(plan.PLANS["variants"].variants, plan.VARIANT_NAMES)
+
+  def test_the_recipe_is_measured_on_the_meta_training_net_too(self):
+    recipe = plan.PLANS["recipe"]
+    self.assertEqual(recipe.evaluation_sets[0], "mnist_mlp")
+    self.assertEqual(set(recipe.evaluation_sets),
+                     set(plan.ALL_EVALUATION_SET_NAMES))
+    budget = recipe.budget
+    self.assertLen(budget.learning_rates, 5)
+    self.assertEqual(budget.init_lr_grid, budget.learning_rates)
+    self.assertEqual(budget.mlp_steps, 10000)
+    evaluations = [s for s in plan.stages("s", budget, recipe.variants,
+                                          recipe.evaluation_sets)
+                   if s.kind == "evaluate"]
+    # Per set: 2 variants and their start per meta-seed, 2 baselines.
+    self.assertLen(evaluations, 4 * (3 * 3 + 2))
+    for stage in evaluations:
+      values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
+      metatest.validate_flags(values)
+      self.assertEqual(values["num_testing_itrs"],
+                       2000 if stage.evaluation_set.endswith("conv_heldout")
+                       else 10000)
+      if stage.variant == plan.INITIAL:
+        self.assertEqual(values["train_dir"], os.path.join(
+            "s", "recipe", "meta_seed%d" % stage.meta_seed))
+      if values["test_optimizer"] == config.LEARNED:
+        self.assertEqual(values["init_lr_grid"], list(budget.init_lr_grid))
+    self.assertEqual(plan.ALL_EVALUATION_SETS[0].heldout, False)
+    self.assertEqual(plan.ALL_EVALUATION_SETS[0].conv, False)
+
+  def test_the_recipe_selects_each_run_s_checkpoint_on_other_seeds(self):
+    recipe = plan.PLANS["recipe"]
+    budget = recipe.budget
+    all_stages = plan.stages("s", budget, recipe.variants,
+                             recipe.evaluation_sets)
+    kinds = [s.kind for s in all_stages]
+    self.assertEqual(kinds, sorted(
+        kinds, key=["train", "select", "evaluate"].index))
+    chosen = [s for s in all_stages if s.kind == "select"]
+    self.assertEqual([(s.variant, s.meta_seed) for s in chosen],
+                     [(v, m) for m in (1, 2, 3) for v in recipe.variants])
+    for stage in chosen:
+      argv = [a for a in stage.argv
+              if not a.startswith(plan.SELECT_EVERY_FLAG)]
+      self.assertIn(plan.SELECT_EVERY_FLAG + "5", stage.argv)
+      values, _ = metatest.parse_flags(
+          ["metatest.py"] + argv + ["--restore_model_name=model.ckpt-5"])
+      metatest.validate_flags(values)
+      self.assertEqual(values["train_dir"], os.path.join(
+          "s", stage.variant, "meta_seed%d" % stage.meta_seed))
+      self.assertEqual(stage.folder, os.path.join(values["train_dir"],
+                                                  "selection"))
+      self.assertTrue(values["include_mnist_mlp_problems"])
+      self.assertEqual(values["init_lr_grid"], ["3e-3"])
+      self.assertEqual(values["num_testing_itrs"], 1000)
+      self.assertFalse(set(values["seeds"]) & {str(s) for s in budget.seeds})
+    for stage in all_stages:
+      if stage.kind == "evaluate" and stage.variant in recipe.variants:
+        values, _ = metatest.parse_flags(["metatest.py"] + stage.argv)
+        self.assertEqual(values["restore_model_name"],
+                         plan.SELECTED_CHECKPOINT)
+    # The papers' plan keeps metarun.py's best checkpoint.
+    self.assertNotIn("select", [s.kind for s in plan.stages("s", plan.Budget())])
