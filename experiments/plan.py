@@ -34,22 +34,26 @@ TRAIN_L2O_SCALE = collections.OrderedDict([
 ])
 
 # The meta-training recipe (docs/meta_training.md, chosen by the trials of
-# docs/recipe_search.md): truncated backprop through 20-step unrolls of
-# 1,000-step trajectories, Adam meta-updates with clipping and a bounded
-# meta-loss, a fresh optimizer state every trajectory (as at test time) and
-# initial learning rates drawn in [1e-3, 1e-2], the range the evaluation
-# grids search, instead of the original's [1e-6, 1e-2]. The meta-learning
-# rate (1e-5) and the meta-iterations (40) are the plan's budget.
+# docs/recipe_search.md, trial F): truncated backprop through 20-step
+# unrolls of trajectories whose lengths are drawn log-uniformly in
+# [100, 10,000] steps (carried across meta-iterations of 1,000 steps), Adam
+# meta-updates with clipping and a bounded meta-loss, a fresh optimizer
+# state every trajectory (as at test time) and initial learning rates drawn
+# in [1e-3, 1e-2], the range the evaluation grids search, instead of the
+# original's [1e-6, 1e-2]. The meta-learning rate (1e-5) and the
+# meta-iterations (60) are the plan's budget.
 RECIPE = collections.OrderedDict([
     ("regularize_time", "none"), ("alpha", "1e-4"), ("reg_optimizer", "True"),
     ("reg_option", "hessian-esd"), ("include_mnist_mlp_problems", "True"),
-    ("num_problems", "1"), ("num_meta_iterations", "40"),
+    ("num_problems", "1"), ("num_meta_iterations", "60"),
     ("fix_unroll", "True"), ("fix_unroll_length", "20"),
     ("fix_num_steps", "1000"), ("fix_num_steps_eval", "1000"),
     ("evaluation_period", "5"), ("evaluation_epochs", "2"),
     ("mini_batch_size", "1000"), ("reset_rnn_params", "False"),
     ("meta_optimizer", "adam"), ("gradient_clip_norm", "1"),
     ("meta_loss_ceiling", "2"), ("min_lr", "1e-3"), ("max_lr", "1e-2"),
+    ("horizon_sampling", "True"), ("min_horizon", "100"),
+    ("max_horizon", "10000"),
     ("use_second_derivatives", "False"), ("if_cl", "False"),
     ("if_mt", "False"),
 ])
@@ -175,13 +179,14 @@ class Budget:
   hessian_trace_probes: int = 2
   # Checkpoint selection (experiments/selection.py): with seeds, each
   # variant's numbered checkpoints (every `selection_every`-th
-  # meta-iteration and the last) are scored on the meta-training problem at
-  # one initial learning rate on these seeds, and the best is evaluated;
-  # without, metarun.py's model.ckpt-0 (its best evaluation) is.
+  # meta-iteration and the last) are scored on the meta-training problem on
+  # these seeds, each at its best of its own initial-learning-rate range and
+  # `selection_init_lrs`, and the best is evaluated; without,
+  # metarun.py's model.ckpt-0 (its best evaluation) is.
   selection_seeds: Tuple[int, ...] = ()
-  selection_steps: int = 1000
-  selection_init_lr: str = "3e-3"
-  selection_every: int = 5
+  selection_steps: int = 2000
+  selection_init_lrs: Tuple[str, ...] = ("3e-3", "1e-2")
+  selection_every: int = 10
   # Extra metarun.py flag values (the quick study's shorter unrolls).
   metarun_flags: Tuple[Tuple[str, str], ...] = ()
   # Extra metatest.py flag values.
@@ -212,13 +217,14 @@ QUICK = Budget(
 # also evaluate their own meta-training range, as metatest.py always does).
 _FIVE_POINTS = ("1e-3", "3e-3", "1e-2", "3e-2", "1e-1")
 RECIPE_BUDGET = Budget(
-    meta_iterations=40, meta_learning_rate="1e-5", meta_seeds=(1, 2, 3),
+    meta_iterations=60, meta_learning_rate="1e-5", meta_seeds=(1, 2, 3),
     seeds=(6, 12, 18), mlp_steps=10000, conv_steps=2000,
     learning_rates=_FIVE_POINTS, init_lr_grid=_FIVE_POINTS,
     selection_seeds=(101, 102))
 RECIPE_QUICK = dataclasses.replace(
     QUICK, metarun_flags=QUICK.metarun_flags + (("evaluation_period", "1"),),
-    selection_seeds=(101,), selection_steps=100, selection_every=2)
+    selection_seeds=(101,), selection_steps=100, selection_every=2,
+    selection_init_lrs=("3e-3",))
 
 
 class Plan(collections.namedtuple(
@@ -339,7 +345,7 @@ def selection_flags(variant, budget, study_dir, meta_seed, data_dir=None):
       ("model_name", META_TRAINING_SET.name),
       ("num_testing_itrs", str(budget.selection_steps)),
       ("seeds", ",".join(str(s) for s in budget.selection_seeds)),
-      ("init_lr_grid", budget.selection_init_lr),
+      ("init_lr_grid", ",".join(budget.selection_init_lrs)),
       ("hessian_metrics", "False"),
       ("log_every", str(max(1, budget.selection_steps // 2))),
       ("plot", "False")])

@@ -6,9 +6,13 @@ on random data: on the MNIST MLP the same meta-parameters score anywhere in
 a ten-fold range (docs/recipe_search.md), so the "best" is mostly the
 luckiest. This module scores the run's numbered checkpoints (every
 `every`-th meta-iteration and the last) with `metatest.py` on the
-meta-training problem at one fixed initial learning rate, on seeds that no
-evaluation of the study uses, and keeps the one with the lowest mean
-last-100 training loss as `model.ckpt-selected` beside the others. The
+meta-training problem on seeds that no evaluation of the study uses, each
+at its best point of a small initial-learning-rate grid (its own range,
+which metatest.py always evaluates, and fixed rates), and keeps the one with
+the lowest mean last-100 training loss as `model.ckpt-selected` beside the
+others: the checkpoint that is best when tuned, as the evaluation tunes it,
+not the one that is best at one rate (a fixed rate favours checkpoints
+whose best rate happens to be that one). The
 recorded start (`model.ckpt-initial`) is scored too, as a reference, but is
 never chosen. `selection.json` records every score.
 """
@@ -49,23 +53,22 @@ def candidates(log_dir, every):
 
 
 def _score(folder):
-  """(mean last-100 loss, per-seed values) of a finished metatest.py run in
-  `folder` at its fixed initial learning rate, or None if it has not
-  finished. A non-finite seed scores inf.
-
-  metatest.py always evaluates the optimizer's own range of initial
-  learning rates too, first; the fixed rate is the grid's last point.
-  """
+  """(mean last-100 loss, per-seed values, grid point) of the best grid
+  point of a finished metatest.py run in `folder`, or None if it has not
+  finished. A point with a non-finite seed scores inf."""
   try:
     with open(os.path.join(folder, "summary.json")) as f:
       document = json.load(f)
   except (OSError, ValueError):
     return None
-  result = document["results"][-1]
-  values = [e["final_loss_last100"] for e in result["per_seed"]]
-  finite = [v for v in values if v is not None and math.isfinite(v)]
-  mean = float(np.mean(finite)) if len(finite) == len(values) else math.inf
-  return mean, values
+  best = None
+  for result in document["results"]:
+    values = [e["final_loss_last100"] for e in result["per_seed"]]
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    mean = float(np.mean(finite)) if len(finite) == len(values) else math.inf
+    if best is None or mean < best[0]:
+      best = (mean, values, result.get("grid_point"))
+  return best
 
 
 def split_argv(argv):
@@ -85,7 +88,7 @@ def select(log_dir, folder, argv, every, evaluate, out):
     log_dir: the run's log folder (holding model.ckpt-N).
     folder: where each candidate's metatest.py output and RESULT_FILE go.
     argv: metatest.py flags of one scoring run, without
-      --restore_model_name and --save_dir (one grid point).
+      --restore_model_name and --save_dir.
     every: score every `every`-th meta-iteration's checkpoint (and the
       last).
     evaluate: function(argv, out) -> exit status, running metatest.py.
@@ -117,7 +120,7 @@ def select(log_dir, folder, argv, every, evaluate, out):
   atomic.write_json(os.path.join(folder, RESULT_FILE), {
       "chosen": chosen,
       "scores": [{"checkpoint": n, "last100_mean": _json_number(scores[n][0]),
-                  "per_seed": scores[n][1]}
+                  "per_seed": scores[n][1], "grid_point": scores[n][2]}
                  for n in [checkpoint_files.INITIAL] + names],
       "argv": list(argv), "every": every})
   out.write("selected %s (last-100 loss %.4g; the start %.4g)\n" % (

@@ -135,13 +135,14 @@ def define_flags():
   flags.DEFINE_list("selection_seeds", [], "Seeds of the checkpoint "
                     "selection (experiments/selection.py; the recipe plan: "
                     "101,102): each run's checkpoints are scored on the "
-                    "meta-training net at --selection_init_lr and the best "
+                    "meta-training net at --selection_init_lrs and the best "
                     "is evaluated. Empty (the variants plan): metarun.py's "
                     "model.ckpt-0 is evaluated.")
   flags.DEFINE_integer("selection_steps", _DEFAULT.selection_steps,
                        "Steps of each selection run.")
-  flags.DEFINE_string("selection_init_lr", _DEFAULT.selection_init_lr,
-                      "The fixed initial learning rate of the selection.")
+  flags.DEFINE_list("selection_init_lrs", list(_DEFAULT.selection_init_lrs),
+                    "The selection's initial learning rates besides each "
+                    "run's own range; a checkpoint scores its best point.")
   flags.DEFINE_integer("selection_every", _DEFAULT.selection_every,
                        "Score every k-th meta-iteration's checkpoint (and "
                        "the last).")
@@ -151,7 +152,7 @@ _BUDGET_FLAGS = ("meta_iterations", "meta_learning_rate", "curriculum_stages",
                  "meta_seeds", "seeds", "mlp_steps", "conv_steps",
                  "learning_rates", "init_lr_grid", "hessian_max_samples",
                  "hessian_lanczos_steps", "hessian_trace_probes",
-                 "selection_seeds", "selection_steps", "selection_init_lr",
+                 "selection_seeds", "selection_steps", "selection_init_lrs",
                  "selection_every")
 STUDY_FILE = "study.json"
 
@@ -335,12 +336,14 @@ def header(values, budget, variants, command):
     lines += ["", "**Checkpoint evaluated**: `%s`, chosen by "
               "experiments/selection.py among each run's checkpoints of every "
               "%d-th meta-iteration and the last: the lowest mean last-100 "
-              "training loss on `%s` at initial learning rate %s, %d steps, "
+              "training loss on `%s`, each checkpoint at its best of its own "
+              "initial-learning-rate range and %s, %d steps, "
               "seeds %s (which no evaluation uses); the run's own "
               "`model.ckpt-0` (its best evaluation at random initial learning "
               "rates) is not used." % (
                   plan.SELECTED_CHECKPOINT, budget.selection_every,
-                  plan.META_TRAINING_SET.name, budget.selection_init_lr,
+                  plan.META_TRAINING_SET.name,
+                  ", ".join(budget.selection_init_lrs),
                   budget.selection_steps,
                   ", ".join(str(s) for s in budget.selection_seeds))]
   if values["reference_train_dir"]:

@@ -163,7 +163,9 @@ class RecipePlanTest(tf.test.TestCase):
           continue
         self.assertEqual(values[name],
                          metarun.FLAGS[name].parser.parse(value), name)
-      self.assertEqual(values["num_meta_iterations"], 40)
+      self.assertEqual(values["num_meta_iterations"], 60)
+      self.assertTrue(values["horizon_sampling"])
+      self.assertEqual(values["max_horizon"], 10000)
       self.assertEqual(values["meta_learning_rate"], 1e-5)
       self.assertEqual(values["seed"], stage.meta_seed)
       self.assertEqual(values["regularize_time"],
@@ -217,7 +219,7 @@ class RecipePlanTest(tf.test.TestCase):
     for stage in chosen:
       argv = [a for a in stage.argv
               if not a.startswith(plan.SELECT_EVERY_FLAG)]
-      self.assertIn(plan.SELECT_EVERY_FLAG + "5", stage.argv)
+      self.assertIn(plan.SELECT_EVERY_FLAG + "10", stage.argv)
       values, _ = metatest.parse_flags(
           ["metatest.py"] + argv + ["--restore_model_name=model.ckpt-5"])
       metatest.validate_flags(values)
@@ -226,8 +228,8 @@ class RecipePlanTest(tf.test.TestCase):
       self.assertEqual(stage.folder, os.path.join(values["train_dir"],
                                                   "selection"))
       self.assertTrue(values["include_mnist_mlp_problems"])
-      self.assertEqual(values["init_lr_grid"], ["3e-3"])
-      self.assertEqual(values["num_testing_itrs"], 1000)
+      self.assertEqual(values["init_lr_grid"], ["3e-3", "1e-2"])
+      self.assertEqual(values["num_testing_itrs"], 2000)
       self.assertFalse(set(values["seeds"]) & {str(s) for s in budget.seeds})
     for stage in all_stages:
       if stage.kind == "evaluate" and stage.variant in recipe.variants:

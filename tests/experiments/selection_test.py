@@ -45,8 +45,8 @@ class SelectionTest(tf.test.TestCase):
     self.calls = []
 
   def _evaluate_with(self, losses):
-    """A metatest.py stand-in: writes a summary whose last grid point has
-    the per-seed last-100 losses `losses[checkpoint name]`."""
+    """A metatest.py stand-in: writes a summary whose best grid point (of
+    three) has the per-seed last-100 losses `losses[checkpoint name]`."""
     def evaluate(argv, out):
       del out
       values = dict(a[2:].split("=", 1) for a in argv)
@@ -56,8 +56,13 @@ class SelectionTest(tf.test.TestCase):
                   for s, v in zip((101, 102), losses[name])]
       os.makedirs(values["save_dir"], exist_ok=True)
       with open(os.path.join(values["save_dir"], "summary.json"), "w") as f:
-        json.dump({"results": [{"per_seed": [{"final_loss_last100": 9.}] * 2},
-                               {"per_seed": per_seed}]}, f)
+        worse = [dict(e, final_loss_last100=e["final_loss_last100"] + 1.)
+                 for e in per_seed]
+        json.dump({"results": [
+            {"per_seed": worse, "grid_point": "0.001:0.01"},
+            {"per_seed": per_seed, "grid_point": "0.003"},
+            {"per_seed": [{"final_loss_last100": math.inf}] * 2,
+             "grid_point": "0.01"}]}, f)
       return 0
     return evaluate
 
@@ -90,6 +95,8 @@ class SelectionTest(tf.test.TestCase):
     self.assertAllClose(scores["model.ckpt-4"], 0.3)
     self.assertIsNone(scores["model.ckpt-7"])  # a non-finite seed
     self.assertAllClose(scores["model.ckpt-initial"], 0.01)
+    self.assertEqual({e["grid_point"] for e in result["scores"]
+                      if e["checkpoint"] != "model.ckpt-7"}, {"0.003"})
     self.assertIn("selected model.ckpt-6", out.getvalue())
     # The state file still names the run's latest checkpoint.
     self.assertEqual(checkpoint_files.state_file_choice(self.log_dir),
